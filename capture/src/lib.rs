@@ -1,0 +1,61 @@
+//! Input side of netsketch: everything that touches input bytes.
+//!
+//! The crate turns capture files (pcap, pcapng, either gzip-compressed) and
+//! live interfaces (libpcap, behind the `live` feature) into [`RawPacket`]s,
+//! and parses each packet into one compact [`FlowUpdate`] with etherparse's
+//! lax slicer, so snaplen-truncated frames still yield their addresses.
+//!
+//! Architecture invariant: this crate knows nothing about sketches, threads or
+//! windows. Every reader and parser returns an error for bad bytes and never
+//! panics, however malformed the input; errors carry a stable reason label
+//! ([`Reason`]) that the caller counts.
+//!
+//! ```no_run
+//! use capture::{CaptureFile, FlowUpdate, Totals, parse_packet};
+//! let mut file = CaptureFile::open("trace.pcapng").unwrap();
+//! let mut totals = Totals::default();
+//! let mut update = FlowUpdate::default();
+//! while let Some(pkt) = file.next_packet().transpose() {
+//!     let pkt = pkt.unwrap();
+//!     let res = parse_packet(&pkt, &mut update);
+//!     totals.record(&pkt, &update, res.err());
+//! }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod file;
+mod flow_update;
+mod linktype;
+#[cfg(feature = "live")]
+pub mod live;
+mod parse;
+mod pcap_file;
+mod pcapng;
+mod reason;
+mod stream;
+mod totals;
+pub mod write;
+
+pub use error::ReadError;
+pub use file::{CaptureFile, FileFormat};
+pub use flow_update::{FlowUpdate, Ip, tcp_flags};
+pub use linktype::Linktype;
+pub use parse::{parse_packet, Layer, ParseError};
+pub use reason::{Reason, ReasonCounts};
+pub use totals::{LinktypeCounts, Totals};
+
+/// One captured frame as read from a file or an interface, borrowing its
+/// bytes from the reader's buffer until the next read.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    /// Capture time in nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Link-layer header type of the frame.
+    pub linktype: Linktype,
+    /// Length of the frame on the wire (may exceed `data.len()` when the
+    /// capture was taken with a snaplen).
+    pub wire_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+}

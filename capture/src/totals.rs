@@ -1,0 +1,151 @@
+use crate::{FlowUpdate, Linktype, ParseError, RawPacket, ReasonCounts};
+
+/// Packets per link type. A handful of types per run at most, so a small
+/// vector with a linear scan beats a map on the per-packet path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinktypeCounts(Vec<(Linktype, u64)>);
+
+impl LinktypeCounts {
+    /// Adds `n` packets of link type `lt`.
+    #[inline]
+    pub fn add(&mut self, lt: Linktype, n: u64) {
+        match self.0.iter_mut().find(|(l, _)| *l == lt) {
+            Some((_, c)) => *c += n,
+            None => self.0.push((lt, n)),
+        }
+    }
+
+    /// The counts, sorted by link type.
+    pub fn sorted(&self) -> Vec<(Linktype, u64)> {
+        let mut v = self.0.clone();
+        v.sort();
+        v
+    }
+}
+
+/// Exact counters over a stream of packets: what `netsketch replay` and
+/// `capture` report and what tshark can confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Frames read.
+    pub packets: u64,
+    /// Sum of frame lengths on the wire.
+    pub wire_bytes: u64,
+    /// Sum of captured lengths.
+    pub captured_bytes: u64,
+    /// Sum of IP-layer lengths of IP packets.
+    pub ip_bytes: u64,
+    /// Earliest timestamp seen (`u64::MAX` before the first packet).
+    pub first_ts_ns: u64,
+    /// Latest timestamp seen.
+    pub last_ts_ns: u64,
+    /// Packets whose outermost network layer is IPv4.
+    pub ipv4: u64,
+    /// Packets whose outermost network layer is IPv6.
+    pub ipv6: u64,
+    /// Packets with no IP layer (ARP, LLDP, unknown link types...).
+    pub non_ip: u64,
+    /// IP packets carrying TCP directly.
+    pub tcp: u64,
+    /// IP packets carrying UDP directly.
+    pub udp: u64,
+    /// IP packets carrying ICMP or ICMPv6 directly.
+    pub icmp: u64,
+    /// IP packets carrying another protocol (GRE, ESP, SCTP, ...).
+    pub other_l4: u64,
+    /// Packets with each TCP flag set, in [`crate::tcp_flags::NAMES`] order.
+    pub tcp_flags: [u64; 8],
+    /// Packets per link type.
+    pub linktypes: LinktypeCounts,
+    /// Packets, records or file tails given up, by reason.
+    pub errors: ReasonCounts,
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Totals {
+            packets: 0,
+            wire_bytes: 0,
+            captured_bytes: 0,
+            ip_bytes: 0,
+            first_ts_ns: u64::MAX,
+            last_ts_ns: 0,
+            ipv4: 0,
+            ipv6: 0,
+            non_ip: 0,
+            tcp: 0,
+            udp: 0,
+            icmp: 0,
+            other_l4: 0,
+            tcp_flags: [0; 8],
+            linktypes: LinktypeCounts::default(),
+            errors: ReasonCounts::default(),
+        }
+    }
+}
+
+impl Totals {
+    /// Counts one packet and its parse result.
+    #[inline]
+    pub fn record(&mut self, pkt: &RawPacket<'_>, upd: &FlowUpdate, err: Option<ParseError>) {
+        self.packets += 1;
+        self.wire_bytes += pkt.wire_len as u64;
+        self.captured_bytes += pkt.data.len() as u64;
+        self.first_ts_ns = self.first_ts_ns.min(pkt.ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(pkt.ts_ns);
+        self.linktypes.add(pkt.linktype, 1);
+        if let Some(e) = err {
+            self.errors.add(e.reason(), 1);
+        }
+        match upd.ip_version {
+            4 => self.ipv4 += 1,
+            6 => self.ipv6 += 1,
+            _ => {
+                self.non_ip += 1;
+                return;
+            }
+        }
+        self.ip_bytes += upd.bytes;
+        match upd.proto {
+            FlowUpdate::TCP => {
+                self.tcp += 1;
+                let f = upd.tcp_flags;
+                for (i, c) in self.tcp_flags.iter_mut().enumerate() {
+                    *c += ((f >> i) & 1) as u64;
+                }
+            }
+            FlowUpdate::UDP => self.udp += 1,
+            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp += 1,
+            _ => self.other_l4 += 1,
+        }
+    }
+
+    /// The first timestamp, if any packet was seen.
+    pub fn first_ts(&self) -> Option<u64> {
+        (self.packets > 0).then_some(self.first_ts_ns)
+    }
+
+    /// Adds every counter of `other`.
+    pub fn merge(&mut self, other: &Totals) {
+        self.packets += other.packets;
+        self.wire_bytes += other.wire_bytes;
+        self.captured_bytes += other.captured_bytes;
+        self.ip_bytes += other.ip_bytes;
+        self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
+        self.ipv4 += other.ipv4;
+        self.ipv6 += other.ipv6;
+        self.non_ip += other.non_ip;
+        self.tcp += other.tcp;
+        self.udp += other.udp;
+        self.icmp += other.icmp;
+        self.other_l4 += other.other_l4;
+        for (a, b) in self.tcp_flags.iter_mut().zip(other.tcp_flags) {
+            *a += b;
+        }
+        for &(l, n) in &other.linktypes.0 {
+            self.linktypes.add(l, n);
+        }
+        self.errors.merge(&other.errors);
+    }
+}

@@ -1,0 +1,1 @@
+//! Sketches (see ARCHITECTURE.md).

@@ -1,0 +1,72 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// netsketch: network-flow telemetry with stated error bounds.
+#[derive(Debug, Parser)]
+#[command(name = "netsketch", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read pcap/pcapng files (optionally .gz, or - for stdin) and report
+    /// exact counters.
+    Replay(ReplayArgs),
+    /// Capture from a live interface (libpcap) and report exact counters.
+    Capture(CaptureArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print JSON lines (the last one is the summary object) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Never show a progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files, read in the order given; `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Interface to capture on (see --list).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", required_unless_present = "list")]
+    pub interface: Option<String>,
+    /// List the interfaces that can be captured on and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// BPF capture filter, tcpdump syntax (e.g. "udp port 2055").
+    #[arg(short = 'f', long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Bytes captured per packet.
+    #[arg(short = 's', long, default_value_t = 262_144)]
+    pub snaplen: u32,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+    /// Kernel capture buffer size in bytes (e.g. 67108864).
+    #[arg(long, value_name = "BYTES")]
+    pub buffer_size: Option<u32>,
+    /// Deliver packets immediately rather than in kernel-buffered batches.
+    #[arg(long)]
+    pub immediate: bool,
+    /// Stop after this many seconds.
+    #[arg(short = 'd', long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Stop after this many packets.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,37 @@
+//! The netsketch command line: argument parsing (clap), the commands'
+//! drivers, and report rendering. Analysis lives in `capture`, `sketches`
+//! and `pipeline`; this crate wires them to files, terminals and sockets.
+//!
+//! Architecture invariant: no analysis logic here. A command reads options,
+//! builds the stages the library crates provide, and renders their answers.
+
+mod capture_cmd;
+mod cli;
+mod progress;
+mod render;
+mod replay;
+mod stop;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use cli::Cli;
+
+/// Runs the command line and returns the process exit status: 0 on
+/// success, 1 when the run failed or input was rejected, 2 for usage errors
+/// (from clap).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        cli::Command::Replay(args) => replay::run(&args),
+        cli::Command::Capture(args) => capture_cmd::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netsketch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

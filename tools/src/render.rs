@@ -1,0 +1,208 @@
+//! Rendering exact counters: the JSON summary object of DESIGN.md
+//! ("Machine-readable output") and the human table.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use capture::{tcp_flags, Totals};
+use serde_json::{json, Map, Value};
+
+/// Throughput figures of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub elapsed_s: f64,
+    pub packets_per_s: f64,
+    pub bits_per_s: f64,
+}
+
+impl Rates {
+    pub fn new(totals: &Totals, elapsed: Duration) -> Rates {
+        let s = elapsed.as_secs_f64().max(1e-9);
+        Rates {
+            elapsed_s: elapsed.as_secs_f64(),
+            packets_per_s: totals.packets as f64 / s,
+            bits_per_s: totals.wire_bytes as f64 * 8.0 / s,
+        }
+    }
+}
+
+/// The summary object; `extra` adds command-specific keys.
+pub fn summary_json(totals: &Totals, rates: Rates, extra: Map<String, Value>) -> Value {
+    let mut errors = Map::new();
+    for (reason, n) in totals.errors.iter() {
+        errors.insert(reason.as_str().to_string(), json!(n));
+    }
+    let mut flags = Map::new();
+    for (i, name) in tcp_flags::NAMES.iter().enumerate() {
+        flags.insert((*name).to_string(), json!(totals.tcp_flags[i]));
+    }
+    let mut linktypes = Map::new();
+    for (lt, n) in totals.linktypes.sorted() {
+        linktypes.insert(lt.to_string(), json!(n));
+    }
+    let mut v = json!({
+        "type": "summary",
+        "packets": totals.packets,
+        "wire_bytes": totals.wire_bytes,
+        "captured_bytes": totals.captured_bytes,
+        "ip_bytes": totals.ip_bytes,
+        "first_ts_ns": totals.first_ts(),
+        "last_ts_ns": totals.first_ts().map(|_| totals.last_ts_ns),
+        "ipv4": totals.ipv4,
+        "ipv6": totals.ipv6,
+        "non_ip": totals.non_ip,
+        "tcp": totals.tcp,
+        "udp": totals.udp,
+        "icmp": totals.icmp,
+        "other_l4": totals.other_l4,
+        "tcp_flags": flags,
+        "linktypes": linktypes,
+        "errors": errors,
+        "elapsed_s": rates.elapsed_s,
+        "packets_per_s": rates.packets_per_s.round() as u64,
+        "bits_per_s": rates.bits_per_s.round() as u64,
+    });
+    if let Value::Object(m) = &mut v {
+        m.extend(extra);
+    }
+    v
+}
+
+/// Formats an integer with thousands separators.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rate with an SI prefix: `1.23 M`.
+pub fn si(x: f64) -> String {
+    let (v, p) = if x >= 1e9 {
+        (x / 1e9, "G")
+    } else if x >= 1e6 {
+        (x / 1e6, "M")
+    } else if x >= 1e3 {
+        (x / 1e3, "k")
+    } else {
+        (x, "")
+    };
+    format!("{v:.2} {p}")
+}
+
+fn ts_text(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm),
+    // to print UTC without a date-time dependency.
+    let days = (secs / 86_400) as i64;
+    let tod = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
+}
+
+/// The human-readable table.
+pub fn table(title: &str, totals: &Totals, rates: Rates, extra_rows: &[(String, String)]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{title}");
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(s, "  {k:<18} {v}");
+    };
+    row("packets", thousands(totals.packets));
+    row("wire bytes", thousands(totals.wire_bytes));
+    row("captured bytes", thousands(totals.captured_bytes));
+    row("ip bytes", thousands(totals.ip_bytes));
+    if let Some(first) = totals.first_ts() {
+        row("first packet", ts_text(first));
+        row("last packet", ts_text(totals.last_ts_ns));
+    }
+    row(
+        "network",
+        format!(
+            "ipv4 {}  ipv6 {}  non-ip {}",
+            thousands(totals.ipv4),
+            thousands(totals.ipv6),
+            thousands(totals.non_ip)
+        ),
+    );
+    row(
+        "transport",
+        format!(
+            "tcp {}  udp {}  icmp {}  other {}",
+            thousands(totals.tcp),
+            thousands(totals.udp),
+            thousands(totals.icmp),
+            thousands(totals.other_l4)
+        ),
+    );
+    let flags: Vec<String> = tcp_flags::NAMES
+        .iter()
+        .zip(totals.tcp_flags)
+        .map(|(n, c)| format!("{n} {}", thousands(c)))
+        .collect();
+    row("tcp flags", flags.join("  "));
+    let lts: Vec<String> = totals
+        .linktypes
+        .sorted()
+        .iter()
+        .map(|(l, n)| format!("{l} {}", thousands(*n)))
+        .collect();
+    row("link types", lts.join("  "));
+    let errs: Vec<String> = totals
+        .errors
+        .iter()
+        .map(|(r, n)| format!("{r} {}", thousands(n)))
+        .collect();
+    row("errors", if errs.is_empty() { "none".into() } else { errs.join("  ") });
+    for (k, v) in extra_rows {
+        row(k, v.clone());
+    }
+    row(
+        "throughput",
+        format!(
+            "{:.3} s, {}packets/s, {}bit/s",
+            rates.elapsed_s,
+            si(rates.packets_per_s),
+            si(rates.bits_per_s)
+        ),
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn timestamps_render_in_utc() {
+        assert_eq!(ts_text(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(ts_text(1_704_067_200_000_000_001), "2024-01-01T00:00:00.000000001Z");
+        assert_eq!(ts_text(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+    }
+}

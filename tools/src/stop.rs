@@ -1,0 +1,32 @@
+//! Clean stop on Ctrl-C and SIGTERM: the handler only sets a flag, which
+//! the read loops check between batches, so final counters are printed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// A flag set when the user asks the program to stop.
+#[derive(Debug, Clone)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// Installs the Ctrl-C/SIGTERM handler. A second signal while stopping
+    /// exits at once, for a stuck program.
+    pub fn install() -> StopFlag {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = Arc::clone(&flag);
+        // Installing can only fail if a handler exists already (tests that
+        // run several commands in one process); the flag then stays unset.
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        StopFlag(flag)
+    }
+
+    /// Whether a stop was requested.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
