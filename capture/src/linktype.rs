@@ -16,6 +16,12 @@ impl Linktype {
     pub const RAW_BSD: Linktype = Linktype(12);
     /// PPP.
     pub const PPP: Linktype = Linktype(9);
+    /// PPP in HDLC-like framing (RFC 1662).
+    pub const PPP_HDLC: Linktype = Linktype(50);
+    /// Cisco HDLC.
+    pub const C_HDLC: Linktype = Linktype(104);
+    /// Per-Packet Information header, then a frame of another link type.
+    pub const PPI: Linktype = Linktype(192);
     /// Raw IPv4 or IPv6, version from the first nibble.
     pub const RAW: Linktype = Linktype(101);
     /// OpenBSD loopback: 4-byte address family in network byte order.
@@ -39,6 +45,9 @@ impl Linktype {
             Self::NULL => "null",
             Self::ETHERNET => "ethernet",
             Self::PPP => "ppp",
+            Self::PPP_HDLC => "ppp_hdlc",
+            Self::C_HDLC => "c_hdlc",
+            Self::PPI => "ppi",
             Self::RAW | Self::RAW_BSD => "raw",
             Self::LOOP => "loop",
             Self::IEEE802_11 => "ieee802_11",
@@ -64,6 +73,10 @@ impl Linktype {
                 | Self::IPV4
                 | Self::IPV6
                 | Self::LINUX_SLL2
+                | Self::PPP
+                | Self::PPP_HDLC
+                | Self::C_HDLC
+                | Self::PPI
         )
     }
 }

@@ -1,0 +1,100 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The public captures beside the checkout (`../shared/traces`), or
+/// `$NETSKETCH_TRACES`.
+pub fn traces_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("NETSKETCH_TRACES") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces")
+}
+
+/// Every capture file under `dir`, sorted.
+pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot read {}: {e}", d.display())) {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng" | "cap" | "gz")
+            ) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The netsketch binary under test.
+pub fn netsketch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netsketch"))
+}
+
+/// Runs netsketch with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    netsketch().args(args).output().expect("netsketch runs")
+}
+
+/// Runs netsketch and parses the last stdout line (the summary) as JSON.
+pub fn summary(args: &[&str]) -> Value {
+    let out = run(args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "netsketch {args:?} printed nothing; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("bad JSON {last:?}: {e}"))
+}
+
+/// Whether an outside program is installed.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Asserts an outside program is there, with an install hint: ignored tests
+/// fail loudly rather than pass without checking anything.
+pub fn require(program: &str, package: &str) {
+    assert!(
+        have(program),
+        "{program} is not installed: `apt-get install {package}` (.ci/run does this)"
+    );
+}
+
+/// A scratch directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("netsketch-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
