@@ -52,7 +52,13 @@ struct Counts {
     malformed: u64,
 }
 
-const IPV6_EXT: &[&str] = &["ipv6.hopopts", "ipv6.routing", "ipv6.fraghdr", "ipv6.dstopts", "ah"];
+const IPV6_EXT: &[&str] = &[
+    "ipv6.hopopts",
+    "ipv6.routing",
+    "ipv6.fraghdr",
+    "ipv6.dstopts",
+    "ah",
+];
 
 fn tshark_counts(path: &Path) -> Counts {
     let out = Command::new("tshark")
@@ -102,7 +108,11 @@ fn tshark_counts(path: &Path) -> Counts {
         } else {
             c.ipv6 += 1;
         }
-        let above = protos[i + 1..].iter().find(|p| !IPV6_EXT.contains(p)).copied().unwrap_or("");
+        let above = protos[i + 1..]
+            .iter()
+            .find(|p| !IPV6_EXT.contains(p))
+            .copied()
+            .unwrap_or("");
         let non_first_fragment = if v4 {
             field(3).parse::<u64>().unwrap_or(0) > 0
         } else {
@@ -130,7 +140,10 @@ fn tshark_counts(path: &Path) -> Counts {
 
 fn netsketch_counts(path: &Path) -> (Counts, u64) {
     let s = summary(&["replay", "--json", "--no-progress", path.to_str().unwrap()]);
-    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{}: no {k} in {s}", path.display()));
+    let n = |k: &str| {
+        s[k].as_u64()
+            .unwrap_or_else(|| panic!("{}: no {k} in {s}", path.display()))
+    };
     let errors: u64 = s["errors"]
         .as_object()
         .unwrap()
@@ -189,7 +202,11 @@ fn compare(path: &Path) -> Option<String> {
 fn replay_counts_agree_with_tshark_on_every_public_capture() {
     require("tshark", "tshark");
     let files = captures_under(&traces_dir());
-    assert!(files.len() > 100, "expected the public captures under {}", traces_dir().display());
+    assert!(
+        files.len() > 100,
+        "expected the public captures under {}",
+        traces_dir().display()
+    );
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     let checked = Mutex::new(HashMap::<bool, usize>::new());
@@ -207,5 +224,10 @@ fn replay_counts_agree_with_tshark_on_every_public_capture() {
         }
     });
     let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{} file(s) disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} file(s) disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

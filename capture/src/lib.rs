@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod fast;
 mod file;
 mod flow_update;
 mod linktype;
@@ -39,9 +40,9 @@ pub mod write;
 
 pub use error::ReadError;
 pub use file::{CaptureFile, FileFormat};
-pub use flow_update::{FlowUpdate, Ip, tcp_flags};
+pub use flow_update::{tcp_flags, FlowUpdate, Ip};
 pub use linktype::Linktype;
-pub use parse::{parse_packet, Layer, ParseError};
+pub use parse::{parse_packet, parse_packet_general, Layer, ParseError};
 pub use reason::{Reason, ReasonCounts};
 pub use totals::{LinktypeCounts, Totals};
 

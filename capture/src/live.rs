@@ -76,7 +76,9 @@ pub struct LiveCapture {
 
 impl fmt::Debug for LiveCapture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveCapture").field("linktype", &self.linktype).finish()
+        f.debug_struct("LiveCapture")
+            .field("linktype", &self.linktype)
+            .finish()
     }
 }
 
@@ -115,7 +117,8 @@ impl LiveCapture {
         match self.cap.next_packet() {
             Ok(p) => {
                 // Opened with nanosecond precision: tv_usec holds ns.
-                let ts_ns = (p.header.ts.tv_sec as u64) * 1_000_000_000 + p.header.ts.tv_usec as u64;
+                let ts_ns =
+                    (p.header.ts.tv_sec as u64) * 1_000_000_000 + p.header.ts.tv_usec as u64;
                 Ok(Some(RawPacket {
                     ts_ns,
                     linktype: self.linktype,
@@ -123,11 +126,18 @@ impl LiveCapture {
                     data: p.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            // A timeout, or `pcap_breakloop` from a `LiveStopper`.
+            Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => Ok(None),
             Err(e) => Err(LiveError {
                 message: format!("capture failed: {e}"),
             }),
         }
+    }
+
+    /// A handle that wakes a blocked [`Self::next_packet`] from another
+    /// thread (libpcap may ignore the read timeout in immediate mode).
+    pub fn stopper(&mut self) -> LiveStopper {
+        LiveStopper(self.cap.breakloop_handle())
     }
 
     /// Kernel counters so far.
@@ -140,6 +150,23 @@ impl LiveCapture {
             dropped: s.dropped as u64,
             if_dropped: s.if_dropped as u64,
         })
+    }
+}
+
+/// Wakes a capture blocked in [`LiveCapture::next_packet`]; it then
+/// returns `Ok(None)`. Call from an ordinary thread, not a signal handler.
+pub struct LiveStopper(pcap::BreakLoop);
+
+impl LiveStopper {
+    /// Interrupts the current or next blocking read.
+    pub fn stop(&self) {
+        self.0.breakloop();
+    }
+}
+
+impl fmt::Debug for LiveStopper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LiveStopper")
     }
 }
 

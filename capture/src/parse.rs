@@ -94,6 +94,27 @@ pub fn parse_packet(pkt: &RawPacket<'_>, out: &mut FlowUpdate) -> Result<(), Par
         sampling_rate: 1,
         ..FlowUpdate::default()
     };
+    if pkt.linktype == Linktype::ETHERNET && crate::fast::ethernet(pkt.data, out) {
+        return Ok(());
+    }
+    parse_general(pkt, out)
+}
+
+/// The general path of [`parse_packet`] alone, without the fixed-offset
+/// fast path: the reference the fast path is tested against.
+#[doc(hidden)]
+pub fn parse_packet_general(pkt: &RawPacket<'_>, out: &mut FlowUpdate) -> Result<(), ParseError> {
+    *out = FlowUpdate {
+        ts_ns: pkt.ts_ns,
+        wire_len: pkt.wire_len,
+        packets: 1,
+        sampling_rate: 1,
+        ..FlowUpdate::default()
+    };
+    parse_general(pkt, out)
+}
+
+fn parse_general(pkt: &RawPacket<'_>, out: &mut FlowUpdate) -> Result<(), ParseError> {
     match slice_link(pkt.linktype, pkt.data, true)? {
         Some(sliced) => fill(&resolve(sliced)?, out),
         None => Ok(()),
@@ -102,7 +123,11 @@ pub fn parse_packet(pkt: &RawPacket<'_>, out: &mut FlowUpdate) -> Result<(), Par
 
 /// Slices a frame of the given link type; `Ok(None)` for frames that carry
 /// no IP (an unknown address family, PPP control protocols...).
-fn slice_link(lt: Linktype, d: &[u8], outer: bool) -> Result<Option<LaxSlicedPacket<'_>>, ParseError> {
+fn slice_link(
+    lt: Linktype,
+    d: &[u8],
+    outer: bool,
+) -> Result<Option<LaxSlicedPacket<'_>>, ParseError> {
     let truncated = ParseError::Truncated(Layer::Link);
     Ok(Some(match lt {
         Linktype::ETHERNET => LaxSlicedPacket::from_ethernet(d).map_err(|_| truncated)?,
@@ -139,7 +164,11 @@ fn slice_link(lt: Linktype, d: &[u8], outer: bool) -> Result<Option<LaxSlicedPac
         Linktype::PPP | Linktype::PPP_HDLC => {
             // Address and control (ff 03) may be compressed away, and so may
             // the protocol's first byte (protocol numbers are odd).
-            let d = if d.starts_with(&[0xff, 0x03]) { &d[2..] } else { d };
+            let d = if d.starts_with(&[0xff, 0x03]) {
+                &d[2..]
+            } else {
+                d
+            };
             let (proto, rest) = match d.first() {
                 None => return Err(truncated),
                 Some(b) if b & 1 == 1 => (*b as u16, &d[1..]),
@@ -208,7 +237,9 @@ fn peel<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Option<LaxSlicedPacket<'a>>,
     let p = ep.payload;
     let inner_ethernet = |skip: usize| -> Result<Option<LaxSlicedPacket<'a>>, ParseError> {
         let rest = p.get(skip..).ok_or(truncated)?;
-        LaxSlicedPacket::from_ethernet(rest).map(Some).map_err(|_| truncated)
+        LaxSlicedPacket::from_ethernet(rest)
+            .map(Some)
+            .map_err(|_| truncated)
     };
     match ep.ether_type.0 {
         ETHERTYPE_MPLS | ETHERTYPE_MPLS_MC => {
@@ -240,7 +271,10 @@ fn peel<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Option<LaxSlicedPacket<'a>>,
         ETHERTYPE_VNTAG => {
             let hdr = p.get(..6).ok_or(truncated)?;
             let et = u16::from_be_bytes([hdr[4], hdr[5]]);
-            Ok(Some(LaxSlicedPacket::from_ether_type(EtherType(et), &p[6..])))
+            Ok(Some(LaxSlicedPacket::from_ether_type(
+                EtherType(et),
+                &p[6..],
+            )))
         }
         len if len <= MAX_8023_LENGTH => {
             // 802.3 with LLC: only SNAP (aa aa 03, OUI, ethertype) carries IP
@@ -248,7 +282,10 @@ fn peel<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Option<LaxSlicedPacket<'a>>,
             match p.get(..8) {
                 Some(h) if h[..3] == [0xaa, 0xaa, 0x03] => {
                     let et = u16::from_be_bytes([h[6], h[7]]);
-                    Ok(Some(LaxSlicedPacket::from_ether_type(EtherType(et), &p[8..])))
+                    Ok(Some(LaxSlicedPacket::from_ether_type(
+                        EtherType(et),
+                        &p[8..],
+                    )))
                 }
                 _ => Ok(None),
             }
@@ -310,11 +347,11 @@ const ETHERTYPE_IPV6: u16 = 0x86DD;
 fn fill(sliced: &LaxSlicedPacket<'_>, out: &mut FlowUpdate) -> Result<(), ParseError> {
     // etherparse picks the IP version from the version nibble; a frame whose
     // ethertype announces the other version is malformed, not re-typed.
-    let mismatch = match (&sliced.net, announced_ether_type(sliced)) {
-        (Some(LaxNetSlice::Ipv4(_)), Some(ETHERTYPE_IPV6)) => true,
-        (Some(LaxNetSlice::Ipv6(_)), Some(ETHERTYPE_IPV4)) => true,
-        _ => false,
-    };
+    let mismatch = matches!(
+        (&sliced.net, announced_ether_type(sliced)),
+        (Some(LaxNetSlice::Ipv4(_)), Some(ETHERTYPE_IPV6))
+            | (Some(LaxNetSlice::Ipv6(_)), Some(ETHERTYPE_IPV4))
+    );
     if mismatch {
         return Err(ParseError::Malformed(Layer::Ip));
     }

@@ -19,7 +19,6 @@ mod field {
     use std::ops::Range;
     pub const MAGIC: Range<usize> = 0..4;
     pub const VERSION_MAJOR: Range<usize> = 4..6;
-    pub const SNAPLEN: Range<usize> = 16..20;
     pub const LINKTYPE: Range<usize> = 20..24;
     pub const TS_SEC: Range<usize> = 0..4;
     pub const TS_FRAC: Range<usize> = 4..8;
@@ -43,7 +42,6 @@ pub(crate) struct PcapReader {
     nanos: bool,
     record_header_len: usize,
     linktype: Linktype,
-    snaplen: u32,
 }
 
 impl PcapReader {
@@ -56,14 +54,19 @@ impl PcapReader {
         }
         let hdr = stream.take(FILE_HEADER_LEN);
         let magic = [hdr[field::MAGIC][0], hdr[1], hdr[2], hdr[3]];
-        let (big_endian, m) = if [MAGIC_US, MAGIC_NS, MAGIC_MODIFIED].contains(&u32::from_le_bytes(magic)) {
-            (false, u32::from_le_bytes(magic))
-        } else {
-            (true, u32::from_be_bytes(magic))
-        };
+        let (big_endian, m) =
+            if [MAGIC_US, MAGIC_NS, MAGIC_MODIFIED].contains(&u32::from_le_bytes(magic)) {
+                (false, u32::from_le_bytes(magic))
+            } else {
+                (true, u32::from_be_bytes(magic))
+            };
         let u16_at = |r: std::ops::Range<usize>| {
             let b = [hdr[r.start], hdr[r.start + 1]];
-            if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+            if big_endian {
+                u16::from_be_bytes(b)
+            } else {
+                u16::from_le_bytes(b)
+            }
         };
         let u32_at = |r: std::ops::Range<usize>| read_u32(&hdr[r], big_endian);
         let major = u16_at(field::VERSION_MAJOR);
@@ -77,24 +80,17 @@ impl PcapReader {
         // The upper bits of the link-type field carry FCS information
         // (draft-ietf-opsawg-pcap); the type itself is the low 16 bits.
         let linktype = Linktype(u32_at(field::LINKTYPE) & 0xffff);
-        let snaplen = u32_at(field::SNAPLEN);
         Ok(PcapReader {
             stream,
             big_endian,
             nanos: m == MAGIC_NS,
             record_header_len: if m == MAGIC_MODIFIED { 24 } else { 16 },
             linktype,
-            snaplen,
         })
     }
 
     pub(crate) fn linktype(&self) -> Linktype {
         self.linktype
-    }
-
-    #[allow(dead_code)] // reported by `netsketch replay --verbose` in a later change
-    pub(crate) fn snaplen(&self) -> u32 {
-        self.snaplen
     }
 
     pub(crate) fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, ReadError> {

@@ -196,7 +196,8 @@ impl PcapngReader {
                 } else {
                     read_u16(&body[0..2], be) as u32
                 };
-                let ts = (read_u32(&body[4..8], be) as u64) << 32 | read_u32(&body[8..12], be) as u64;
+                let ts =
+                    (read_u32(&body[4..8], be) as u64) << 32 | read_u32(&body[8..12], be) as u64;
                 let caplen = read_u32(&body[12..16], be) as usize;
                 let wire_len = read_u32(&body[16..20], be);
                 if caplen > body.len() - 20 {
@@ -289,7 +290,11 @@ fn parse_interface(body: &[u8], be: bool) -> Option<Interface> {
             (OPT_IF_TSOFFSET, 8) => {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(val);
-                iface.offset_s = if be { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) };
+                iface.offset_s = if be {
+                    i64::from_be_bytes(b)
+                } else {
+                    i64::from_le_bytes(b)
+                };
             }
             _ => {}
         }

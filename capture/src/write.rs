@@ -86,7 +86,13 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     /// Writes one enhanced packet block.
-    pub fn write_packet(&mut self, interface: u32, ts_ns: u64, wire_len: u32, data: &[u8]) -> io::Result<()> {
+    pub fn write_packet(
+        &mut self,
+        interface: u32,
+        ts_ns: u64,
+        wire_len: u32,
+        data: &[u8],
+    ) -> io::Result<()> {
         let pad = (4 - data.len() % 4) % 4;
         let len = (32 + data.len() + pad) as u32;
         let mut h = [0u8; 28];

@@ -28,7 +28,12 @@ fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
 
 fn parse(lt: Linktype, data: &[u8]) -> (FlowUpdate, Result<(), ParseError>) {
     let mut u = FlowUpdate::default();
-    let pkt = RawPacket { ts_ns: 42, linktype: lt, wire_len: data.len() as u32, data };
+    let pkt = RawPacket {
+        ts_ns: 42,
+        linktype: lt,
+        wire_len: data.len() as u32,
+        data,
+    };
     let r = parse_packet(&pkt, &mut u);
     (u, r)
 }
@@ -36,7 +41,11 @@ fn parse(lt: Linktype, data: &[u8]) -> (FlowUpdate, Result<(), ParseError>) {
 /// Expected essentials: (ip version, proto, sport, dport, bytes).
 fn check(lt: Linktype, data: &[u8], expect: (u8, u8, u16, u16, u64), err: Option<ParseError>) {
     let (u, r) = parse(lt, data);
-    assert_eq!((u.ip_version, u.proto, u.sport, u.dport, u.bytes), expect, "{data:02x?}");
+    assert_eq!(
+        (u.ip_version, u.proto, u.sport, u.dport, u.bytes),
+        expect,
+        "{data:02x?}"
+    );
     assert_eq!(r.err(), err);
     assert_eq!(u.ts_ns, 42);
 }
@@ -64,7 +73,9 @@ fn link_types_and_encapsulations() {
     let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x08, 0x00];
     sll.extend_from_slice(&ip);
     check(Linktype::LINUX_SLL, &sll, TCP4, None);
-    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+    let mut sll2 = vec![
+        0x08, 0x00, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+    ];
     sll2.extend_from_slice(&ip);
     check(Linktype::LINUX_SLL2, &sll2, TCP4, None);
     // BSD loopback in either byte order, OpenBSD loop big-endian.
@@ -87,7 +98,12 @@ fn link_types_and_encapsulations() {
     // 802.3 with LLC/SNAP.
     let mut snap = vec![0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
     snap.extend_from_slice(&ip);
-    check(Linktype::ETHERNET, &eth(snap.len() as u16, &snap), TCP4, None);
+    check(
+        Linktype::ETHERNET,
+        &eth(snap.len() as u16, &snap),
+        TCP4,
+        None,
+    );
     // PPP with and without address/control, Cisco HDLC.
     let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
     ppp.extend_from_slice(&ip);
@@ -100,21 +116,37 @@ fn link_types_and_encapsulations() {
 
 #[test]
 fn non_ip_and_unsupported_frames() {
-    let arp = eth(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1, 1, 2, 3, 4, 5, 6, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2]);
+    let arp = eth(
+        0x0806,
+        &[
+            0, 1, 8, 0, 6, 4, 0, 1, 1, 2, 3, 4, 5, 6, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2,
+        ],
+    );
     check(Linktype::ETHERNET, &arp, (0, 0, 0, 0, 0), None);
-    check(Linktype::IEEE802_11, &[0; 40], (0, 0, 0, 0, 0), Some(ParseError::UnsupportedLinktype(Linktype(105))));
+    check(
+        Linktype::IEEE802_11,
+        &[0; 40],
+        (0, 0, 0, 0, 0),
+        Some(ParseError::UnsupportedLinktype(Linktype(105))),
+    );
     check(Linktype::NULL, &[7, 0, 0, 0, 0x45], (0, 0, 0, 0, 0), None);
 }
 
 #[test]
 fn ipv6_udp_icmp_and_tcp_fields() {
     let mut v = Vec::new();
-    PacketBuilder::ipv6([1; 16], [2; 16], 64).udp(53, 5353).write(&mut v, &[0; 12]).unwrap();
+    PacketBuilder::ipv6([1; 16], [2; 16], 64)
+        .udp(53, 5353)
+        .write(&mut v, &[0; 12])
+        .unwrap();
     check(Linktype::IPV6, &v, (6, 17, 53, 5353, 60), None);
     let (u, _) = parse(Linktype::IPV6, &v);
     assert_eq!(u.src, Ip::v6([1; 16]));
     let mut icmp = Vec::new();
-    PacketBuilder::ipv4(SRC4, DST4, 64).icmpv4_echo_request(1, 2).write(&mut icmp, b"ping").unwrap();
+    PacketBuilder::ipv4(SRC4, DST4, 64)
+        .icmpv4_echo_request(1, 2)
+        .write(&mut icmp, b"ping")
+        .unwrap();
     check(Linktype::RAW, &icmp, (4, 1, 0, 8 << 8, 32), None);
     let (u, _) = parse(Linktype::RAW, &tcp4_ip(false));
     assert_eq!((u.tcp_seq, u.tcp_ack, u.tcp_flags), (1000, 77, 0x18));
@@ -129,12 +161,18 @@ fn fragments_first_carries_ports_later_ones_only_the_protocol() {
     first[6] = 0x20; // more fragments, offset 0
     first[10..12].copy_from_slice(&[0, 0]);
     let (u, r) = parse(Linktype::RAW, &first);
-    assert_eq!((u.proto, u.sport, u.dport, u.tcp_flags, r), (6, 1234, 80, 0x02, Ok(())));
+    assert_eq!(
+        (u.proto, u.sport, u.dport, u.tcp_flags, r),
+        (6, 1234, 80, 0x02, Ok(()))
+    );
     let mut later = ip.clone();
     later[6] = 0x00;
     later[7] = 0x03; // offset 24 bytes
     let (u, r) = parse(Linktype::RAW, &later);
-    assert_eq!((u.ip_version, u.proto, u.sport, u.dport, u.has_ports, r), (4, 6, 0, 0, false, Ok(())));
+    assert_eq!(
+        (u.ip_version, u.proto, u.sport, u.dport, u.has_ports, r),
+        (4, 6, 0, 0, false, Ok(()))
+    );
 }
 
 #[test]
@@ -144,16 +182,44 @@ fn truncation_keeps_what_was_parsed_and_names_the_layer() {
     // and protocol survive, the error names the transport layer.
     let frame = eth(0x0800, &ip[..30]);
     let (u, r) = parse(Linktype::ETHERNET, &frame);
-    assert_eq!((u.ip_version, u.proto, u.src, u.bytes), (4, 6, Ip::v4(SRC4), 45));
+    assert_eq!(
+        (u.ip_version, u.proto, u.src, u.bytes),
+        (4, 6, Ip::v4(SRC4), 45)
+    );
     assert_eq!(r, Err(ParseError::Truncated(Layer::Transport)));
-    check(Linktype::ETHERNET, &eth(0x0800, &ip[..10]), (0, 0, 0, 0, 0), Some(ParseError::Truncated(Layer::Ip)));
-    check(Linktype::ETHERNET, &[1, 2, 3], (0, 0, 0, 0, 0), Some(ParseError::Truncated(Layer::Link)));
-    check(Linktype::LINUX_SLL, &[0; 10], (0, 0, 0, 0, 0), Some(ParseError::Truncated(Layer::Link)));
+    check(
+        Linktype::ETHERNET,
+        &eth(0x0800, &ip[..10]),
+        (0, 0, 0, 0, 0),
+        Some(ParseError::Truncated(Layer::Ip)),
+    );
+    check(
+        Linktype::ETHERNET,
+        &[1, 2, 3],
+        (0, 0, 0, 0, 0),
+        Some(ParseError::Truncated(Layer::Link)),
+    );
+    check(
+        Linktype::LINUX_SLL,
+        &[0; 10],
+        (0, 0, 0, 0, 0),
+        Some(ParseError::Truncated(Layer::Link)),
+    );
     let mut bad_version = ip.clone();
     bad_version[0] = 0x35;
-    check(Linktype::RAW, &bad_version, (0, 0, 0, 0, 0), Some(ParseError::Malformed(Layer::Ip)));
+    check(
+        Linktype::RAW,
+        &bad_version,
+        (0, 0, 0, 0, 0),
+        Some(ParseError::Malformed(Layer::Ip)),
+    );
     // Ethertype IPv6 announcing an IPv4 header.
-    check(Linktype::ETHERNET, &eth(0x86dd, &ip), (0, 0, 0, 0, 0), Some(ParseError::Malformed(Layer::Ip)));
+    check(
+        Linktype::ETHERNET,
+        &eth(0x86dd, &ip),
+        (0, 0, 0, 0, 0),
+        Some(ParseError::Malformed(Layer::Ip)),
+    );
 }
 
 #[test]
@@ -165,7 +231,12 @@ fn endless_encapsulation_is_bounded() {
         pbb.extend_from_slice(&frame);
         frame = eth(0x88e7, &pbb);
     }
-    check(Linktype::ETHERNET, &frame, (0, 0, 0, 0, 0), Some(ParseError::Malformed(Layer::Link)));
+    check(
+        Linktype::ETHERNET,
+        &frame,
+        (0, 0, 0, 0, 0),
+        Some(ParseError::Malformed(Layer::Link)),
+    );
 }
 
 #[test]

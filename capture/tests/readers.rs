@@ -18,8 +18,20 @@ fn read_all(bytes: Vec<u8>) -> Result<Vec<(u64, u32, Vec<u8>, Linktype)>, ReadEr
 
 /// A classic pcap file in the given byte order and resolution.
 fn pcap_bytes(big_endian: bool, nanos: bool, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
-    let w32 = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+    let w32 = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut b = Vec::new();
     b.extend_from_slice(&w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
     b.extend_from_slice(&w16(2));
@@ -65,10 +77,18 @@ impl Ng {
         Ng { be, b: Vec::new() }
     }
     fn u32(&self, v: u32) -> [u8; 4] {
-        if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.be {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn u16(&self, v: u16) -> [u8; 2] {
-        if self.be { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.be {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn block(&mut self, btype: u32, body: &[u8]) -> &mut Self {
         let pad = (4 - body.len() % 4) % 4;
@@ -137,7 +157,10 @@ fn pcapng_interfaces_resolutions_and_block_kinds() {
             .spb(b"simple!");
         let pkts = read_all(ng.b.clone()).unwrap();
         assert_eq!(pkts.len(), 4, "be={be}");
-        assert_eq!((pkts[0].0, pkts[0].3, pkts[0].2.as_slice()), (1_500_000_000, Linktype(1), &b"eth"[..]));
+        assert_eq!(
+            (pkts[0].0, pkts[0].3, pkts[0].2.as_slice()),
+            (1_500_000_000, Linktype(1), &b"eth"[..])
+        );
         assert_eq!((pkts[1].0, pkts[1].3), (1_500_000_123, Linktype(101)));
         assert_eq!((pkts[2].0, pkts[2].3), (3_000_000_000, Linktype(113)));
         assert_eq!((pkts[3].2.as_slice(), pkts[3].1), (&b"simple!"[..], 7));
@@ -160,7 +183,9 @@ fn pcapng_sections_may_switch_byte_order_and_reset_interfaces() {
 
 #[test]
 fn writers_round_trip_and_gzip_is_transparent() {
-    let packets: Vec<(u64, Vec<u8>)> = (0..1000u64).map(|i| (i * 1_000_123, vec![i as u8; (i % 97) as usize])).collect();
+    let packets: Vec<(u64, Vec<u8>)> = (0..1000u64)
+        .map(|i| (i * 1_000_123, vec![i as u8; (i % 97) as usize]))
+        .collect();
     let mut w = PcapWriter::new(Vec::new(), Linktype::ETHERNET, 65535).unwrap();
     for (ts, d) in &packets {
         w.write_packet(*ts, d.len() as u32 + 4, d).unwrap();
@@ -177,7 +202,8 @@ fn writers_round_trip_and_gzip_is_transparent() {
         gz.write_all(&bytes).unwrap();
         let gz = gz.finish().unwrap();
         for (input, gzip) in [(bytes.clone(), false), (gz, true)] {
-            let f = CaptureFile::from_reader(Box::new(std::io::Cursor::new(input.clone()))).unwrap();
+            let f =
+                CaptureFile::from_reader(Box::new(std::io::Cursor::new(input.clone()))).unwrap();
             assert_eq!((f.format(), f.is_gzip()), (format, gzip));
             let got = read_all(input).unwrap();
             assert_eq!(got.len(), packets.len());
@@ -194,7 +220,10 @@ fn err_of(bytes: Vec<u8>) -> ReadError {
 
 #[test]
 fn bogus_headers_are_rejected_with_a_clear_error() {
-    assert!(matches!(err_of(b"GIF89a not a capture".to_vec()), ReadError::NotACapture { .. }));
+    assert!(matches!(
+        err_of(b"GIF89a not a capture".to_vec()),
+        ReadError::NotACapture { .. }
+    ));
     assert!(matches!(err_of(vec![]), ReadError::NotACapture { .. }));
     let mut short = pcap_bytes(false, false, &[]);
     short.truncate(20);
@@ -212,7 +241,11 @@ fn bogus_headers_are_rejected_with_a_clear_error() {
 
 #[test]
 fn truncated_record_is_reported_with_its_offset() {
-    let mut bytes = pcap_bytes(false, false, &[(1, 0, b"complete", 8), (2, 0, b"cut short", 9)]);
+    let mut bytes = pcap_bytes(
+        false,
+        false,
+        &[(1, 0, b"complete", 8), (2, 0, b"cut short", 9)],
+    );
     bytes.truncate(bytes.len() - 3);
     let mut f = CaptureFile::from_reader(Box::new(std::io::Cursor::new(bytes))).unwrap();
     assert!(f.next_packet().unwrap().is_some());
@@ -226,7 +259,13 @@ fn truncated_record_is_reported_with_its_offset() {
 fn absurd_pcap_caplen_is_corruption_not_an_allocation() {
     let mut bytes = pcap_bytes(false, false, &[(1, 0, b"x", 1)]);
     bytes[24 + 8..24 + 12].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
-    assert!(matches!(err_of(bytes), ReadError::CorruptRecord { caplen: 0xffff_fff0, .. }));
+    assert!(matches!(
+        err_of(bytes),
+        ReadError::CorruptRecord {
+            caplen: 0xffff_fff0,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -247,17 +286,26 @@ fn pcapng_lying_lengths_are_corrupt_blocks() {
     for bad in [45u32, 0x7fff_fff0] {
         let mut b = ng.b.clone();
         b[epb_at + 4..epb_at + 8].copy_from_slice(&bad.to_le_bytes());
-        assert!(matches!(err_of(b), ReadError::CorruptBlock { .. }), "length {bad}");
+        assert!(
+            matches!(err_of(b), ReadError::CorruptBlock { .. }),
+            "length {bad}"
+        );
     }
 }
 
 #[test]
 fn pcapng_packet_for_unknown_interface_is_skipped_not_fatal() {
     let mut ng = Ng::new(false);
-    ng.shb().idb(1, 0, None).epb(5, 1, b"orphan", 6).epb(0, 2, b"ok", 2);
+    ng.shb()
+        .idb(1, 0, None)
+        .epb(5, 1, b"orphan", 6)
+        .epb(0, 2, b"ok", 2);
     let mut f = CaptureFile::from_reader(Box::new(std::io::Cursor::new(ng.b))).unwrap();
     let e = f.next_packet().unwrap_err();
-    assert!(matches!(e, ReadError::UnknownInterface { interface: 5, .. }));
+    assert!(matches!(
+        e,
+        ReadError::UnknownInterface { interface: 5, .. }
+    ));
     assert!(!e.is_fatal());
     assert_eq!(f.next_packet().unwrap().unwrap().data, b"ok");
     assert!(f.next_packet().unwrap().is_none());
@@ -266,7 +314,10 @@ fn pcapng_packet_for_unknown_interface_is_skipped_not_fatal() {
 #[test]
 fn pcapng_caplen_beyond_block_is_skipped_not_fatal() {
     let mut ng = Ng::new(false);
-    ng.shb().idb(1, 0, None).epb(0, 1, b"abcd", 4).epb(0, 2, b"next", 4);
+    ng.shb()
+        .idb(1, 0, None)
+        .epb(0, 1, b"abcd", 4)
+        .epb(0, 2, b"next", 4);
     // First EPB's caplen field: SHB (28) + IDB (20) + 8 + 12.
     let at = 28 + 20 + 8 + 12;
     ng.b[at..at + 4].copy_from_slice(&200u32.to_le_bytes());

@@ -39,7 +39,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     }
     let iface = args.interface.clone().unwrap_or_default();
     if let Some(d) = args.duration {
-        anyhow::ensure!(d.is_finite() && d > 0.0, "--duration must be a positive number of seconds");
+        anyhow::ensure!(
+            d.is_finite() && d > 0.0,
+            "--duration must be a positive number of seconds"
+        );
     }
     let cfg = LiveConfig {
         interface: iface.clone(),
@@ -51,8 +54,21 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         timeout_ms: 100,
     };
     let mut cap = LiveCapture::open(&cfg)?;
-    let stop = StopFlag::install();
-    let deadline = args.duration.map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let stopper = std::sync::Arc::new(cap.stopper());
+    let wake = std::sync::Arc::clone(&stopper);
+    let stop = StopFlag::install_with(move || wake.stop());
+    let deadline = args
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d));
+    if let Some(d) = deadline {
+        // A blocked read does not look at the clock: a timer thread wakes it.
+        let (stop, stopper) = (stop.clone(), std::sync::Arc::clone(&stopper));
+        std::thread::spawn(move || {
+            std::thread::sleep(d.saturating_duration_since(Instant::now()));
+            stop.set();
+            stopper.stop();
+        });
+    }
     let limit = args.count.unwrap_or(u64::MAX);
     let mut totals = Totals::default();
     let mut upd = FlowUpdate::default();
@@ -93,7 +109,15 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 thousands(ks.if_dropped)
             ),
         )];
-        print!("{}", table(&format!("netsketch capture on {iface}"), &totals, rates, &rows));
+        print!(
+            "{}",
+            table(
+                &format!("netsketch capture on {iface}"),
+                &totals,
+                rates,
+                &rows
+            )
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// netsketch: network-flow telemetry with stated error bounds.
 #[derive(Debug, Parser)]
-#[command(name = "netsketch", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "netsketch",
+    version,
+    about = "Network-flow telemetry: packets and flow exports in, answers with stated error bounds out",
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -41,7 +46,12 @@ pub struct ReplayArgs {
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
     /// Interface to capture on (see --list).
-    #[arg(short = 'i', long = "interface", value_name = "IFACE", required_unless_present = "list")]
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        required_unless_present = "list"
+    )]
     pub interface: Option<String>,
     /// List the interfaces that can be captured on and exit.
     #[arg(long)]

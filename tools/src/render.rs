@@ -120,7 +120,12 @@ fn ts_text(ns: u64) -> String {
 }
 
 /// The human-readable table.
-pub fn table(title: &str, totals: &Totals, rates: Rates, extra_rows: &[(String, String)]) -> String {
+pub fn table(
+    title: &str,
+    totals: &Totals,
+    rates: Rates,
+    extra_rows: &[(String, String)],
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{title}");
     let mut row = |k: &str, v: String| {
@@ -171,7 +176,14 @@ pub fn table(title: &str, totals: &Totals, rates: Rates, extra_rows: &[(String, 
         .iter()
         .map(|(r, n)| format!("{r} {}", thousands(n)))
         .collect();
-    row("errors", if errs.is_empty() { "none".into() } else { errs.join("  ") });
+    row(
+        "errors",
+        if errs.is_empty() {
+            "none".into()
+        } else {
+            errs.join("  ")
+        },
+    );
     for (k, v) in extra_rows {
         row(k, v.clone());
     }
@@ -202,7 +214,13 @@ mod tests {
     #[test]
     fn timestamps_render_in_utc() {
         assert_eq!(ts_text(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(ts_text(1_704_067_200_000_000_001), "2024-01-01T00:00:00.000000001Z");
-        assert_eq!(ts_text(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            ts_text(1_704_067_200_000_000_001),
+            "2024-01-01T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            ts_text(951_782_400_000_000_000),
+            "2000-02-29T00:00:00.000000000Z"
+        );
     }
 }

@@ -75,7 +75,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let mut files = Vec::with_capacity(args.files.len());
     let mut total_size = Some(0u64);
     for path in &args.files {
-        let f = CaptureFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let f =
+            CaptureFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         total_size = match (total_size, std::fs::metadata(path)) {
             (Some(t), Ok(m)) if m.is_file() => Some(t + m.len()),
             _ => None,
@@ -96,7 +97,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         match end {
             FileEnd::Complete => {}
             FileEnd::CutShort(e) => bar.suspend(|| {
-                eprintln!("netsketch: warning: {}: {e}; counted as truncated_file", path.display())
+                eprintln!(
+                    "netsketch: warning: {}: {e}; counted as truncated_file",
+                    path.display()
+                )
             }),
             FileEnd::Corrupt(e) => {
                 failed = true;
@@ -121,5 +125,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         let title = format!("netsketch replay: {} file(s)", args.files.len());
         print!("{}", table(&title, &totals, rates, &[]));
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

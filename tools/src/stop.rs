@@ -12,6 +12,13 @@ impl StopFlag {
     /// Installs the Ctrl-C/SIGTERM handler. A second signal while stopping
     /// exits at once, for a stuck program.
     pub fn install() -> StopFlag {
+        Self::install_with(|| {})
+    }
+
+    /// Like [`Self::install`], also running `wake` on a stop request, to
+    /// interrupt a blocking read. The `ctrlc` crate runs handlers on an
+    /// ordinary thread, so `wake` need not be async-signal-safe.
+    pub fn install_with(wake: impl Fn() + Send + 'static) -> StopFlag {
         let flag = Arc::new(AtomicBool::new(false));
         let f = Arc::clone(&flag);
         // Installing can only fail if a handler exists already (tests that
@@ -20,8 +27,16 @@ impl StopFlag {
             if f.swap(true, Ordering::SeqCst) {
                 std::process::exit(130);
             }
+            wake();
         });
         StopFlag(flag)
+    }
+
+    /// Requests a stop from inside the program (a deadline, say).
+    // Only live capture has deadlines so far.
+    #[cfg_attr(not(feature = "live"), allow(dead_code))]
+    pub fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 
     /// Whether a stop was requested.

@@ -1,0 +1,112 @@
+//! Live capture on the loopback interface (issue 2): traffic sent to
+//! 127.0.0.1 is captured with a BPF filter and counted exactly, and SIGTERM
+//! stops the capture with final counters.
+#![cfg(feature = "live")]
+
+mod common;
+
+use std::net::UdpSocket;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::netsketch;
+
+fn send_udp(port: u16, n: usize) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..n {
+        sock.send_to(&[i as u8; 64], ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+#[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
+fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
+    let port = 47_000 + (std::process::id() % 1000) as u16;
+    let filter = format!("udp and dst port {port}");
+    let child = netsketch()
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--immediate",
+            "-f",
+            &filter,
+            "-c",
+            "200",
+            "-d",
+            "20",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Noise the filter must exclude, then the 200 datagrams it must count.
+    send_udp(port + 1, 50);
+    send_udp(port, 200);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["packets"], 200, "{s}");
+    assert_eq!(s["udp"], 200);
+    assert_eq!(s["ipv4"], 200);
+    // Loopback frames: 14-byte null Ethernet header + 20 IP + 8 UDP + 64.
+    assert_eq!(s["wire_bytes"], 200 * (14 + 20 + 8 + 64));
+    assert_eq!(s["kernel_drops"], 0);
+}
+
+#[test]
+#[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
+fn sigterm_stops_cleanly_with_final_counters() {
+    let port = 48_000 + (std::process::id() % 1000) as u16;
+    let child = netsketch()
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--immediate",
+            "-f",
+            &format!("udp and dst port {port}"),
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    send_udp(port, 20);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["packets"], 20);
+}
+
+#[test]
+fn missing_interface_says_what_to_do() {
+    let out = netsketch()
+        .args(["capture", "-i", "nosuchif0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nosuchif0") && err.contains("netsketch capture --list"),
+        "{err}"
+    );
+}
