@@ -6,8 +6,10 @@ use std::io::Write;
 use capture::write::{PcapWriter, PcapngWriter};
 use capture::{CaptureFile, FileFormat, Linktype, ReadError};
 
-/// Packets as (ts_ns, wire_len, data, linktype).
-fn read_all(bytes: Vec<u8>) -> Result<Vec<(u64, u32, Vec<u8>, Linktype)>, ReadError> {
+/// A packet as (ts_ns, wire_len, data, linktype).
+type Pkt = (u64, u32, Vec<u8>, Linktype);
+
+fn read_all(bytes: Vec<u8>) -> Result<Vec<Pkt>, ReadError> {
     let mut f = CaptureFile::from_reader(Box::new(std::io::Cursor::new(bytes)))?;
     let mut out = Vec::new();
     while let Some(p) = f.next_packet()? {

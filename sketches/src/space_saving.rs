@@ -1,0 +1,355 @@
+use std::collections::HashMap;
+
+use crate::codec::{Decoder, Encoder, Kind};
+use crate::hash::SketchKey;
+use crate::SketchError;
+
+type FixedMap<K> = HashMap<K, u32, foldhash::fast::FixedState>;
+
+/// One reported heavy hitter: `lower <= truth <= upper`, always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeavyHitter<K> {
+    /// The key.
+    pub key: K,
+    /// The monitored count: never below the truth.
+    pub upper: u64,
+    /// `upper - error`: never above the truth.
+    pub lower: u64,
+}
+
+/// Weighted heavy hitters by Space-Saving (Metwally et al. 2005), with a
+/// min-heap over the `k` monitored counters.
+///
+/// Guarantees, for a stream of total weight `N`:
+/// - every monitored key has `count - error <= truth <= count`;
+/// - every key with `truth > N / k` is monitored;
+/// - `error <= min count <= N / k`.
+///
+/// Merging follows the mergeable-summaries construction (Agarwal et al.
+/// 2012): a key absent from one side is charged that side's minimum count
+/// as both count and error, the sum is kept to the `k` largest, and the
+/// guarantees hold for the combined stream with `N = N_a + N_b`.
+///
+/// Chosen over Misra-Gries with reverse purge (DataSketches' frequent
+/// items) because its per-item bounds are tighter on skewed traffic for the
+/// same number of counters; see `netsketch accuracy`.
+#[derive(Debug, Clone)]
+pub struct SpaceSaving<K: SketchKey> {
+    capacity: usize,
+    seed: u64,
+    total: u64,
+    keys: Vec<K>,
+    counts: Vec<u64>,
+    errors: Vec<u64>,
+    /// Min-heap of slot numbers, ordered by count.
+    heap: Vec<u32>,
+    /// Position of each slot in `heap`.
+    pos: Vec<u32>,
+    index: FixedMap<K>,
+}
+
+impl<K: SketchKey> SpaceSaving<K> {
+    /// Monitors up to `capacity` keys.
+    pub fn new(capacity: usize, seed: u64) -> Result<SpaceSaving<K>, SketchError> {
+        if capacity == 0 || capacity > 1 << 24 {
+            return Err(SketchError::InvalidParameter(format!(
+                "heavy-hitter capacity must be 1..=2^24, got {capacity}"
+            )));
+        }
+        Ok(SpaceSaving {
+            capacity,
+            seed,
+            total: 0,
+            keys: Vec::with_capacity(capacity),
+            counts: Vec::with_capacity(capacity),
+            errors: Vec::with_capacity(capacity),
+            heap: Vec::with_capacity(capacity),
+            pos: Vec::with_capacity(capacity),
+            index: HashMap::with_capacity_and_hasher(
+                capacity,
+                foldhash::fast::FixedState::with_seed(seed),
+            ),
+        })
+    }
+
+    /// Bytes one monitored key costs (key, count, error, heap and index
+    /// entries, map overhead).
+    pub fn bytes_per_counter() -> usize {
+        K::LEN + 8 + 8 + 4 + 4 + (K::LEN + 4 + 1) * 8 / 7
+    }
+
+    /// The capacity that fits `bytes`.
+    pub fn capacity_for(bytes: usize) -> usize {
+        (bytes / Self::bytes_per_counter()).max(1)
+    }
+
+    /// Maximum number of monitored keys.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Total weight added.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Keys currently monitored.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Memory at full capacity, fixed at construction.
+    pub fn size_bytes(&self) -> usize {
+        self.capacity * Self::bytes_per_counter()
+    }
+
+    /// The largest error any reported count can carry: the minimum
+    /// monitored count once full (at most `N / k`), else 0.
+    pub fn max_error(&self) -> u64 {
+        if self.keys.len() < self.capacity {
+            0
+        } else {
+            self.counts[self.heap[0] as usize]
+        }
+    }
+
+    /// Adds `weight` to `key`.
+    #[inline]
+    pub fn update(&mut self, key: K, weight: u64) {
+        self.total = self.total.saturating_add(weight);
+        if let Some(&slot) = self.index.get(&key) {
+            let s = slot as usize;
+            self.counts[s] = self.counts[s].saturating_add(weight);
+            self.sift_down(self.pos[s] as usize);
+            return;
+        }
+        if self.keys.len() < self.capacity {
+            let s = self.keys.len();
+            self.keys.push(key);
+            self.counts.push(weight);
+            self.errors.push(0);
+            self.heap.push(s as u32);
+            self.pos.push(s as u32);
+            self.index.insert(key, s as u32);
+            self.sift_up(s);
+            return;
+        }
+        // Replace the minimum: the newcomer inherits its count as error.
+        let s = self.heap[0] as usize;
+        let min = self.counts[s];
+        self.index.remove(&self.keys[s]);
+        self.keys[s] = key;
+        self.counts[s] = min.saturating_add(weight);
+        self.errors[s] = min;
+        self.index.insert(key, s as u32);
+        self.sift_down(0);
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.pos[self.heap[a] as usize] = a as u32;
+        self.pos[self.heap[b] as usize] = b as u32;
+    }
+
+    fn count_at(&self, i: usize) -> u64 {
+        self.counts[self.heap[i] as usize]
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.count_at(parent) <= self.count_at(i) {
+                break;
+            }
+            self.swap(parent, i);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && self.count_at(r) < self.count_at(l) {
+                r
+            } else {
+                l
+            };
+            if self.count_at(i) <= self.count_at(c) {
+                break;
+            }
+            self.swap(i, c);
+            i = c;
+        }
+    }
+
+    /// Bounds for one key: monitored keys get their count and error; any
+    /// other key lies in `[0, max_error]`.
+    pub fn bounds(&self, key: &K) -> HeavyHitter<K> {
+        match self.index.get(key) {
+            Some(&s) => {
+                let s = s as usize;
+                HeavyHitter {
+                    key: *key,
+                    upper: self.counts[s],
+                    lower: self.counts[s] - self.errors[s],
+                }
+            }
+            None => HeavyHitter {
+                key: *key,
+                upper: self.max_error(),
+                lower: 0,
+            },
+        }
+    }
+
+    /// The `n` largest monitored keys by count, ties broken by key so the
+    /// order is deterministic.
+    pub fn top(&self, n: usize) -> Vec<HeavyHitter<K>> {
+        let mut v: Vec<HeavyHitter<K>> = (0..self.keys.len())
+            .map(|s| HeavyHitter {
+                key: self.keys[s],
+                upper: self.counts[s],
+                lower: self.counts[s] - self.errors[s],
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| {
+            b.upper
+                .cmp(&a.upper)
+                .then(b.lower.cmp(&a.lower))
+                .then(a.key.cmp(&b.key))
+        });
+        v.truncate(n);
+        v
+    }
+
+    /// Merges `other` into `self`, keeping the guarantees for the combined
+    /// stream (see the type's documentation).
+    pub fn merge(&mut self, other: &SpaceSaving<K>) -> Result<(), SketchError> {
+        if (self.capacity, self.seed) != (other.capacity, other.seed) {
+            return Err(SketchError::Incompatible(format!(
+                "heavy hitters capacity {} seed {:#x} vs capacity {} seed {:#x}",
+                self.capacity, self.seed, other.capacity, other.seed
+            )));
+        }
+        let (min_a, min_b) = (self.max_error(), other.max_error());
+        let mut all: Vec<(K, u64, u64)> = Vec::with_capacity(self.len() + other.len());
+        for s in 0..self.keys.len() {
+            let k = self.keys[s];
+            let (c, e) = match other.index.get(&k) {
+                Some(&o) => (other.counts[o as usize], other.errors[o as usize]),
+                None => (min_b, min_b),
+            };
+            all.push((k, self.counts[s] + c, self.errors[s] + e));
+        }
+        for s in 0..other.keys.len() {
+            let k = other.keys[s];
+            if !self.index.contains_key(&k) {
+                all.push((k, other.counts[s] + min_a, other.errors[s] + min_a));
+            }
+        }
+        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        all.truncate(self.capacity);
+        let total = self.total.saturating_add(other.total);
+        self.rebuild(&all, total);
+        Ok(())
+    }
+
+    fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
+        self.clear();
+        self.total = total;
+        for (s, &(k, c, e)) in items.iter().enumerate() {
+            self.keys.push(k);
+            self.counts.push(c);
+            self.errors.push(e);
+            self.heap.push(s as u32);
+            self.pos.push(s as u32);
+            self.index.insert(k, s as u32);
+            self.sift_up(s);
+        }
+    }
+
+    /// Forgets every key, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.total = 0;
+        self.keys.clear();
+        self.counts.clear();
+        self.errors.clear();
+        self.heap.clear();
+        self.pos.clear();
+        self.index.clear();
+    }
+
+    /// The snapshot bytes (items in a canonical order).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut e = Encoder::new(Kind::SpaceSaving);
+        e.u32(self.capacity as u32)
+            .u64(self.seed)
+            .u64(self.total)
+            .u8(K::LEN as u8)
+            .u32(self.keys.len() as u32);
+        let mut items: Vec<usize> = (0..self.keys.len()).collect();
+        items.sort_unstable_by_key(|&s| self.keys[s]);
+        for s in items {
+            self.keys[s].write_bytes(e.raw());
+            e.u64(self.counts[s]).u64(self.errors[s]);
+        }
+        e.finish()
+    }
+
+    /// Decodes a snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SpaceSaving<K>, SketchError> {
+        let mut d = Decoder::new(bytes, Kind::SpaceSaving)?;
+        let capacity = d.u32()? as usize;
+        let seed = d.u64()?;
+        let total = d.u64()?;
+        let klen = d.u8()? as usize;
+        if klen != K::LEN {
+            return Err(SketchError::Decode(format!(
+                "key size {klen}, expected {}",
+                K::LEN
+            )));
+        }
+        let n = d.u32()? as usize;
+        if n > capacity || d.remaining() != n * (K::LEN + 16) {
+            return Err(SketchError::Decode(
+                "heavy-hitter item count does not match".into(),
+            ));
+        }
+        let mut ss =
+            SpaceSaving::new(capacity, seed).map_err(|e| SketchError::Decode(e.to_string()))?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = K::read_bytes(d.take(K::LEN)?);
+            let (c, e) = (d.u64()?, d.u64()?);
+            if e > c {
+                return Err(SketchError::Decode(
+                    "heavy-hitter error exceeds its count".into(),
+                ));
+            }
+            items.push((k, c, e));
+        }
+        d.finish()?;
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        if !items.iter().all(|(k, _, _)| seen.insert(*k)) {
+            return Err(SketchError::Decode("duplicate heavy-hitter key".into()));
+        }
+        ss.rebuild(&items, total);
+        Ok(ss)
+    }
+}
+
+impl<K: SketchKey> PartialEq for SpaceSaving<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_bytes() == other.to_bytes()
+    }
+}

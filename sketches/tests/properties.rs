@@ -1,0 +1,254 @@
+//! The sketch guarantees, as properties against exact counts.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use sketches::hash::{hash_u64, SketchKey, DEFAULT_SEED};
+use sketches::{CountMin, HyperLogLog, SpaceSaving};
+
+const SEED: u64 = DEFAULT_SEED;
+
+/// A skewed weighted stream: keys drawn so small keys dominate.
+fn stream() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    proptest::collection::vec((0u64..400, 1u64..50), 0..2000)
+        .prop_map(|v| v.into_iter().map(|(k, w)| (k * k / 400, w)).collect())
+}
+
+fn truth(s: &[(u64, u64)]) -> HashMap<u64, u64> {
+    let mut t = HashMap::new();
+    for &(k, w) in s {
+        *t.entry(k).or_default() += w;
+    }
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn count_min_never_underestimates(s in stream(), conservative in any::<bool>()) {
+        let mut cm = CountMin::with_shape(64, 3, SEED).unwrap();
+        if !conservative { cm = cm.plain(); }
+        for &(k, w) in &s { cm.update(hash_u64(k, SEED), w); }
+        for (k, t) in truth(&s) {
+            let e = cm.estimate(hash_u64(k, SEED));
+            prop_assert!(e.value >= t as f64 && e.upper >= t as f64);
+        }
+    }
+
+    #[test]
+    fn count_min_plain_merge_is_the_sketch_of_the_concatenation(a in stream(), b in stream()) {
+        let mut x = CountMin::with_shape(128, 4, SEED).unwrap().plain();
+        let mut y = x.clone();
+        let mut both = x.clone();
+        for &(k, w) in &a { x.update(hash_u64(k, SEED), w); both.update(hash_u64(k, SEED), w); }
+        for &(k, w) in &b { y.update(hash_u64(k, SEED), w); both.update(hash_u64(k, SEED), w); }
+        x.merge(&y).unwrap();
+        prop_assert_eq!(x.to_bytes(), both.to_bytes());
+    }
+
+    #[test]
+    fn count_min_conservative_merge_keeps_its_bounds(a in stream(), b in stream()) {
+        let mut x = CountMin::with_shape(128, 4, SEED).unwrap();
+        let mut y = x.clone();
+        for &(k, w) in &a { x.update(hash_u64(k, SEED), w); }
+        for &(k, w) in &b { y.update(hash_u64(k, SEED), w); }
+        x.merge(&y).unwrap();
+        let mut all = a.clone();
+        all.extend_from_slice(&b);
+        for (k, t) in truth(&all) {
+            prop_assert!(x.query(hash_u64(k, SEED)) >= t);
+        }
+    }
+
+    #[test]
+    fn hll_merge_is_the_sketch_of_the_concatenation(
+        a in proptest::collection::vec(any::<u64>(), 0..600),
+        b in proptest::collection::vec(any::<u64>(), 0..600),
+        p in 4u8..12,
+    ) {
+        // Small p makes the sparse-to-dense switch happen inside the range,
+        // so sparse+sparse, sparse+dense and dense+dense merges all occur.
+        let mut x = HyperLogLog::new(p, SEED).unwrap();
+        let mut y = x.clone();
+        let mut both = x.clone();
+        for &k in &a { x.update(hash_u64(k, SEED)); both.update(hash_u64(k, SEED)); }
+        for &k in &b { y.update(hash_u64(k, SEED)); both.update(hash_u64(k, SEED)); }
+        let mut yx = y.clone();
+        x.merge(&y).unwrap();
+        yx.merge(&x.clone()).unwrap();
+        prop_assert_eq!(x.to_bytes(), both.to_bytes());
+        prop_assert_eq!(&x, &both);
+        prop_assert_eq!(yx.to_bytes(), both.to_bytes());
+    }
+
+    #[test]
+    fn heavy_hitter_bounds_hold_and_survive_merges(a in stream(), b in stream(), k in 4usize..40) {
+        let mut x = SpaceSaving::<u64>::new(k, SEED).unwrap();
+        let mut y = x.clone();
+        for &(key, w) in &a { x.update(key, w); }
+        for &(key, w) in &b { y.update(key, w); }
+        check_space_saving(&x, &truth(&a))?;
+        check_space_saving(&y, &truth(&b))?;
+        x.merge(&y).unwrap();
+        let mut all = a.clone();
+        all.extend_from_slice(&b);
+        check_space_saving(&x, &truth(&all))?;
+    }
+
+    #[test]
+    fn snapshots_round_trip(s in stream(), p in 4u8..14) {
+        let mut cm = CountMin::with_shape(32, 2, SEED).unwrap();
+        let mut hll = HyperLogLog::new(p, SEED).unwrap();
+        let mut hh = SpaceSaving::<u128>::new(16, SEED).unwrap();
+        for &(k, w) in &s {
+            cm.update(hash_u64(k, SEED), w);
+            hll.update(hash_u64(k, SEED));
+            hh.update(k as u128, w);
+        }
+        prop_assert_eq!(CountMin::from_bytes(&cm.to_bytes()).unwrap(), cm);
+        prop_assert_eq!(HyperLogLog::from_bytes(&hll.to_bytes()).unwrap(), hll);
+        prop_assert_eq!(SpaceSaving::<u128>::from_bytes(&hh.to_bytes()).unwrap(), hh);
+    }
+
+    #[test]
+    fn decoding_garbage_is_an_error_never_a_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        prop_assert!(CountMin::from_bytes(&bytes).is_err());
+        prop_assert!(HyperLogLog::from_bytes(&bytes).is_err());
+        prop_assert!(SpaceSaving::<u64>::from_bytes(&bytes).is_err());
+    }
+
+    #[test]
+    fn truncated_or_flipped_snapshots_are_errors(s in stream(), cut in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let mut hh = SpaceSaving::<u64>::new(8, SEED).unwrap();
+        let mut hll = HyperLogLog::new(6, SEED).unwrap();
+        for &(k, w) in &s { hh.update(k, w); hll.update(hash_u64(k, SEED)); }
+        for bytes in [hh.to_bytes(), hll.to_bytes(), CountMin::with_shape(8, 2, SEED).unwrap().to_bytes()] {
+            let i = cut.index(bytes.len());
+            prop_assert!(HyperLogLog::from_bytes(&bytes[..i]).is_err());
+            prop_assert!(SpaceSaving::<u64>::from_bytes(&bytes[..i]).is_err());
+            prop_assert!(CountMin::from_bytes(&bytes[..i]).is_err());
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 1 << bit;
+            prop_assert!(HyperLogLog::from_bytes(&flipped).is_err());
+            prop_assert!(SpaceSaving::<u64>::from_bytes(&flipped).is_err());
+            prop_assert!(CountMin::from_bytes(&flipped).is_err());
+        }
+    }
+}
+
+fn check_space_saving<K: SketchKey + std::hash::Hash>(
+    ss: &SpaceSaving<K>,
+    truth: &HashMap<K, u64>,
+) -> Result<(), TestCaseError> {
+    let n: u64 = truth.values().sum();
+    prop_assert_eq!(ss.total(), n);
+    prop_assert!(ss.max_error() as f64 <= n as f64 / ss.capacity() as f64 + 1e-9);
+    let reported: HashMap<K, _> = ss.top(usize::MAX).into_iter().map(|h| (h.key, h)).collect();
+    for (k, &t) in truth {
+        let b = ss.bounds(k);
+        prop_assert!(
+            b.lower <= t && t <= b.upper,
+            "{:?}: {} not in [{}, {}]",
+            k,
+            t,
+            b.lower,
+            b.upper
+        );
+        if t as f64 > n as f64 / ss.capacity() as f64 {
+            prop_assert!(
+                reported.contains_key(k),
+                "{:?} with {} > N/k not reported",
+                k,
+                t
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn count_min_stays_within_its_bound_at_the_stated_rate() {
+    // 200,000 updates over 50,000 keys into a 256 x 3 sketch: eps*N is
+    // small next to most keys, so violations would show. delta = e^-3.
+    let mut cm = CountMin::with_shape(256, 3, SEED).unwrap();
+    let mut t: HashMap<u64, u64> = HashMap::new();
+    let mut x = 12345u64;
+    for _ in 0..200_000 {
+        x = hash_u64(x, 7);
+        let k = (x % 50_000) * (x % 50_000) / 50_000;
+        cm.update(hash_u64(k, SEED), 1);
+        *t.entry(k).or_default() += 1;
+    }
+    let bound = cm.eps() * cm.total() as f64;
+    let over = t
+        .iter()
+        .filter(|(k, &v)| cm.query(hash_u64(**k, SEED)) as f64 > v as f64 + bound)
+        .count();
+    let share = over as f64 / t.len() as f64;
+    assert!(
+        share <= cm.delta(),
+        "{share} of estimates over the bound, delta {}",
+        cm.delta()
+    );
+    for (k, &v) in &t {
+        let e = cm.estimate(hash_u64(*k, SEED));
+        assert!(e.upper >= v as f64);
+    }
+}
+
+#[test]
+fn hll_is_near_exact_while_sparse_and_within_bounds_when_dense() {
+    let mut h = HyperLogLog::new(14, SEED).unwrap();
+    for i in 0..4000u64 {
+        h.update(hash_u64(i, SEED));
+        let n = (i + 1) as f64;
+        if i % 97 == 0 {
+            let e = h.estimate();
+            assert!((e.value - n).abs() <= 1.0 + n * 1e-3, "n={n}: {}", e.value);
+        }
+    }
+    assert!(h.is_sparse());
+    for i in 4000..1_000_000u64 {
+        h.update(hash_u64(i, SEED));
+    }
+    assert!(!h.is_sparse());
+    let e = h.estimate();
+    assert!(e.contains(1e6), "{e:?}");
+    assert!((e.value - 1e6).abs() / 1e6 < 3.0 * h.dense_rse());
+}
+
+#[test]
+fn thousands_of_small_hlls_stay_small() {
+    let hlls: Vec<HyperLogLog> = (0..10_000u64)
+        .map(|d| {
+            let mut h = HyperLogLog::new(12, SEED).unwrap();
+            for s in 0..3 {
+                h.update(hash_u64(d * 10 + s, SEED));
+            }
+            h
+        })
+        .collect();
+    let bytes: usize = hlls.iter().map(HyperLogLog::size_bytes).sum();
+    assert!(bytes <= 10_000 * 32, "{bytes}");
+    assert_eq!(hlls[0].estimate().value.round(), 3.0);
+}
+
+#[test]
+fn mismatched_shapes_do_not_merge() {
+    let mut a = CountMin::with_shape(64, 3, SEED).unwrap();
+    assert!(a
+        .merge(&CountMin::with_shape(128, 3, SEED).unwrap())
+        .is_err());
+    assert!(a
+        .merge(&CountMin::with_shape(64, 3, SEED + 1).unwrap())
+        .is_err());
+    let mut h = HyperLogLog::new(10, SEED).unwrap();
+    assert!(h.merge(&HyperLogLog::new(11, SEED).unwrap()).is_err());
+    let mut s = SpaceSaving::<u64>::new(10, SEED).unwrap();
+    assert!(s.merge(&SpaceSaving::new(11, SEED).unwrap()).is_err());
+    assert!(CountMin::with_error(0.0, 0.1, SEED).is_err());
+    assert!(HyperLogLog::new(19, SEED).is_err());
+}
