@@ -140,9 +140,11 @@ fn transport(d: &[u8], proto: u8, l4: usize, end: usize, v6: bool, out: &mut Flo
         }
         // IPv6 only reaches here with TCP, UDP or ICMPv6.
         _ if v6 => return false,
-        // Other IPv4 protocols need no transport parsing, but etherparse
-        // also slices ICMPv6-in-IPv4 and IGMP; let it.
-        FlowUpdate::ICMPV6 | 2 => return false,
+        // etherparse looks inside these: IGMP (2), the authentication
+        // header (51, an IPv4 extension whose next header is the real
+        // transport) and ICMPv6 in IPv4 (58). Let it.
+        2 | 51 | FlowUpdate::ICMPV6 => return false,
+        // Other IPv4 protocols need no transport parsing.
         _ => return true,
     }
     out.has_ports = true;

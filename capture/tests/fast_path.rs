@@ -71,9 +71,15 @@ proptest! {
         edits in proptest::collection::vec((0usize..120, any::<u8>()), 0..6),
         cut in 0usize..140,
         pad in 0usize..20,
+        proto in any::<u8>(),
     ) {
         let mut f = build(kind, v6, vlan, sport, dport, &payload);
         both(&f);
+        // Every protocol number behind an IPv4 or IPv6 header.
+        let mut g = f.clone();
+        let at = if vlan { 18 } else { 14 } + if v6 { 6 } else { 9 };
+        g[at] = proto;
+        both(&g);
         // Ethernet padding after the IP packet.
         f.extend(std::iter::repeat_n(0u8, pad));
         both(&f);

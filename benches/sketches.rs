@@ -1,0 +1,98 @@
+//! Cost of one update and one query of each sketch at the sizes the
+//! pipeline uses (issue 3): Count-Min 4 x 65,536, HLL p = 14, heavy hitters
+//! with 4,096 counters, over Zipf(1.0) keys from 1 million.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rand::{RngExt, SeedableRng};
+use rand_distr::Zipf;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use sketches::hash::{hash_u128, DEFAULT_SEED};
+use sketches::{CountMin, HyperLogLog, SpaceSaving};
+
+const N: usize = 1 << 16;
+
+fn zipf_keys() -> Vec<u128> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let z = Zipf::new(1e6, 1.0).unwrap();
+    (0..N)
+        .map(|_| rng.sample(z) as u128 | 0xffff << 32)
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let keys = zipf_keys();
+    let hashes: Vec<u64> = keys.iter().map(|k| hash_u128(*k, DEFAULT_SEED)).collect();
+    let mut g = c.benchmark_group("sketch_update");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("hash_u128", |b| {
+        b.iter(|| {
+            keys.iter()
+                .fold(0u64, |a, k| a ^ hash_u128(*k, DEFAULT_SEED))
+        })
+    });
+    let cm = CountMin::with_shape(65_536, 4, DEFAULT_SEED).unwrap();
+    g.bench_function("count_min_conservative_4x65536", |b| {
+        b.iter_batched_ref(
+            || cm.clone(),
+            |cm| hashes.iter().for_each(|&h| cm.update(h, 64)),
+            BatchSize::LargeInput,
+        )
+    });
+    let plain = cm.clone().plain();
+    g.bench_function("count_min_plain_4x65536", |b| {
+        b.iter_batched_ref(
+            || plain.clone(),
+            |cm| hashes.iter().for_each(|&h| cm.update(h, 64)),
+            BatchSize::LargeInput,
+        )
+    });
+    let mut dense = HyperLogLog::new(14, DEFAULT_SEED).unwrap();
+    for i in 0..100_000u128 {
+        dense.update(hash_u128(i, 99));
+    }
+    g.bench_function("hll_p14_dense", |b| {
+        b.iter_batched_ref(
+            || dense.clone(),
+            |h| hashes.iter().for_each(|&x| h.update(x)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("hll_p14_from_empty", |b| {
+        b.iter_batched_ref(
+            || HyperLogLog::new(14, DEFAULT_SEED).unwrap(),
+            |h| hashes.iter().for_each(|&x| h.update(x)),
+            BatchSize::LargeInput,
+        )
+    });
+    let mut ss = SpaceSaving::<u128>::new(4096, DEFAULT_SEED).unwrap();
+    for k in &keys {
+        ss.update(*k, 64);
+    }
+    g.bench_function("space_saving_4096", |b| {
+        b.iter_batched_ref(
+            || ss.clone(),
+            |s| keys.iter().for_each(|&k| s.update(k, 64)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("sketch_query");
+    g.throughput(Throughput::Elements(N as u64));
+    let mut cm = cm.clone();
+    hashes.iter().for_each(|&h| cm.update(h, 64));
+    g.bench_function("count_min_4x65536", |b| {
+        b.iter(|| hashes.iter().map(|&h| cm.query(h)).sum::<u64>())
+    });
+    g.bench_function("space_saving_bounds", |b| {
+        b.iter(|| keys.iter().map(|k| ss.bounds(k).upper).sum::<u64>())
+    });
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("hll_p14_estimate", |b| b.iter(|| dense.estimate()));
+    g.bench_function("space_saving_top100_of_4096", |b| b.iter(|| ss.top(100)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
