@@ -22,6 +22,46 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture from a live interface (libpcap) and report exact counters.
     Capture(CaptureArgs),
+    /// Generate a synthetic capture (background traffic plus attack and
+    /// fault scenarios) with its exact ground truth.
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Scenarios, comma-separated: baseline, syn-flood, udp-amplification,
+    /// icmp-flood, distributed-flood, carpet-bombing, slow-service,
+    /// connection-failures, flash-crowd. Events run through the middle 40%
+    /// of the trace.
+    #[arg(long, default_value = "baseline")]
+    pub scenario: String,
+    /// Stop after this many packets.
+    #[arg(short = 'n', long)]
+    pub packets: Option<u64>,
+    /// Trace length in seconds of event time (default 60, or what
+    /// --packets needs at --rate).
+    #[arg(short = 'd', long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Background packets per second of event time.
+    #[arg(short = 'r', long, default_value_t = 10_000.0)]
+    pub rate: f64,
+    /// Packets per second of each flood scenario (default: --rate).
+    #[arg(long, value_name = "PPS")]
+    pub attack_rate: Option<f64>,
+    /// Seed: the same seed gives byte-identical output.
+    #[arg(short = 's', long, default_value_t = 1)]
+    pub seed: u64,
+    /// Timestamp of the first packet, ns since the Unix epoch
+    /// (default 2024-01-01T00:00:00Z).
+    #[arg(long, default_value_t = 1_704_067_200_000_000_000)]
+    pub start_ns: u64,
+    /// Output file: .pcap, .pcapng, either with .gz; `-` writes pcap to
+    /// standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Also write the exact ground truth as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

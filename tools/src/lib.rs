@@ -7,6 +7,7 @@
 
 mod capture_cmd;
 mod cli;
+pub mod gen;
 mod progress;
 mod render;
 mod replay;
@@ -26,6 +27,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Replay(args) => replay::run(&args),
         cli::Command::Capture(args) => capture_cmd::run(&args),
+        cli::Command::Gen(args) => gen::run(&args),
     };
     match result {
         Ok(code) => code,
