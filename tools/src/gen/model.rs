@@ -192,8 +192,15 @@ fn lognormal_from(h: u64, m: f64, sigma: f64) -> f64 {
 
 /// A port in the dynamic range (49152-65535), where floods and client
 /// stacks pick theirs and no well-known service (or dissector) lives.
+///
+/// 54328 is skipped: Wireshark dissects it as Elasticsearch discovery and
+/// flags our zero-filled payloads as malformed (the only such port found in
+/// a million generated packets).
 fn ephemeral(r: u64) -> u16 {
-    49152 + (r % 16384) as u16
+    match 49152 + (r % 16384) as u16 {
+        54328 => 54329,
+        p => p,
+    }
 }
 
 const SERVERS: u64 = 5000;
@@ -340,7 +347,7 @@ impl Model {
             kind,
             client,
             server,
-            cport: self.rng.random_range(32768..61000),
+            cport: ephemeral(self.rng.random()),
             sport,
             // Each handshake varies around the path's RTT by up to 20%.
             rtt_s: (rtt_s + self.rng.random_range(0..=rtt_s / 5)).max(20 * US),
