@@ -1,1 +1,26 @@
-//! Pipeline (see ARCHITECTURE.md).
+//! The streaming engine: a source thread frames and parses input into
+//! batches of [`capture::FlowUpdate`]s, pinned workers keep per-epoch
+//! sketches, and the merging thread closes epochs, forms sliding windows and
+//! answers queries with bounds.
+//!
+//! Architecture invariant: no byte parsing here (sources call
+//! `capture::parse_packet`), and answers never depend on the number of
+//! workers, the batch size or the replay speed: sketches are partitioned
+//! into [`SHARDS`] fixed key shards, every worker sees every batch (shared,
+//! not copied) and updates only the shards it owns, so each shard sees the
+//! same sub-stream in the same order however the work is split.
+#![deny(missing_docs)]
+
+mod engine;
+mod keys;
+mod metrics;
+mod shard;
+mod source;
+mod summary;
+
+pub use engine::{Backpressure, Engine, EngineConfig, EngineError, RunOutput, Source, WindowSpec};
+pub use keys::{Dimension, Metric, SHARDS};
+pub use metrics::Metrics;
+pub use shard::Budget;
+pub use source::FileSource;
+pub use summary::{EpochTotals, Summary, TopItem};

@@ -121,12 +121,19 @@ impl<K: SketchKey> SpaceSaving<K> {
     /// Adds `weight` to `key`.
     #[inline]
     pub fn update(&mut self, key: K, weight: u64) {
+        self.update_evicting(key, weight);
+    }
+
+    /// Adds `weight` to `key` and returns the key it evicted, if any, so a
+    /// caller can keep per-key state only for monitored keys.
+    #[inline]
+    pub fn update_evicting(&mut self, key: K, weight: u64) -> Option<K> {
         self.total = self.total.saturating_add(weight);
         if let Some(&slot) = self.index.get(&key) {
             let s = slot as usize;
             self.counts[s] = self.counts[s].saturating_add(weight);
             self.sift_down(self.pos[s] as usize);
-            return;
+            return None;
         }
         if self.keys.len() < self.capacity {
             let s = self.keys.len();
@@ -137,17 +144,24 @@ impl<K: SketchKey> SpaceSaving<K> {
             self.pos.push(s as u32);
             self.index.insert(key, s as u32);
             self.sift_up(s);
-            return;
+            return None;
         }
         // Replace the minimum: the newcomer inherits its count as error.
         let s = self.heap[0] as usize;
         let min = self.counts[s];
-        self.index.remove(&self.keys[s]);
+        let evicted = self.keys[s];
+        self.index.remove(&evicted);
         self.keys[s] = key;
         self.counts[s] = min.saturating_add(weight);
         self.errors[s] = min;
         self.index.insert(key, s as u32);
         self.sift_down(0);
+        Some(evicted)
+    }
+
+    /// Whether `key` is monitored.
+    pub fn contains(&self, key: &K) -> bool {
+        self.index.contains_key(key)
     }
 
     fn swap(&mut self, a: usize, b: usize) {

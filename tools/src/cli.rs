@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine_args::EngineArgs;
+
 /// netsketch: network-flow telemetry with stated error bounds.
 #[derive(Debug, Parser)]
 #[command(
@@ -17,8 +19,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Read pcap/pcapng files (optionally .gz, or - for stdin) and report
-    /// exact counters.
+    /// Generate traffic with attacks in memory and run the whole pipeline
+    /// on it: top talkers and distinct counts with bounds, and throughput.
+    Demo(DemoArgs),
+    /// Read pcap/pcapng files (optionally .gz, or - for stdin) through the
+    /// pipeline: exact counters, top talkers and distinct counts with bounds.
     Replay(ReplayArgs),
     /// Capture from a live interface (libpcap) and report exact counters.
     Capture(CaptureArgs),
@@ -81,6 +86,30 @@ pub struct ReplayArgs {
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Packets to generate (background plus a SYN flood, a UDP
+    /// amplification attack and a slow service).
+    #[arg(short = 'n', long, default_value_t = 2_000_000)]
+    pub packets: u64,
+    /// Background packets per second of event time.
+    #[arg(short = 'r', long, default_value_t = 100_000.0)]
+    pub rate: f64,
+    /// Seed of the generated traffic.
+    #[arg(short = 's', long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also compute the exact answers and show them beside the estimates
+    /// (slower: exact counting keeps every key).
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 #[derive(Debug, Args)]

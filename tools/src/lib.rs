@@ -7,6 +7,8 @@
 
 mod capture_cmd;
 mod cli;
+mod demo;
+mod engine_args;
 pub mod gen;
 mod progress;
 mod render;
@@ -25,6 +27,7 @@ pub use cli::Cli;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Replay(args) => replay::run(&args),
         cli::Command::Capture(args) => capture_cmd::run(&args),
         cli::Command::Gen(args) => gen::run(&args),

@@ -5,7 +5,118 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use capture::{tcp_flags, Totals};
+use pipeline::{Dimension, EpochTotals, Metric, Summary};
 use serde_json::{json, Map, Value};
+use sketches::Estimate;
+
+/// An estimate in the output contract's shape.
+pub fn estimate_json(e: &Estimate) -> Value {
+    json!({
+        "value": e.value.round() as u64,
+        "lower": e.lower.floor() as u64,
+        "upper": e.upper.ceil() as u64,
+        "confidence": e.confidence,
+    })
+}
+
+/// `top` and `distinct` of a summary, as DESIGN.md's contract has them.
+pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
+    let mut top = Map::new();
+    for d in Dimension::ALL {
+        let mut by = Map::new();
+        for m in Metric::ALL {
+            let items: Vec<Value> = s
+                .top(d, m, k)
+                .into_iter()
+                .map(
+                    |t| json!({"key": t.key, "value": t.value, "lower": t.lower, "upper": t.upper}),
+                )
+                .collect();
+            by.insert(m.name().into(), Value::Array(items));
+        }
+        top.insert(d.name().into(), Value::Object(by));
+    }
+    let per_dst: Vec<Value> = s
+        .distinct_sources_top(k)
+        .into_iter()
+        .map(|(d, e)| {
+            let mut v = estimate_json(&e);
+            v["key"] = json!(d.to_string());
+            v
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert("top".into(), Value::Object(top));
+    m.insert(
+        "distinct".into(),
+        json!({
+            "src": estimate_json(&s.distinct_src()),
+            "dst": estimate_json(&s.distinct_dst()),
+            "flows": estimate_json(&s.distinct_flows()),
+        }),
+    );
+    m.insert("distinct_src_per_dst".into(), Value::Array(per_dst));
+    m
+}
+
+/// A window line of the JSON output.
+pub fn window_json(s: &Summary, k: usize) -> Value {
+    let t: &EpochTotals = &s.totals;
+    let mut v = json!({
+        "type": "window",
+        "start_ts_ns": s.start_ns,
+        "end_ts_ns": s.end_ns,
+        "packets": t.packets,
+        "wire_bytes": t.wire_bytes,
+        "ip_bytes": t.ip_bytes,
+        "ipv4": t.ipv4,
+        "ipv6": t.ipv6,
+        "tcp": t.tcp,
+        "udp": t.udp,
+        "icmp": t.icmp,
+        "late": t.late,
+    });
+    if let Value::Object(m) = &mut v {
+        m.extend(answers_json(s, k));
+    }
+    v
+}
+
+/// The answer rows of the human report: top sources and destinations by
+/// bytes with bounds, and distinct counts.
+pub fn answers_text(s: &Summary, k: usize) -> String {
+    let mut out = String::new();
+    for d in [Dimension::Src, Dimension::Dst] {
+        let _ = writeln!(
+            out,
+            "  top {} by bytes (estimate [lower, upper]):",
+            d.name()
+        );
+        for t in s.top(d, Metric::Bytes, k) {
+            let _ = writeln!(
+                out,
+                "    {:<42} {:>15} [{}, {}]",
+                t.key,
+                thousands(t.value),
+                thousands(t.lower),
+                thousands(t.upper)
+            );
+        }
+    }
+    let e = |x: Estimate| {
+        format!(
+            "{} [{}, {}] at {:.1}%",
+            thousands(x.value.round() as u64),
+            thousands(x.lower.floor() as u64),
+            thousands(x.upper.ceil() as u64),
+            x.confidence * 100.0
+        )
+    };
+    let _ = writeln!(out, "  distinct sources      {}", e(s.distinct_src()));
+    let _ = writeln!(out, "  distinct destinations {}", e(s.distinct_dst()));
+    let _ = writeln!(out, "  distinct flows        {}", e(s.distinct_flows()));
+    out
+}
 
 /// Throughput figures of a run.
 #[derive(Debug, Clone, Copy)]

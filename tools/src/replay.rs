@@ -1,77 +1,26 @@
-//! `netsketch replay`: read capture files in order and report exact counters.
+//! `netsketch replay`: capture files through the whole pipeline; exact
+//! counters plus answers with bounds.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use capture::{parse_packet, CaptureFile, FlowUpdate, ReadError, Reason, Totals};
+use capture::CaptureFile;
+use pipeline::{Engine, FileSource};
 use serde_json::{json, Map};
 
 use crate::cli::ReplayArgs;
 use crate::progress::file_bar;
-use crate::render::{summary_json, table, Rates};
+use crate::render::{
+    answers_json, answers_text, summary_json, table, thousands, window_json, Rates,
+};
 use crate::stop::StopFlag;
 
-/// Packets between checks of the stop flag and progress updates: keeps the
-/// per-packet loop free of atomics.
-const CHECK_EVERY: u64 = 1 << 14;
-
-/// How reading one file ended.
-#[derive(Debug)]
-pub enum FileEnd {
-    /// Read to the end.
-    Complete,
-    /// The file ended inside a record: counted, the packets before it stand.
-    CutShort(ReadError),
-    /// Corrupt framing: counted, the rest of the file is unreadable.
-    Corrupt(ReadError),
-    /// Stopped by the user.
-    Stopped,
-}
-
-/// Reads every packet of `file` into `totals`.
-pub fn read_file(
-    file: &mut CaptureFile,
-    totals: &mut Totals,
-    stop: Option<&StopFlag>,
-    mut tick: impl FnMut(),
-) -> FileEnd {
-    let mut upd = FlowUpdate::default();
-    let mut n: u64 = 0;
-    loop {
-        match file.next_packet() {
-            Ok(Some(pkt)) => {
-                let res = parse_packet(&pkt, &mut upd);
-                totals.record(&pkt, &upd, res.err());
-                n += 1;
-                if n % CHECK_EVERY == 0 {
-                    tick();
-                    if stop.is_some_and(StopFlag::is_set) {
-                        return FileEnd::Stopped;
-                    }
-                }
-            }
-            Ok(None) => return FileEnd::Complete,
-            Err(e) => {
-                let reason = e.reason().unwrap_or(Reason::ReadError);
-                totals.errors.add(reason, 1);
-                if !e.is_fatal() {
-                    continue;
-                }
-                return if reason == Reason::TruncatedFile {
-                    FileEnd::CutShort(e)
-                } else {
-                    FileEnd::Corrupt(e)
-                };
-            }
-        }
-    }
-}
-
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
-    let stop = StopFlag::install();
-    // Open every file first: a missing or foreign file fails the run before
-    // any work starts.
+    // Build every stage before any thread starts: a bad option or an
+    // unreadable file fails the run before work begins.
+    let engine = Engine::new(args.engine.config()?)?;
     let mut files = Vec::with_capacity(args.files.len());
     let mut total_size = Some(0u64);
     for path in &args.files {
@@ -81,49 +30,76 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             (Some(t), Ok(m)) if m.is_file() => Some(t + m.len()),
             _ => None,
         };
-        files.push((path, f));
+        files.push((path.display().to_string(), f));
     }
+    let stop = StopFlag::install();
+    let mut source = FileSource::new(files);
+    let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
-    let mut totals = Totals::default();
-    let mut failed = false;
-    let mut done_bytes = 0u64;
+    let k = args.engine.top;
+    let json = args.output.json;
     let start = Instant::now();
-    for (path, file) in &mut files {
-        let counter = file.source_bytes();
-        let end = read_file(file, &mut totals, Some(&stop), || {
-            bar.set_position(done_bytes + counter.load(std::sync::atomic::Ordering::Relaxed));
-        });
-        done_bytes += counter.load(std::sync::atomic::Ordering::Relaxed);
-        match end {
-            FileEnd::Complete => {}
-            FileEnd::CutShort(e) => bar.suspend(|| {
-                eprintln!(
-                    "netsketch: warning: {}: {e}; counted as truncated_file",
-                    path.display()
-                )
-            }),
-            FileEnd::Corrupt(e) => {
-                failed = true;
-                bar.suspend(|| {
-                    eprintln!(
-                        "netsketch: error: {}: {e}; the rest of the file is skipped",
-                        path.display()
-                    )
-                });
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        let ticker = s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
+                std::thread::sleep(Duration::from_millis(100));
             }
-            FileEnd::Stopped => break,
-        }
-    }
+        });
+        let out = engine.run(&mut source, stop.flag(), |_, w| {
+            if json {
+                bar.suspend(|| println!("{}", window_json(w, k)));
+            }
+        });
+        done.store(true, Ordering::Relaxed);
+        let _ = ticker.join();
+        out
+    });
     let elapsed = start.elapsed();
     bar.finish_and_clear();
-    let rates = Rates::new(&totals, elapsed);
-    if args.output.json {
+    let mut failed = false;
+    for p in &source.problems {
+        if p.cut_short {
+            eprintln!(
+                "netsketch: warning: {}: {}; counted as truncated_file",
+                p.name, p.error
+            );
+        } else {
+            failed = true;
+            eprintln!(
+                "netsketch: error: {}: {}; the rest of the file is skipped",
+                p.name, p.error
+            );
+        }
+    }
+    let totals = &source.totals;
+    let rates = Rates::new(totals, elapsed);
+    let cfg = engine.config();
+    if json {
         let mut extra = Map::new();
         extra.insert("files".into(), json!(args.files.len()));
-        println!("{}", summary_json(&totals, rates, extra));
+        extra.insert("late".into(), json!(out.late));
+        extra.insert("epochs".into(), json!(out.epochs));
+        extra.insert("workers".into(), json!(cfg.workers));
+        extra.extend(answers_json(&out.total, k));
+        println!("{}", summary_json(totals, rates, extra));
     } else {
-        let title = format!("netsketch replay: {} file(s)", args.files.len());
-        print!("{}", table(&title, &totals, rates, &[]));
+        let title = format!(
+            "netsketch replay: {} file(s), {} worker(s)",
+            args.files.len(),
+            cfg.workers
+        );
+        let rows = vec![(
+            "epochs".to_string(),
+            format!(
+                "{} closed, {} late updates",
+                thousands(out.epochs),
+                thousands(out.late)
+            ),
+        )];
+        print!("{}", table(&title, totals, rates, &rows));
+        print!("{}", answers_text(&out.total, k));
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -39,7 +39,14 @@ impl StopFlag {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    /// The flag itself, for code that polls it.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
+
     /// Whether a stop was requested.
+    // Polled directly only by live capture; the pipeline polls `flag`.
+    #[cfg_attr(not(feature = "live"), allow(dead_code))]
     #[inline]
     pub fn is_set(&self) -> bool {
         self.0.load(Ordering::Relaxed)

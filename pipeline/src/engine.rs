@@ -1,0 +1,552 @@
+//! Threads, channels, epochs and windows.
+//!
+//! ```text
+//! source thread ──Arc<batch>──► worker 0 (shards 0, N, 2N, ...) ──partials──┐
+//!   (parse, epoch,   (bounded,    ...                                          ├─► merging thread (caller):
+//!    lateness)        broadcast)  worker N-1                 ──partials──┘     epochs, window ring, callbacks
+//!       └────────────── epoch totals ─────────────────────────────────────────┘
+//! ```
+//!
+//! Channels: worker queues are bounded (`queue_batches`). A file source
+//! blocks when a queue is full and loses nothing; a live source sheds the
+//! batch and counts it (`netsketch_drops_total{reason="queue_full"}`). The
+//! merge channel is unbounded: it carries a few messages per epoch.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use capture::FlowUpdate;
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use crate::keys::SHARDS;
+use crate::metrics::Metrics;
+use crate::shard::{Budget, OwnedShards, ShardSketches};
+use crate::summary::{EpochTotals, Summary};
+
+/// What happens when a worker queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Wait: nothing is lost (file replay).
+    Block,
+    /// Drop the batch and count it (live capture, flow collection).
+    Shed,
+}
+
+/// Where updates come from. `fill` runs on the source thread.
+pub trait Source: Send {
+    /// A short label for metrics (`file`, `live`, `generated`).
+    fn name(&self) -> &'static str;
+    /// Appends up to `max` updates to `out`; returns false when the input
+    /// is exhausted (what was appended still counts).
+    fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool;
+    /// What to do with full queues.
+    fn backpressure(&self) -> Backpressure {
+        Backpressure::Block
+    }
+}
+
+/// A sliding window: `length` epochs, reported every `slide` epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Epochs covered.
+    pub length: u32,
+    /// Epochs between reports.
+    pub slide: u32,
+}
+
+/// Engine options. Every one is checked by [`Engine::new`], before any
+/// thread starts.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads (1..=16).
+    pub workers: usize,
+    /// CPUs to pin to: the source thread to the first, workers to the
+    /// following ones round-robin. `None`: the machine's cores in order.
+    pub cpus: Option<Vec<usize>>,
+    /// Pin threads at all.
+    pub pin: bool,
+    /// Updates per batch.
+    pub batch_size: usize,
+    /// Epoch length.
+    pub epoch_ns: u64,
+    /// How far behind the newest event time an update may be and still
+    /// count in its own epoch.
+    pub lateness_ns: u64,
+    /// Memory for all sketches, in bytes (the window ring, open epochs and
+    /// the run total).
+    pub memory_bytes: usize,
+    /// Windows to report.
+    pub windows: Vec<WindowSpec>,
+    /// Batches a worker queue holds.
+    pub queue_batches: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(SHARDS),
+            cpus: None,
+            pin: true,
+            batch_size: 1024,
+            epoch_ns: 1_000_000_000,
+            lateness_ns: 0,
+            memory_bytes: 256 << 20,
+            windows: vec![WindowSpec {
+                length: 10,
+                slide: 10,
+            }],
+            queue_batches: 64,
+        }
+    }
+}
+
+/// A configuration the engine refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// An option out of range, with what to do.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The whole run merged: totals, top-k, distinct counts.
+    pub total: Summary,
+    /// Epochs closed.
+    pub epochs: u64,
+    /// Updates folded into a later epoch.
+    pub late: u64,
+    /// Updates dropped on full queues.
+    pub dropped: u64,
+    /// Batches handed to the workers.
+    pub batches: u64,
+}
+
+/// A built, validated engine; [`Engine::run`] may be called repeatedly.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    budget: Budget,
+    cores: Vec<Option<core_affinity::CoreId>>,
+    metrics: Arc<Metrics>,
+}
+
+enum WorkerMsg {
+    Batch(Arc<Vec<FlowUpdate>>, Range<usize>),
+    Close(u64),
+}
+
+enum MergeMsg {
+    Totals(u64, EpochTotals),
+    Partial(u64, Vec<(usize, ShardSketches)>),
+    Closed(usize, u64),
+    Done(usize),
+}
+
+impl Engine {
+    /// Validates the configuration and sizes the sketches.
+    pub fn new(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        let bad = |m: String| Err(EngineError::Invalid(m));
+        if cfg.workers == 0 || cfg.workers > SHARDS {
+            return bad(format!(
+                "--workers must be 1 to {SHARDS}, got {}",
+                cfg.workers
+            ));
+        }
+        if cfg.batch_size == 0 || cfg.batch_size > 1 << 20 {
+            return bad(format!(
+                "--batch must be 1 to 1048576, got {}",
+                cfg.batch_size
+            ));
+        }
+        if cfg.epoch_ns < 1_000_000 {
+            return bad("--epoch must be at least 1ms".into());
+        }
+        if cfg.queue_batches == 0 {
+            return bad("queue size must be at least 1 batch".into());
+        }
+        for w in &cfg.windows {
+            if w.length == 0 || w.slide == 0 || w.slide > w.length || w.length > 3600 {
+                return bad(format!(
+                    "window {}/{} epochs: length must be 1 to 3600 epochs and slide 1 to length",
+                    w.length, w.slide
+                ));
+            }
+        }
+        let ring = cfg
+            .windows
+            .iter()
+            .map(|w| w.length as usize)
+            .max()
+            .unwrap_or(1);
+        // The ring, the run total, one window being merged, and a couple of
+        // open epochs per worker.
+        let copies = ring + 2 + 2 * cfg.workers;
+        let budget = Budget::for_epoch(cfg.memory_bytes / copies);
+        if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
+            return bad(format!(
+                "--memory {} MiB is too small for a {ring}-epoch window; give at least {} MiB",
+                cfg.memory_bytes >> 20,
+                (budget.epoch_bytes() * copies) >> 20
+            ));
+        }
+        let available = core_affinity::get_core_ids().unwrap_or_default();
+        let cores = if !cfg.pin {
+            vec![None; cfg.workers + 1]
+        } else {
+            let wanted: Vec<usize> = match &cfg.cpus {
+                Some(c) if c.is_empty() => return bad("--cpus needs at least one CPU".into()),
+                Some(c) => c.clone(),
+                None => available.iter().map(|c| c.id).collect(),
+            };
+            for c in &wanted {
+                if !available.iter().any(|a| a.id == *c) {
+                    let ids: Vec<String> = available.iter().map(|a| a.id.to_string()).collect();
+                    return bad(format!(
+                        "CPU {c} is not available; this machine has {}",
+                        ids.join(",")
+                    ));
+                }
+            }
+            if wanted.is_empty() {
+                vec![None; cfg.workers + 1]
+            } else {
+                // Workers take the CPUs in order; the source shares the last.
+                let mut v: Vec<Option<core_affinity::CoreId>> = (0..cfg.workers)
+                    .map(|w| {
+                        Some(core_affinity::CoreId {
+                            id: wanted[w % wanted.len()],
+                        })
+                    })
+                    .collect();
+                v.insert(
+                    0,
+                    Some(core_affinity::CoreId {
+                        id: wanted[wanted.len() - 1],
+                    }),
+                );
+                v
+            }
+        };
+        Ok(Engine {
+            cfg,
+            budget,
+            cores,
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    /// The per-epoch sketch sizes in use.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The self-metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Runs `source` to its end (or until `stop` is set), calling
+    /// `on_window(index into the window specs, window)` for every window as
+    /// it closes, and returns the whole run.
+    pub fn run<S: Source>(
+        &self,
+        source: &mut S,
+        stop: &AtomicBool,
+        mut on_window: impl FnMut(usize, &Summary),
+    ) -> RunOutput {
+        let n = self.cfg.workers;
+        let (merge_tx, merge_rx) = unbounded::<MergeMsg>();
+        let mut worker_tx = Vec::with_capacity(n);
+        let mut worker_rx = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = bounded::<WorkerMsg>(self.cfg.queue_batches);
+            worker_tx.push(tx);
+            worker_rx.push(rx);
+        }
+        std::thread::scope(|scope| {
+            for (w, rx) in worker_rx.into_iter().enumerate() {
+                let tx = merge_tx.clone();
+                let core = self.cores[w + 1];
+                scope.spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(c);
+                    }
+                    self.worker(w, rx, tx)
+                });
+            }
+            let core = self.cores[0];
+            let src_merge = merge_tx.clone();
+            scope.spawn(move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
+                self.source_loop(source, stop, worker_tx, src_merge)
+            });
+            drop(merge_tx);
+            self.merge_loop(merge_rx, &mut on_window)
+        })
+    }
+
+    fn source_loop<S: Source>(
+        &self,
+        source: &mut S,
+        stop: &AtomicBool,
+        tx: Vec<Sender<WorkerMsg>>,
+        merge: Sender<MergeMsg>,
+    ) {
+        let e_ns = self.cfg.epoch_ns;
+        let label = source.name();
+        let shed = source.backpressure() == Backpressure::Shed;
+        let mut open: BTreeMap<u64, EpochTotals> = BTreeMap::new();
+        let mut closed_through: Option<u64> = None;
+        let mut max_ts: Option<u64> = None;
+        let mut more = true;
+        let send_all = |msg: &dyn Fn() -> WorkerMsg| {
+            for t in &tx {
+                // A worker only hangs up when the run is over.
+                let _ = t.send(msg());
+            }
+        };
+        while more && !stop.load(Ordering::Relaxed) {
+            let mut staging = Vec::with_capacity(self.cfg.batch_size);
+            more = source.fill(&mut staging, self.cfg.batch_size);
+            if staging.is_empty() {
+                continue;
+            }
+            if shed && tx.iter().any(|t| t.is_full()) {
+                self.metrics
+                    .drops
+                    .with_label_values(&["queue_full"])
+                    .inc_by(staging.len() as u64);
+                continue;
+            }
+            let wire: u64 = staging.iter().map(|u| u.wire_len as u64).sum();
+            self.metrics
+                .packets
+                .with_label_values(&[label])
+                .inc_by(staging.len() as u64);
+            self.metrics
+                .wire_bytes
+                .with_label_values(&[label])
+                .inc_by(wire);
+            // Epochs and lateness are decided update by update, and a batch
+            // is cut wherever an epoch closes, so neither the batch size nor
+            // the timing of the workers changes what lands in which epoch.
+            let mut cuts: Vec<(usize, u64)> = Vec::new();
+            for (i, u) in staging.iter_mut().enumerate() {
+                let mut e = u.ts_ns / e_ns;
+                if let Some(c) = closed_through {
+                    if e <= c {
+                        let now = (max_ts.unwrap_or(0) / e_ns).max(c + 1);
+                        u.ts_ns = now * e_ns;
+                        e = now;
+                        open.entry(e).or_default().late += 1;
+                        self.metrics.late.inc();
+                    }
+                }
+                open.entry(e).or_default().add(u);
+                let m = max_ts.map_or(u.ts_ns, |m| m.max(u.ts_ns));
+                max_ts = Some(m);
+                let watermark = m.saturating_sub(self.cfg.lateness_ns);
+                // Epochs ending at or before the watermark close.
+                let closable = (watermark / e_ns).checked_sub(1);
+                if let Some(x) = closable {
+                    if closed_through.is_none_or(|c| x > c) {
+                        cuts.push((i + 1, x));
+                        closed_through = Some(x);
+                    }
+                }
+            }
+            let data = Arc::new(staging);
+            let mut start = 0;
+            let total = data.len();
+            cuts.push((total, u64::MAX));
+            for (end, close) in cuts {
+                if end > start {
+                    self.metrics.batches.inc();
+                    send_all(&|| WorkerMsg::Batch(Arc::clone(&data), start..end));
+                    start = end;
+                }
+                if close != u64::MAX {
+                    let done: Vec<u64> = open.range(..=close).map(|(e, _)| *e).collect();
+                    for e in done {
+                        let t = open.remove(&e).unwrap_or_default();
+                        let _ = merge.send(MergeMsg::Totals(e, t));
+                    }
+                    send_all(&|| WorkerMsg::Close(close));
+                }
+            }
+            for (w, t) in tx.iter().enumerate() {
+                self.metrics
+                    .queue_depth
+                    .with_label_values(&[&format!("worker{w}")])
+                    .set(t.len() as i64);
+            }
+            if let (Some(m), Some(c)) = (max_ts, closed_through) {
+                self.metrics
+                    .epoch_lag
+                    .set(m.saturating_sub((c + 1) * e_ns) as f64 / 1e9);
+            }
+        }
+        for (e, t) in open {
+            let _ = merge.send(MergeMsg::Totals(e, t));
+        }
+        // Dropping the senders ends the workers, which flush what is open.
+    }
+
+    fn worker(&self, w: usize, rx: Receiver<WorkerMsg>, merge: Sender<MergeMsg>) {
+        let n = self.cfg.workers;
+        let e_ns = self.cfg.epoch_ns;
+        let hist = self.metrics.stage_seconds.with_label_values(&["worker"]);
+        let mut open: Vec<(u64, OwnedShards)> = Vec::new();
+        let flush = |open: &mut Vec<(u64, OwnedShards)>, through: u64| {
+            while open.first().is_some_and(|(e, _)| *e <= through) {
+                let (e, shards) = open.remove(0);
+                let _ = merge.send(MergeMsg::Partial(e, shards.into_owned().collect()));
+            }
+        };
+        for msg in rx {
+            match msg {
+                WorkerMsg::Batch(data, range) => {
+                    let t0 = Instant::now();
+                    let mut cur = usize::MAX;
+                    let mut cur_e = u64::MAX;
+                    for u in &data[range] {
+                        let e = u.ts_ns / e_ns;
+                        if e != cur_e {
+                            cur = match open.binary_search_by_key(&e, |(x, _)| *x) {
+                                Ok(i) => i,
+                                Err(i) => {
+                                    open.insert(i, (e, OwnedShards::new(&self.budget, w, n)));
+                                    i
+                                }
+                            };
+                            cur_e = e;
+                        }
+                        open[cur].1.apply(u);
+                    }
+                    hist.observe(t0.elapsed().as_secs_f64());
+                }
+                WorkerMsg::Close(x) => {
+                    flush(&mut open, x);
+                    let _ = merge.send(MergeMsg::Closed(w, x));
+                }
+            }
+        }
+        flush(&mut open, u64::MAX);
+        let _ = merge.send(MergeMsg::Done(w));
+    }
+
+    fn merge_loop(
+        &self,
+        rx: Receiver<MergeMsg>,
+        on_window: &mut dyn FnMut(usize, &Summary),
+    ) -> RunOutput {
+        let n = self.cfg.workers;
+        let e_ns = self.cfg.epoch_ns;
+        let ring_len = self
+            .cfg
+            .windows
+            .iter()
+            .map(|w| w.length as usize)
+            .max()
+            .unwrap_or(1);
+        let mut pending: BTreeMap<u64, (Option<EpochTotals>, Vec<Option<ShardSketches>>)> =
+            BTreeMap::new();
+        let mut through: Vec<Option<u64>> = vec![None; n];
+        let mut ring: VecDeque<(u64, Summary)> = VecDeque::new();
+        let mut total: Option<Summary> = None;
+        let mut epochs = 0u64;
+        let mut late = 0u64;
+        let hist = self.metrics.stage_seconds.with_label_values(&["merge"]);
+        let new_pending = || (None, (0..SHARDS).map(|_| None).collect::<Vec<_>>());
+        for msg in rx {
+            match msg {
+                MergeMsg::Totals(e, t) => pending.entry(e).or_insert_with(new_pending).0 = Some(t),
+                MergeMsg::Partial(e, parts) => {
+                    let p = pending.entry(e).or_insert_with(new_pending);
+                    for (s, sk) in parts {
+                        p.1[s] = Some(sk);
+                    }
+                }
+                MergeMsg::Closed(w, x) => through[w] = Some(x),
+                MergeMsg::Done(w) => through[w] = Some(u64::MAX),
+            }
+            let Some(all) = through
+                .iter()
+                .map(|t| t.unwrap_or(0))
+                .min()
+                .filter(|_| through.iter().all(Option::is_some))
+            else {
+                continue;
+            };
+            // An epoch is complete when every worker closed it and the
+            // source sent its totals.
+            while let Some((&e, p)) = pending.first_key_value() {
+                if e > all || p.0.is_none() {
+                    break;
+                }
+                let (t, shards) = pending.remove(&e).expect("first key exists");
+                let t0 = Instant::now();
+                let summary = Summary {
+                    start_ns: e * e_ns,
+                    end_ns: (e + 1) * e_ns,
+                    totals: t.unwrap_or_default(),
+                    shards: shards
+                        .into_iter()
+                        .map(|s| s.unwrap_or_else(|| ShardSketches::new(&self.budget)))
+                        .collect(),
+                };
+                epochs += 1;
+                late += summary.totals.late;
+                self.metrics.epochs.inc();
+                match &mut total {
+                    Some(tot) => tot.merge(&summary),
+                    None => total = Some(summary.clone()),
+                }
+                ring.push_back((e, summary));
+                while ring.front().is_some_and(|(x, _)| x + ring_len as u64 <= e) {
+                    ring.pop_front();
+                }
+                for (i, spec) in self.cfg.windows.iter().enumerate() {
+                    if (e + 1) % spec.slide as u64 == 0 {
+                        let first = (e + 1).saturating_sub(spec.length as u64);
+                        let mut win: Option<Summary> = None;
+                        for (_, s) in ring.iter().filter(|(x, _)| *x >= first) {
+                            match &mut win {
+                                Some(w) => w.merge(s),
+                                None => win = Some(s.clone()),
+                            }
+                        }
+                        if let Some(mut w) = win {
+                            w.start_ns = first * e_ns;
+                            w.end_ns = (e + 1) * e_ns;
+                            on_window(i, &w);
+                        }
+                    }
+                }
+                hist.observe(t0.elapsed().as_secs_f64());
+            }
+        }
+        RunOutput {
+            total: total.unwrap_or_else(|| Summary::empty(0, 0, &self.budget)),
+            epochs,
+            late,
+            dropped: self.metrics.drops.with_label_values(&["queue_full"]).get(),
+            batches: self.metrics.batches.get(),
+        }
+    }
+}

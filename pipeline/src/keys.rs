@@ -1,0 +1,134 @@
+//! Sketch keys, their hashes and the shard a key belongs to.
+
+use capture::{FlowUpdate, Ip};
+use sketches::hash::{hash_u128, hash_u128_pair, hash_u64, DEFAULT_SEED};
+
+/// Fixed number of key shards. Workers own shards round-robin, so up to
+/// this many workers share the sketch work; the number never changes with
+/// the worker count, which is what keeps answers identical.
+pub const SHARDS: usize = 16;
+
+/// The shard of a key, from its hash. Multiplying first makes the shard
+/// independent of the bits Count-Min and HyperLogLog index by.
+#[inline(always)]
+pub fn shard_of(h: u64) -> usize {
+    (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize
+}
+
+/// A heavy-hitter dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dimension {
+    /// Source address.
+    Src,
+    /// Destination address.
+    Dst,
+    /// Source/destination pair.
+    Pair,
+    /// Destination port (ICMP: type << 8 | code).
+    Dport,
+    /// Source port.
+    Sport,
+}
+
+impl Dimension {
+    /// Every dimension, in report order.
+    pub const ALL: [Dimension; 5] = [
+        Dimension::Src,
+        Dimension::Dst,
+        Dimension::Pair,
+        Dimension::Dport,
+        Dimension::Sport,
+    ];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Src => "src",
+            Dimension::Dst => "dst",
+            Dimension::Pair => "pair",
+            Dimension::Dport => "dport",
+            Dimension::Sport => "sport",
+        }
+    }
+}
+
+/// What a heavy hitter is ranked by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// IP-layer bytes.
+    Bytes,
+    /// Packets.
+    Packets,
+}
+
+impl Metric {
+    /// Both metrics, in report order.
+    pub const ALL: [Metric; 2] = [Metric::Bytes, Metric::Packets];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Bytes => "bytes",
+            Metric::Packets => "packets",
+        }
+    }
+}
+
+/// The hashes of every key one update touches, computed once.
+#[derive(Debug, Clone, Copy)]
+pub struct Hashes {
+    pub src: u64,
+    pub dst: u64,
+    pub pair: u64,
+    pub dport: u64,
+    pub sport: u64,
+    pub flow: u64,
+}
+
+impl Hashes {
+    #[inline]
+    pub fn of(u: &FlowUpdate) -> Hashes {
+        let s = DEFAULT_SEED;
+        let ports = (u.sport as u64) << 24 | (u.dport as u64) << 8 | u.proto as u64;
+        Hashes {
+            src: hash_u128(u.src.0, s),
+            dst: hash_u128(u.dst.0, s),
+            pair: hash_u128_pair(u.src.0, u.dst.0, s),
+            dport: hash_u64(u.dport as u64, s),
+            sport: hash_u64(u.sport as u64, s),
+            flow: hash_u64(ports, hash_u128_pair(u.src.0, u.dst.0, s ^ 1)),
+        }
+    }
+}
+
+/// Prefix lengths tracked for point and prefix queries, finest first.
+pub const V4_PREFIXES: [u8; 4] = [32, 24, 16, 8];
+/// IPv6 prefix lengths tracked.
+pub const V6_PREFIXES: [u8; 4] = [128, 64, 48, 32];
+
+/// The Count-Min key hash of `addr` cut to `len` bits (length counted in
+/// the address's own family).
+#[inline]
+pub fn prefix_hash(addr: Ip, len: u8) -> u64 {
+    let v4 = addr.to_v4().is_some();
+    let bits = if v4 { 96 + len as u32 } else { len as u32 };
+    let mask = if bits >= 128 {
+        u128::MAX
+    } else {
+        !(u128::MAX >> bits)
+    };
+    hash_u128(
+        addr.0 & mask,
+        DEFAULT_SEED ^ ((len as u64) << 32 | u64::from(v4)),
+    )
+}
+
+/// The tracked prefix lengths of an address's family.
+#[inline]
+pub fn prefixes(addr: Ip) -> &'static [u8; 4] {
+    if addr.to_v4().is_some() {
+        &V4_PREFIXES
+    } else {
+        &V6_PREFIXES
+    }
+}

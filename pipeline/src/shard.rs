@@ -1,0 +1,293 @@
+//! The sketches of one key shard for one epoch, and how an update reaches
+//! them.
+
+use std::collections::HashMap;
+
+use capture::{tcp_flags as tf, FlowUpdate};
+use sketches::hash::DEFAULT_SEED;
+use sketches::{CountMin, HyperLogLog, SpaceSaving};
+
+use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
+
+/// How big each sketch of a shard is, derived from one memory budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Counters of each heavy-hitter sketch, per shard.
+    pub hh_capacity: usize,
+    /// Count-Min width per shard (depth is fixed at 4).
+    pub cm_width: usize,
+    /// Precision of the distinct-count sketches.
+    pub hll_p: u8,
+    /// Destinations tracked for distinct sources, per shard.
+    pub dst_sources_capacity: usize,
+    /// Precision of each per-destination distinct-sources sketch.
+    pub dst_sources_p: u8,
+}
+
+/// Count-Min rows: delta = e^-4, under 2%.
+pub const CM_DEPTH: usize = 4;
+
+impl Budget {
+    /// Splits `bytes` (the most one epoch's sketches may take, all shards
+    /// together): about half to heavy hitters, a third to Count-Min, the
+    /// rest to distinct counting.
+    pub fn for_epoch(bytes: usize) -> Budget {
+        let per_shard = bytes / SHARDS;
+        let hll_p = if per_shard >= 256 << 10 { 14 } else { 12 };
+        let dst_sources_p = 10;
+        let dst_sources_capacity = 32;
+        let fixed = 3 * (1usize << hll_p) + dst_sources_capacity * ((1 << dst_sources_p) + 64);
+        let rest = per_shard.saturating_sub(fixed);
+        // Ten address/port heavy-hitter sketches (pairs cost twice), three
+        // flag sketches.
+        let per_counter = 8 * SpaceSaving::<u128>::bytes_per_counter()
+            + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
+            + 3 * SpaceSaving::<u128>::bytes_per_counter();
+        let hh_capacity = (rest * 6 / 10 / per_counter).max(16);
+        let cm_width = prev_pow2((rest * 4 / 10 / (2 * CM_DEPTH * 8)).max(64));
+        Budget {
+            hh_capacity,
+            cm_width,
+            hll_p,
+            dst_sources_capacity,
+            dst_sources_p,
+        }
+    }
+
+    /// Upper bound of one epoch's sketch memory under this budget.
+    pub fn epoch_bytes(&self) -> usize {
+        let hh = self.hh_capacity
+            * (8 * SpaceSaving::<u128>::bytes_per_counter()
+                + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
+                + 3 * SpaceSaving::<u128>::bytes_per_counter());
+        let cm = 2 * self.cm_width * CM_DEPTH * 8;
+        let hll =
+            3 * (1 << self.hll_p) + self.dst_sources_capacity * ((1 << self.dst_sources_p) + 64);
+        SHARDS * (hh + cm + hll)
+    }
+}
+
+fn prev_pow2(x: usize) -> usize {
+    1 << (usize::BITS - 1 - x.leading_zeros())
+}
+
+/// One shard's sketches for one epoch (or a window of epochs).
+#[derive(Debug, Clone)]
+pub struct ShardSketches {
+    pub src_bytes: SpaceSaving<u128>,
+    pub src_packets: SpaceSaving<u128>,
+    pub dst_bytes: SpaceSaving<u128>,
+    pub dst_packets: SpaceSaving<u128>,
+    pub pair_bytes: SpaceSaving<(u128, u128)>,
+    pub pair_packets: SpaceSaving<(u128, u128)>,
+    pub dport_bytes: SpaceSaving<u64>,
+    pub dport_packets: SpaceSaving<u64>,
+    pub sport_bytes: SpaceSaving<u64>,
+    pub sport_packets: SpaceSaving<u64>,
+    /// SYNs (without ACK) per destination.
+    pub syn_to: SpaceSaving<u128>,
+    /// SYN-ACKs per source (the server answering).
+    pub synack_from: SpaceSaving<u128>,
+    /// RSTs per destination.
+    pub rst_to: SpaceSaving<u128>,
+    /// Bytes per source address and prefix.
+    pub cm_src: CountMin,
+    /// Bytes per destination address and prefix.
+    pub cm_dst: CountMin,
+    pub hll_src: HyperLogLog,
+    pub hll_dst: HyperLogLog,
+    pub hll_flows: HyperLogLog,
+    /// Destinations whose distinct sources are tracked (by packets).
+    pub dst_sources_hh: SpaceSaving<u128>,
+    pub dst_sources: HashMap<u128, HyperLogLog, foldhash::fast::FixedState>,
+    budget: Budget,
+}
+
+impl ShardSketches {
+    /// Empty sketches sized by `b`.
+    ///
+    /// # Panics
+    /// If the budget's sizes are out of the sketches' ranges, which
+    /// [`Budget::for_epoch`] never produces.
+    pub fn new(b: &Budget) -> ShardSketches {
+        let seed = DEFAULT_SEED;
+        let hh = |c| SpaceSaving::new(c, seed).expect("budget sizes are valid");
+        let cm =
+            || CountMin::with_shape(b.cm_width, CM_DEPTH, seed).expect("budget sizes are valid");
+        let hll = || HyperLogLog::new(b.hll_p, seed).expect("budget sizes are valid");
+        ShardSketches {
+            src_bytes: hh(b.hh_capacity),
+            src_packets: hh(b.hh_capacity),
+            dst_bytes: hh(b.hh_capacity),
+            dst_packets: hh(b.hh_capacity),
+            pair_bytes: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
+            pair_packets: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
+            dport_bytes: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
+            dport_packets: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
+            sport_bytes: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
+            sport_packets: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
+            syn_to: hh(b.hh_capacity),
+            synack_from: hh(b.hh_capacity),
+            rst_to: hh(b.hh_capacity),
+            cm_src: cm(),
+            cm_dst: cm(),
+            hll_src: hll(),
+            hll_dst: hll(),
+            hll_flows: hll(),
+            dst_sources_hh: hh(b.dst_sources_capacity),
+            dst_sources: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
+            budget: *b,
+        }
+    }
+
+    /// Merges another shard's sketches (same shard, another epoch).
+    pub fn merge(&mut self, o: &ShardSketches) {
+        // Same budget and seed by construction: merges cannot fail.
+        let ok = [
+            self.src_bytes.merge(&o.src_bytes),
+            self.src_packets.merge(&o.src_packets),
+            self.dst_bytes.merge(&o.dst_bytes),
+            self.dst_packets.merge(&o.dst_packets),
+            self.pair_bytes.merge(&o.pair_bytes),
+            self.pair_packets.merge(&o.pair_packets),
+            self.dport_bytes.merge(&o.dport_bytes),
+            self.dport_packets.merge(&o.dport_packets),
+            self.sport_bytes.merge(&o.sport_bytes),
+            self.sport_packets.merge(&o.sport_packets),
+            self.syn_to.merge(&o.syn_to),
+            self.synack_from.merge(&o.synack_from),
+            self.rst_to.merge(&o.rst_to),
+            self.cm_src.merge(&o.cm_src),
+            self.cm_dst.merge(&o.cm_dst),
+            self.hll_src.merge(&o.hll_src),
+            self.hll_dst.merge(&o.hll_dst),
+            self.hll_flows.merge(&o.hll_flows),
+            self.dst_sources_hh.merge(&o.dst_sources_hh),
+        ];
+        debug_assert!(
+            ok.iter().all(Result::is_ok),
+            "shards of one engine always merge"
+        );
+        for (k, h) in &o.dst_sources {
+            match self.dst_sources.get_mut(k) {
+                Some(mine) => {
+                    let _ = mine.merge(h);
+                }
+                None => {
+                    self.dst_sources.insert(*k, h.clone());
+                }
+            }
+        }
+        let hh = &self.dst_sources_hh;
+        self.dst_sources.retain(|k, _| hh.contains(k));
+    }
+}
+
+/// A worker's view of one epoch: sketches for the shards it owns.
+#[derive(Debug)]
+pub struct OwnedShards {
+    pub shards: Vec<Option<ShardSketches>>,
+    owner: usize,
+    workers: usize,
+}
+
+impl OwnedShards {
+    pub fn new(budget: &Budget, owner: usize, workers: usize) -> OwnedShards {
+        let shards = (0..SHARDS)
+            .map(|s| (s % workers == owner).then(|| ShardSketches::new(budget)))
+            .collect();
+        OwnedShards {
+            shards,
+            owner,
+            workers,
+        }
+    }
+
+    #[inline(always)]
+    fn get(&mut self, h: u64) -> Option<&mut ShardSketches> {
+        let s = shard_of(h);
+        if s % self.workers != self.owner {
+            return None;
+        }
+        self.shards[s].as_mut()
+    }
+
+    /// Applies one update to the owned shards its keys fall in.
+    #[inline]
+    pub fn apply(&mut self, u: &FlowUpdate) {
+        if !u.is_ip() {
+            return;
+        }
+        let h = Hashes::of(u);
+        let (bytes, pkts) = (u.bytes, u.packets as u64);
+        let (src, dst) = (u.src.0, u.dst.0);
+        let flags = u.tcp_flags;
+        let tcp = u.proto == FlowUpdate::TCP;
+        if let Some(s) = self.get(h.src) {
+            s.src_bytes.update(src, bytes);
+            s.src_packets.update(src, pkts);
+            s.hll_src.update(h.src);
+            if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK {
+                s.synack_from.update(src, pkts);
+            }
+        }
+        if let Some(s) = self.get(h.dst) {
+            s.dst_bytes.update(dst, bytes);
+            s.dst_packets.update(dst, pkts);
+            s.hll_dst.update(h.dst);
+            if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN {
+                s.syn_to.update(dst, pkts);
+            }
+            if tcp && flags & tf::RST != 0 {
+                s.rst_to.update(dst, pkts);
+            }
+            if let Some(gone) = s.dst_sources_hh.update_evicting(dst, pkts) {
+                s.dst_sources.remove(&gone);
+            }
+            let p = s.budget.dst_sources_p;
+            s.dst_sources
+                .entry(dst)
+                .or_insert_with(|| {
+                    HyperLogLog::new(p, DEFAULT_SEED).expect("budget sizes are valid")
+                })
+                .update(h.src);
+        }
+        if let Some(s) = self.get(h.pair) {
+            s.pair_bytes.update((src, dst), bytes);
+            s.pair_packets.update((src, dst), pkts);
+        }
+        if u.has_ports {
+            if let Some(s) = self.get(h.dport) {
+                s.dport_bytes.update(u.dport as u64, bytes);
+                s.dport_packets.update(u.dport as u64, pkts);
+            }
+            if let Some(s) = self.get(h.sport) {
+                s.sport_bytes.update(u.sport as u64, bytes);
+                s.sport_packets.update(u.sport as u64, pkts);
+            }
+        }
+        if let Some(s) = self.get(h.flow) {
+            s.hll_flows.update(h.flow);
+        }
+        for &len in prefixes(u.src) {
+            let ph = prefix_hash(u.src, len);
+            if let Some(s) = self.get(ph) {
+                s.cm_src.update(ph, bytes);
+            }
+        }
+        for &len in prefixes(u.dst) {
+            let ph = prefix_hash(u.dst, len);
+            if let Some(s) = self.get(ph) {
+                s.cm_dst.update(ph, bytes);
+            }
+        }
+    }
+
+    /// The owned shards, with their shard numbers.
+    pub fn into_owned(self) -> impl Iterator<Item = (usize, ShardSketches)> {
+        self.shards
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+    }
+}

@@ -1,0 +1,285 @@
+//! What a closed epoch or a window holds, and the queries it answers.
+
+use capture::{FlowUpdate, Ip};
+use sketches::{Estimate, HeavyHitter, HyperLogLog};
+
+use crate::keys::{prefix_hash, shard_of, Dimension, Metric, SHARDS};
+use crate::shard::{Budget, ShardSketches};
+
+/// Exact counters of an epoch or window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EpochTotals {
+    /// Packets (flow input: packets the records stand for).
+    pub packets: u64,
+    /// Sum of frame lengths.
+    pub wire_bytes: u64,
+    /// Sum of IP-layer lengths.
+    pub ip_bytes: u64,
+    /// IPv4 packets.
+    pub ipv4: u64,
+    /// IPv6 packets.
+    pub ipv6: u64,
+    /// Non-IP packets.
+    pub non_ip: u64,
+    /// TCP packets.
+    pub tcp: u64,
+    /// UDP packets.
+    pub udp: u64,
+    /// ICMP and ICMPv6 packets.
+    pub icmp: u64,
+    /// Other IP protocols.
+    pub other_l4: u64,
+    /// Packets with each TCP flag, in `capture::tcp_flags::NAMES` order.
+    pub tcp_flags: [u64; 8],
+    /// Updates that arrived after their epoch closed, folded into a later
+    /// epoch.
+    pub late: u64,
+}
+
+impl EpochTotals {
+    /// Counts one update.
+    #[inline]
+    pub fn add(&mut self, u: &FlowUpdate) {
+        let p = u.packets as u64;
+        self.packets += p;
+        self.wire_bytes += u.wire_len as u64;
+        match u.ip_version {
+            4 => self.ipv4 += p,
+            6 => self.ipv6 += p,
+            _ => {
+                self.non_ip += p;
+                return;
+            }
+        }
+        self.ip_bytes += u.bytes;
+        match u.proto {
+            FlowUpdate::TCP => {
+                self.tcp += p;
+                if u.tcp_flags != 0 {
+                    for (i, c) in self.tcp_flags.iter_mut().enumerate() {
+                        *c += ((u.tcp_flags >> i) & 1) as u64 * p;
+                    }
+                }
+            }
+            FlowUpdate::UDP => self.udp += p,
+            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp += p,
+            _ => self.other_l4 += p,
+        }
+    }
+
+    /// Adds every counter of `o`.
+    pub fn merge(&mut self, o: &EpochTotals) {
+        self.packets += o.packets;
+        self.wire_bytes += o.wire_bytes;
+        self.ip_bytes += o.ip_bytes;
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.non_ip += o.non_ip;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmp += o.icmp;
+        self.other_l4 += o.other_l4;
+        for (a, b) in self.tcp_flags.iter_mut().zip(o.tcp_flags) {
+            *a += b;
+        }
+        self.late += o.late;
+    }
+}
+
+/// One ranked key with its bounds: `lower <= truth <= upper`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopItem {
+    /// The key as reports print it (`10.0.0.1`, `a>b`, `443`).
+    pub key: String,
+    /// The estimate (the upper bound, which Space-Saving never undershoots).
+    pub value: u64,
+    /// Never above the truth.
+    pub lower: u64,
+    /// Never below the truth.
+    pub upper: u64,
+}
+
+/// A closed epoch, or the merge of several (a window, a whole run).
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Start of the first epoch covered, ns.
+    pub start_ns: u64,
+    /// End of the last epoch covered, ns (exclusive).
+    pub end_ns: u64,
+    /// Exact counters.
+    pub totals: EpochTotals,
+    pub(crate) shards: Vec<ShardSketches>,
+}
+
+fn ip_text(k: u128) -> String {
+    Ip(k).to_string()
+}
+
+impl Summary {
+    pub(crate) fn empty(start_ns: u64, end_ns: u64, budget: &Budget) -> Summary {
+        Summary {
+            start_ns,
+            end_ns,
+            totals: EpochTotals::default(),
+            shards: (0..SHARDS).map(|_| ShardSketches::new(budget)).collect(),
+        }
+    }
+
+    /// Merges a later (or earlier) epoch or window into this one.
+    pub fn merge(&mut self, o: &Summary) {
+        self.start_ns = self.start_ns.min(o.start_ns);
+        self.end_ns = self.end_ns.max(o.end_ns);
+        self.totals.merge(&o.totals);
+        for (a, b) in self.shards.iter_mut().zip(&o.shards) {
+            a.merge(b);
+        }
+    }
+
+    /// The `k` heaviest keys of a dimension, with bounds. Shards hold
+    /// disjoint keys, so each key's bounds come from one shard unchanged.
+    pub fn top(&self, dim: Dimension, metric: Metric, k: usize) -> Vec<TopItem> {
+        fn items<K: sketches::hash::SketchKey>(
+            v: Vec<HeavyHitter<K>>,
+            name: impl Fn(&K) -> String,
+        ) -> impl Iterator<Item = TopItem> {
+            v.into_iter().map(move |h| TopItem {
+                key: name(&h.key),
+                value: h.upper,
+                lower: h.lower,
+                upper: h.upper,
+            })
+        }
+        let mut all: Vec<TopItem> = Vec::new();
+        for s in &self.shards {
+            let b = metric == Metric::Bytes;
+            match dim {
+                Dimension::Src => all.extend(items(
+                    if b { &s.src_bytes } else { &s.src_packets }.top(k),
+                    |k| ip_text(*k),
+                )),
+                Dimension::Dst => all.extend(items(
+                    if b { &s.dst_bytes } else { &s.dst_packets }.top(k),
+                    |k| ip_text(*k),
+                )),
+                Dimension::Pair => all.extend(items(
+                    if b { &s.pair_bytes } else { &s.pair_packets }.top(k),
+                    |(a, d)| format!("{}>{}", ip_text(*a), ip_text(*d)),
+                )),
+                Dimension::Dport => all.extend(items(
+                    if b { &s.dport_bytes } else { &s.dport_packets }.top(k),
+                    u64::to_string,
+                )),
+                Dimension::Sport => all.extend(items(
+                    if b { &s.sport_bytes } else { &s.sport_packets }.top(k),
+                    u64::to_string,
+                )),
+            }
+        }
+        all.sort_by(|a, b| {
+            b.upper
+                .cmp(&a.upper)
+                .then(b.lower.cmp(&a.lower))
+                .then(a.key.cmp(&b.key))
+        });
+        all.truncate(k);
+        all
+    }
+
+    /// Bytes sent from (`source`) or to an address or prefix, with its
+    /// Count-Min bound. `len` must be a tracked prefix length (IPv4 32, 24,
+    /// 16, 8; IPv6 128, 64, 48, 32); others return `None`.
+    pub fn bytes_of(&self, addr: Ip, len: u8, source: bool) -> Option<Estimate> {
+        if !crate::keys::prefixes(addr).contains(&len) {
+            return None;
+        }
+        let h = prefix_hash(addr, len);
+        let s = &self.shards[shard_of(h)];
+        Some(if source {
+            s.cm_src.estimate(h)
+        } else {
+            s.cm_dst.estimate(h)
+        })
+    }
+
+    fn merged_hll(&self, pick: impl Fn(&ShardSketches) -> &HyperLogLog) -> HyperLogLog {
+        let mut it = self.shards.iter();
+        let mut h = pick(it.next().expect("SHARDS > 0")).clone();
+        for s in it {
+            let _ = h.merge(pick(s));
+        }
+        h
+    }
+
+    /// Distinct source addresses. The shard sketches hold disjoint keys
+    /// with the same registers, so their merge is the sketch of all keys.
+    pub fn distinct_src(&self) -> Estimate {
+        self.merged_hll(|s| &s.hll_src).estimate()
+    }
+
+    /// Distinct destination addresses.
+    pub fn distinct_dst(&self) -> Estimate {
+        self.merged_hll(|s| &s.hll_dst).estimate()
+    }
+
+    /// Distinct flows (directional 5-tuples).
+    pub fn distinct_flows(&self) -> Estimate {
+        self.merged_hll(|s| &s.hll_flows).estimate()
+    }
+
+    /// Distinct sources seen by a destination, when it is among the busiest
+    /// (by packets) of its shard. A destination that became busy late
+    /// reports only the sources seen since: a lower bound.
+    pub fn distinct_sources_of(&self, dst: Ip) -> Option<Estimate> {
+        let h = sketches::hash::hash_u128(dst.0, sketches::hash::DEFAULT_SEED);
+        self.shards[shard_of(h)]
+            .dst_sources
+            .get(&dst.0)
+            .map(HyperLogLog::estimate)
+    }
+
+    /// Destinations with tracked distinct-source counts, busiest first.
+    pub fn distinct_sources_top(&self, k: usize) -> Vec<(Ip, Estimate)> {
+        let mut v: Vec<(Ip, u64, Estimate)> = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                s.dst_sources
+                    .iter()
+                    .map(|(d, h)| (Ip(*d), s.dst_sources_hh.bounds(d).upper, h.estimate()))
+            })
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.into_iter().take(k).map(|(d, _, e)| (d, e)).collect()
+    }
+
+    /// SYNs sent to, SYN-ACKs sent from, and RSTs sent to an address, each
+    /// with its heavy-hitter bounds (lower, upper).
+    pub fn handshake_counts(&self, addr: Ip) -> [(u64, u64); 3] {
+        let h = sketches::hash::hash_u128(addr.0, sketches::hash::DEFAULT_SEED);
+        let s = &self.shards[shard_of(h)];
+        let b = |x: HeavyHitter<u128>| (x.lower, x.upper);
+        [
+            b(s.syn_to.bounds(&addr.0)),
+            b(s.synack_from.bounds(&addr.0)),
+            b(s.rst_to.bounds(&addr.0)),
+        ]
+    }
+
+    /// The busiest SYN destinations with bounds.
+    pub fn top_syn_targets(&self, k: usize) -> Vec<TopItem> {
+        let mut v: Vec<TopItem> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.syn_to.top(k))
+            .map(|h| TopItem {
+                key: ip_text(h.key),
+                value: h.upper,
+                lower: h.lower,
+                upper: h.upper,
+            })
+            .collect();
+        v.sort_by(|a, b| b.upper.cmp(&a.upper).then(a.key.cmp(&b.key)));
+        v.truncate(k);
+        v
+    }
+}

@@ -1,0 +1,100 @@
+//! Pipeline options shared by `replay` and `demo`.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use pipeline::{EngineConfig, WindowSpec};
+
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// Worker threads (default: the CPUs available, at most 16).
+    #[arg(short = 'w', long)]
+    pub workers: Option<usize>,
+    /// CPUs to pin to, comma-separated (workers in order, the reader on the last).
+    #[arg(long, value_delimiter = ',')]
+    pub cpus: Option<Vec<usize>>,
+    /// Do not pin threads to CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Updates per batch handed to the workers.
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Epoch length in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub epoch: f64,
+    /// Allowed lateness in seconds: updates this far behind the newest event
+    /// time still count in their own epoch; later ones are counted as late.
+    #[arg(long, default_value_t = 0.0)]
+    pub lateness: f64,
+    /// Memory for all sketches, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub memory: usize,
+    /// Window to report, `LEN[/SLIDE]` in seconds (repeatable; default 10).
+    #[arg(long = "window", value_name = "LEN[/SLIDE]")]
+    pub windows: Vec<String>,
+    /// Report a window every this many seconds (same as --window S/S).
+    #[arg(long, value_name = "SECONDS")]
+    pub report_every: Option<f64>,
+    /// Keys per top-k list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+fn epochs(s: f64, epoch: f64, what: &str) -> Result<u32> {
+    let n = s / epoch;
+    if !(n.is_finite() && n >= 1.0 && (n - n.round()).abs() < 1e-9) {
+        bail!("{what} {s}s must be a whole number of {epoch}s epochs");
+    }
+    Ok(n.round() as u32)
+}
+
+impl EngineArgs {
+    pub fn config(&self) -> Result<EngineConfig> {
+        if !(self.epoch.is_finite() && self.epoch > 0.0) {
+            bail!("--epoch must be a positive number of seconds");
+        }
+        if !(self.lateness.is_finite() && self.lateness >= 0.0) {
+            bail!("--lateness must be zero or a positive number of seconds");
+        }
+        let mut windows = Vec::new();
+        for w in &self.windows {
+            let (len, slide) = match w.split_once('/') {
+                Some((l, s)) => (l, s),
+                None => (w.as_str(), w.as_str()),
+            };
+            let parse = |x: &str| x.trim().trim_end_matches('s').parse::<f64>();
+            let (Ok(l), Ok(s)) = (parse(len), parse(slide)) else {
+                bail!("--window {w:?}: expected LEN[/SLIDE] in seconds, like 60/10");
+            };
+            windows.push(WindowSpec {
+                length: epochs(l, self.epoch, "window length")?,
+                slide: epochs(s, self.epoch, "window slide")?,
+            });
+        }
+        if let Some(r) = self.report_every {
+            let n = epochs(r, self.epoch, "--report-every")?;
+            windows.push(WindowSpec {
+                length: n,
+                slide: n,
+            });
+        }
+        if windows.is_empty() {
+            let n = epochs(10.0 * self.epoch.max(1.0), self.epoch, "the default window")?;
+            windows.push(WindowSpec {
+                length: n,
+                slide: n,
+            });
+        }
+        let defaults = EngineConfig::default();
+        Ok(EngineConfig {
+            workers: self.workers.unwrap_or(defaults.workers),
+            cpus: self.cpus.clone(),
+            pin: !self.no_pin,
+            batch_size: self.batch,
+            epoch_ns: (self.epoch * 1e9) as u64,
+            lateness_ns: (self.lateness * 1e9) as u64,
+            memory_bytes: self.memory << 20,
+            windows,
+            queue_batches: defaults.queue_batches,
+        })
+    }
+}
