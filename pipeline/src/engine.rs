@@ -186,9 +186,12 @@ impl Engine {
             .map(|w| w.length as usize)
             .max()
             .unwrap_or(1);
-        // The ring, the run total, one window being merged, and a couple of
-        // open epochs per worker.
-        let copies = ring + 2 + 2 * cfg.workers;
+        // The ring, the run total, one window being merged, and the epochs
+        // held open by lateness. Workers split an open epoch's shards among
+        // themselves, so the worker count does not enter: sketch sizes, and
+        // with them the answers, are the same however many workers run.
+        let open = 2 + cfg.lateness_ns.div_ceil(cfg.epoch_ns) as usize;
+        let copies = ring + 2 + open;
         let budget = Budget::for_epoch(cfg.memory_bytes / copies);
         if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
             return bad(format!(

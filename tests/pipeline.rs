@@ -1,0 +1,422 @@
+//! The pipeline end to end (issue 5): answers identical for any worker
+//! count and batch size, every bound holding against exact ground truth,
+//! windows and lateness, and agreement with tshark on a real capture.
+
+mod common;
+
+use std::collections::HashMap;
+
+use capture::write::PcapWriter;
+use capture::Linktype;
+use common::{run, summary, traces_dir, TempDir};
+use serde_json::Value;
+
+/// Generates a trace with its truth.
+fn trace(dir: &TempDir, scenario: &str, secs: &str, rate: &str) -> (std::path::PathBuf, Value) {
+    let p = dir.join("t.pcap");
+    let t = dir.join("t.json");
+    let out = run(&[
+        "gen",
+        "--scenario",
+        scenario,
+        "-d",
+        secs,
+        "-r",
+        rate,
+        "-s",
+        "11",
+        "-o",
+        p.to_str().unwrap(),
+        "--truth",
+        t.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
+    (p, truth)
+}
+
+/// All JSON lines of a replay.
+fn lines(args: &[&str]) -> Vec<Value> {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The answer part of an output line (timings removed).
+fn answers(v: &Value) -> Value {
+    let mut v = v.clone();
+    for k in ["elapsed_s", "packets_per_s", "bits_per_s", "workers"] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    v
+}
+
+#[test]
+fn answers_are_identical_for_any_worker_count_and_batch_size() {
+    let dir = TempDir::new("pl-det");
+    let (p, _) = trace(&dir, "baseline,syn-flood,udp-amplification", "4", "20000");
+    let p = p.to_str().unwrap();
+    let base = [
+        "replay",
+        "--json",
+        "--no-pin",
+        "--report-every",
+        "1",
+        "--top",
+        "20",
+        p,
+    ];
+    let runs: Vec<Vec<Value>> = [
+        ["-w", "1", "--batch", "1"],
+        ["-w", "2", "--batch", "1024"],
+        ["-w", "2", "--batch", "7"],
+        ["-w", "3", "--batch", "64"],
+    ]
+    .iter()
+    .map(|extra| lines(&[&base[..], &extra[..]].concat()))
+    .collect();
+    assert!(runs[0].len() >= 5, "4 windows and a summary");
+    for r in &runs[1..] {
+        assert_eq!(r.len(), runs[0].len());
+        for (a, b) in runs[0].iter().zip(r) {
+            let mut diffs = Vec::new();
+            diff(&answers(a), &answers(b), String::new(), &mut diffs);
+            assert!(diffs.is_empty(), "answers differ:\n{}", diffs.join("\n"));
+        }
+    }
+}
+
+/// The JSON paths where two values differ, with both values.
+fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                diff(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    format!("{path}.{k}"),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff(p, q, format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} vs {b}")),
+        _ => {}
+    }
+}
+
+fn truth_map(truth: &Value, dim: &str, metric: &str) -> HashMap<String, u64> {
+    truth["top"][dim][metric]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["key"].as_str().unwrap().to_string(),
+                x["value"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_answer_lies_within_its_bound_and_top_ten_is_exact() {
+    let dir = TempDir::new("pl-bounds");
+    let (p, truth) = trace(
+        &dir,
+        "baseline,syn-flood,icmp-flood,distributed-flood",
+        "6",
+        "20000",
+    );
+    let s = summary(&[
+        "replay",
+        "--json",
+        "--no-pin",
+        "--top",
+        "100",
+        p.to_str().unwrap(),
+    ]);
+    for dim in ["src", "dst", "pair", "dport", "sport"] {
+        for metric in ["bytes", "packets"] {
+            let exact = truth_map(&truth, dim, metric);
+            let got = s["top"][dim][metric].as_array().unwrap();
+            assert!(!got.is_empty());
+            // Truth lists the top 100; a reported key absent from it must
+            // have an upper bound at or below the truth's 100th value.
+            let floor = truth["top"][dim][metric]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()["value"]
+                .as_u64()
+                .unwrap();
+            for item in got {
+                let (lo, hi) = (
+                    item["lower"].as_u64().unwrap(),
+                    item["upper"].as_u64().unwrap(),
+                );
+                match exact.get(item["key"].as_str().unwrap()) {
+                    Some(&t) => assert!(lo <= t && t <= hi, "{dim}/{metric} {item}: truth {t}"),
+                    None => assert!(
+                        lo <= floor,
+                        "{dim}/{metric} {item} claims more than the truth's 100th ({floor})"
+                    ),
+                }
+            }
+            if matches!(dim, "src" | "dst") && metric == "bytes" {
+                let keys: Vec<&str> = got
+                    .iter()
+                    .take(10)
+                    .map(|x| x["key"].as_str().unwrap())
+                    .collect();
+                let want: Vec<&str> = truth["top"][dim][metric]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .take(10)
+                    .map(|x| x["key"].as_str().unwrap())
+                    .collect();
+                assert_eq!(keys, want, "top 10 {dim} by bytes");
+            }
+        }
+    }
+    for d in ["src", "dst", "flows"] {
+        let e = &s["distinct"][d];
+        let t = truth["distinct"][d].as_u64().unwrap();
+        assert!(
+            e["lower"].as_u64().unwrap() <= t && t <= e["upper"].as_u64().unwrap(),
+            "distinct {d}: {e} vs {t}"
+        );
+    }
+    // Distinct sources of the flooded hosts.
+    let per_dst: HashMap<&str, u64> = truth["distinct_src_per_dst"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["key"].as_str().unwrap(), x["value"].as_u64().unwrap()))
+        .collect();
+    for item in s["distinct_src_per_dst"].as_array().unwrap().iter().take(3) {
+        let k = item["key"].as_str().unwrap();
+        let t = per_dst[k];
+        let (lo, hi) = (
+            item["lower"].as_u64().unwrap(),
+            item["upper"].as_u64().unwrap(),
+        );
+        assert!(hi >= t.min(lo) && lo <= t, "{k}: {item} vs {t}");
+    }
+    for k in ["packets", "wire_bytes", "ip_bytes", "tcp", "udp", "icmp"] {
+        assert_eq!(s[k], truth[k], "{k}");
+    }
+}
+
+#[test]
+fn windows_cover_the_run_and_carry_totals() {
+    let dir = TempDir::new("pl-win");
+    let (p, truth) = trace(&dir, "baseline", "5", "5000");
+    let out = lines(&[
+        "replay",
+        "--json",
+        "--no-pin",
+        "--window",
+        "2/1",
+        "--report-every",
+        "1",
+        p.to_str().unwrap(),
+    ]);
+    let (windows, summary) = out.split_at(out.len() - 1);
+    let one_s: Vec<&Value> = windows
+        .iter()
+        .filter(|w| {
+            w["end_ts_ns"].as_u64().unwrap() - w["start_ts_ns"].as_u64().unwrap() == 1_000_000_000
+        })
+        .collect();
+    let two_s = windows.len() - one_s.len();
+    assert_eq!(one_s.len(), 5);
+    assert_eq!(two_s, 5, "a 2 s window slides by 1 s: one per epoch");
+    let sum: u64 = one_s.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
+    assert_eq!(sum, truth["packets"].as_u64().unwrap());
+    let epochs: Vec<u64> = truth["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["packets"].as_u64().unwrap())
+        .collect();
+    let got: Vec<u64> = one_s
+        .iter()
+        .map(|w| w["packets"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, epochs, "per-epoch totals equal the truth's");
+    assert_eq!(summary[0]["type"], "summary");
+}
+
+#[test]
+fn late_packets_are_counted_and_folded_in() {
+    let dir = TempDir::new("pl-late");
+    let p = dir.join("late.pcap");
+    let mut w = PcapWriter::new(
+        std::fs::File::create(&p).unwrap(),
+        Linktype::ETHERNET,
+        65535,
+    )
+    .unwrap();
+    let mut frame = Vec::new();
+    etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1, 2)
+        .write(&mut frame, &[0; 10])
+        .unwrap();
+    for ms in [500u64, 1500, 2500, 700, 3500] {
+        w.write_packet(ms * 1_000_000, frame.len() as u32, &frame)
+            .unwrap();
+    }
+    w.into_inner().unwrap();
+    let strict = summary(&["replay", "--json", "--no-pin", p.to_str().unwrap()]);
+    assert_eq!(
+        (strict["packets"].as_u64(), strict["late"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(
+        strict["top"]["src"]["packets"][0]["value"], 5,
+        "late packets still count"
+    );
+    let lenient = summary(&[
+        "replay",
+        "--json",
+        "--no-pin",
+        "--lateness",
+        "2",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(lenient["late"], 0);
+}
+
+#[test]
+fn bad_pipeline_options_fail_before_work_starts() {
+    for (args, needle) in [
+        (&["--workers", "0"][..], "--workers must be 1 to 16"),
+        (&["--window", "2.5"][..], "whole number"),
+        (&["--cpus", "999"][..], "CPU 999 is not available"),
+        (&["--epoch", "0"][..], "--epoch must be"),
+    ] {
+        let out = run(&[&["replay", "-"][..], args].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let out = run(&["demo", "-n", "200000", "--no-pin", "--verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "top src by bytes",
+        "top dst by bytes",
+        "distinct sources",
+        "throughput",
+        "10.2.0.11",
+        "within their bounds",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+    assert!(
+        text.contains("top dst by bytes: 10/10 in the exact order, 10 within their bounds"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs ../shared/traces and tshark; run by .ci/run"]
+fn top_ten_on_the_mixed_real_capture_agrees_with_tshark() {
+    common::require("tshark", "tshark");
+    let path = traces_dir().join("mixed/real-merged.pcap");
+    // Exact IP-layer bytes per source and destination, from tshark's
+    // outermost IP header (ip.len, or ipv6.plen + 40).
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-n",
+            "-r",
+            path.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=f",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ip.len",
+            "-e",
+            "ipv6.src",
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "ipv6.plen",
+            "-e",
+            "frame.protocols",
+        ])
+        .output()
+        .unwrap();
+    let mut src: HashMap<String, u64> = HashMap::new();
+    let mut dst: HashMap<String, u64> = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let protos: Vec<&str> = f[6].split(':').collect();
+        let Some(first) = protos.iter().position(|p| *p == "ip" || *p == "ipv6") else {
+            continue;
+        };
+        let (s, d, len) = if protos[first] == "ip" {
+            (f[0], f[1], f[2].parse::<u64>().unwrap_or(0))
+        } else {
+            (f[3], f[4], f[5].parse::<u64>().unwrap_or(0) + 40)
+        };
+        if s.is_empty() || d.is_empty() {
+            continue;
+        }
+        *src.entry(s.to_string()).or_default() += len;
+        *dst.entry(d.to_string()).or_default() += len;
+    }
+    let s = summary(&["replay", "--json", "--no-pin", path.to_str().unwrap()]);
+    for (name, exact) in [("src", &src), ("dst", &dst)] {
+        let mut want: Vec<(&String, &u64)> = exact.iter().collect();
+        want.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let got: Vec<(String, u64)> = s["top"][name]["bytes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["key"].as_str().unwrap().to_string(),
+                    x["value"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, u64)> = want
+            .iter()
+            .take(10)
+            .map(|(k, v)| ((*k).clone(), **v))
+            .collect();
+        assert_eq!(got, want, "top 10 {name} by IP bytes");
+    }
+}
