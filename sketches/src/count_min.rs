@@ -188,6 +188,11 @@ impl CountMin {
 
     /// Zeroes every counter, keeping the shape.
     pub fn clear(&mut self) {
+        if self.total == 0 {
+            // Nothing was added: every counter is still zero, and not
+            // touching them keeps never-written pages unmapped.
+            return;
+        }
         self.counters.iter_mut().for_each(|c| *c = 0);
         self.total = 0;
     }

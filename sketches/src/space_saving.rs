@@ -256,6 +256,19 @@ impl<K: SketchKey> SpaceSaving<K> {
             )));
         }
         let (min_a, min_b) = (self.max_error(), other.max_error());
+        if min_b == 0 {
+            // `other` is not full: keys it lacks keep their counts, so only
+            // its own keys change. Adding them one by one, evicting the
+            // smallest when over capacity, keeps the k largest of the same
+            // combined counts at a cost of O(|other| log k) instead of a
+            // rebuild: what makes merging many small epochs cheap.
+            for s in 0..other.keys.len() {
+                let (k, c, e) = (other.keys[s], other.counts[s], other.errors[s]);
+                self.add_merged(k, c, e, min_a);
+            }
+            self.total = self.total.saturating_add(other.total);
+            return Ok(());
+        }
         let mut all: Vec<(K, u64, u64)> = Vec::with_capacity(self.len() + other.len());
         for s in 0..self.keys.len() {
             let k = self.keys[s];
@@ -276,6 +289,41 @@ impl<K: SketchKey> SpaceSaving<K> {
         let total = self.total.saturating_add(other.total);
         self.rebuild(&all, total);
         Ok(())
+    }
+
+    /// Adds a merged item: `count`/`error` from the other summary, plus
+    /// `min_self` when the key is new here (the mergeable-summaries charge).
+    fn add_merged(&mut self, key: K, count: u64, error: u64, min_self: u64) {
+        if let Some(&slot) = self.index.get(&key) {
+            let s = slot as usize;
+            self.counts[s] = self.counts[s].saturating_add(count);
+            self.errors[s] = self.errors[s].saturating_add(error);
+            self.sift_down(self.pos[s] as usize);
+            return;
+        }
+        let (c, e) = (count.saturating_add(min_self), error.saturating_add(min_self));
+        if self.keys.len() < self.capacity {
+            let s = self.keys.len();
+            self.keys.push(key);
+            self.counts.push(c);
+            self.errors.push(e);
+            self.heap.push(s as u32);
+            self.pos.push(s as u32);
+            self.index.insert(key, s as u32);
+            self.sift_up(s);
+            return;
+        }
+        // Full: the newcomer replaces the smallest only if it is larger.
+        let s = self.heap[0] as usize;
+        if c <= self.counts[s] {
+            return;
+        }
+        self.index.remove(&self.keys[s]);
+        self.keys[s] = key;
+        self.counts[s] = c;
+        self.errors[s] = e;
+        self.index.insert(key, s as u32);
+        self.sift_down(0);
     }
 
     fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
