@@ -301,7 +301,10 @@ impl<K: SketchKey> SpaceSaving<K> {
             self.sift_down(self.pos[s] as usize);
             return;
         }
-        let (c, e) = (count.saturating_add(min_self), error.saturating_add(min_self));
+        let (c, e) = (
+            count.saturating_add(min_self),
+            error.saturating_add(min_self),
+        );
         if self.keys.len() < self.capacity {
             let s = self.keys.len();
             self.keys.push(key);

@@ -11,7 +11,9 @@ use serde_json::{json, Map};
 
 use crate::cli::DemoArgs;
 use crate::gen::{Config, Model, Scenario, Truth};
-use crate::render::{answers_json, answers_text, summary_json, table, window_json, Rates};
+use crate::render::{
+    answers_json, answers_text, queries_json, queries_text, summary_json, table, window_json, Rates,
+};
 use crate::stop::StopFlag;
 
 /// Frames from the generator, parsed by capture's parser exactly as if they
@@ -76,11 +78,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     };
     let stop = StopFlag::install();
     let k = args.engine.top;
+    let queries = args.engine.queries()?;
     let json = args.output.json;
     let start = Instant::now();
     let out = engine.run(&mut source, stop.flag(), |_, w| {
         if json {
-            println!("{}", window_json(w, k));
+            let mut v = window_json(w, k);
+            if !queries.is_empty() {
+                v["point"] = queries_json(w, &queries);
+            }
+            println!("{v}");
         }
     });
     let elapsed = start.elapsed();
@@ -92,6 +99,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         extra.insert("workers".into(), json!(engine.config().workers));
         extra.insert("epochs".into(), json!(out.epochs));
         extra.extend(answers_json(&out.total, k));
+        if !queries.is_empty() {
+            extra.insert("point".into(), queries_json(&out.total, &queries));
+        }
         if let Some(t) = &truth {
             extra.insert("truth".into(), t.clone());
         }
@@ -108,6 +118,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     );
     print!("{}", table(&title, &source.totals, rates, &[]));
     print!("{}", answers_text(&out.total, k));
+    print!("{}", queries_text(&out.total, &queries));
     if let Some(t) = truth {
         println!("  exact (--verify):");
         for d in [Dimension::Src, Dimension::Dst] {

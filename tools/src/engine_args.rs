@@ -37,6 +37,24 @@ pub struct EngineArgs {
     /// Keys per top-k list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+    /// Bytes sent from and to an address or prefix, with bounds
+    /// (repeatable): 10.1.2.3, 10.1.2.0/24, 2001:db8::/48. IPv4 prefixes
+    /// /8 /16 /24 /32 and IPv6 /32 /48 /64 /128 are tracked.
+    #[arg(long = "query", value_name = "ADDR[/LEN]")]
+    pub queries: Vec<String>,
+}
+
+/// A parsed `--query`.
+#[derive(Debug, Clone, Copy)]
+pub struct Query {
+    pub addr: capture::Ip,
+    pub len: u8,
+}
+
+impl std::fmt::Display for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
 }
 
 fn epochs(s: f64, epoch: f64, what: &str) -> Result<u32> {
@@ -48,6 +66,43 @@ fn epochs(s: f64, epoch: f64, what: &str) -> Result<u32> {
 }
 
 impl EngineArgs {
+    /// Parses `--query` values; a length that is not tracked is an error
+    /// naming the ones that are.
+    pub fn queries(&self) -> Result<Vec<Query>> {
+        self.queries
+            .iter()
+            .map(|q| {
+                let (a, l) = q.split_once('/').unwrap_or((q.as_str(), ""));
+                let ip: std::net::IpAddr = a
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--query {q:?}: not an address"))?;
+                let v4 = ip.is_ipv4();
+                let len: u8 = if l.is_empty() {
+                    if v4 {
+                        32
+                    } else {
+                        128
+                    }
+                } else {
+                    l.parse()
+                        .map_err(|_| anyhow::anyhow!("--query {q:?}: bad prefix length"))?
+                };
+                let ok: &[u8] = if v4 {
+                    &[32, 24, 16, 8]
+                } else {
+                    &[128, 64, 48, 32]
+                };
+                if !ok.contains(&len) {
+                    bail!("--query {q:?}: /{len} is not tracked; use one of {ok:?}");
+                }
+                Ok(Query {
+                    addr: capture::Ip::from(ip),
+                    len,
+                })
+            })
+            .collect()
+    }
+
     pub fn config(&self) -> Result<EngineConfig> {
         if !(self.epoch.is_finite() && self.epoch > 0.0) {
             bail!("--epoch must be a positive number of seconds");

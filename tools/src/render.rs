@@ -19,6 +19,49 @@ pub fn estimate_json(e: &Estimate) -> Value {
     })
 }
 
+/// Answers to `--query`: bytes from and to each address or prefix.
+pub fn queries_json(s: &Summary, queries: &[crate::engine_args::Query]) -> Value {
+    Value::Array(
+        queries
+            .iter()
+            .map(|q| {
+                let est = |src| {
+                    s.bytes_of(q.addr, q.len, src)
+                        .map(|e| estimate_json(&e))
+                        .unwrap_or(Value::Null)
+                };
+                json!({"key": q.to_string(), "src_bytes": est(true), "dst_bytes": est(false)})
+            })
+            .collect(),
+    )
+}
+
+/// Answers to `--query` for the human report.
+pub fn queries_text(s: &Summary, queries: &[crate::engine_args::Query]) -> String {
+    let f = |e: Option<Estimate>| {
+        e.map(|e| {
+            format!(
+                "{} [{}, {}]",
+                thousands(e.value as u64),
+                thousands(e.lower as u64),
+                thousands(e.upper as u64)
+            )
+        })
+        .unwrap_or_default()
+    };
+    let mut out = String::new();
+    for q in queries {
+        let _ = writeln!(
+            out,
+            "  bytes {:<22} from {}  to {}",
+            q.to_string(),
+            f(s.bytes_of(q.addr, q.len, true)),
+            f(s.bytes_of(q.addr, q.len, false))
+        );
+    }
+    out
+}
+
 /// `top` and `distinct` of a summary, as DESIGN.md's contract has them.
 pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
     let mut top = Map::new();

@@ -13,7 +13,8 @@ use serde_json::{json, Map};
 use crate::cli::ReplayArgs;
 use crate::progress::file_bar;
 use crate::render::{
-    answers_json, answers_text, summary_json, table, thousands, window_json, Rates,
+    answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
+    window_json, Rates,
 };
 use crate::stop::StopFlag;
 
@@ -37,6 +38,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
     let k = args.engine.top;
+    let queries = args.engine.queries()?;
     let json = args.output.json;
     let start = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -49,7 +51,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         });
         let out = engine.run(&mut source, stop.flag(), |_, w| {
             if json {
-                bar.suspend(|| println!("{}", window_json(w, k)));
+                let mut v = window_json(w, k);
+                if !queries.is_empty() {
+                    v["point"] = queries_json(w, &queries);
+                }
+                bar.suspend(|| println!("{v}"));
             }
         });
         done.store(true, Ordering::Relaxed);
@@ -83,6 +89,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         extra.insert("epochs".into(), json!(out.epochs));
         extra.insert("workers".into(), json!(cfg.workers));
         extra.extend(answers_json(&out.total, k));
+        if !queries.is_empty() {
+            extra.insert("point".into(), queries_json(&out.total, &queries));
+        }
         println!("{}", summary_json(totals, rates, extra));
     } else {
         let title = format!(
@@ -100,6 +109,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         )];
         print!("{}", table(&title, totals, rates, &rows));
         print!("{}", answers_text(&out.total, k));
+        print!("{}", queries_text(&out.total, &queries));
     }
     Ok(if failed {
         ExitCode::FAILURE
