@@ -56,7 +56,7 @@ fn lines(args: &[&str]) -> Vec<Value> {
 /// The answer part of an output line (timings removed).
 fn answers(v: &Value) -> Value {
     let mut v = v.clone();
-    for k in ["elapsed_s", "packets_per_s", "bits_per_s", "workers"] {
+    for k in ["elapsed_s", "packets_per_s", "bits_per_s", "workers", "peak_rss_bytes"] {
         v.as_object_mut().unwrap().remove(k);
     }
     v
@@ -419,4 +419,50 @@ fn top_ten_on_the_mixed_real_capture_agrees_with_tshark() {
             .collect();
         assert_eq!(got, want, "top 10 {name} by IP bytes");
     }
+}
+
+#[test]
+#[ignore = "slow in a debug build (3 million packets); run by .ci/run"]
+fn memory_stays_within_the_budget_however_many_distinct_sources() {
+    // A spoofed SYN flood: every packet a new source.
+    let dir = TempDir::new("pl-mem");
+    let p = dir.join("flood.pcap");
+    let out = run(&[
+        "gen",
+        "--scenario",
+        "syn-flood",
+        "-d",
+        "10",
+        "-r",
+        "1000",
+        "--attack-rate",
+        "750000",
+        "-o",
+        p.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let s = summary(&[
+        "replay",
+        "--json",
+        "--no-pin",
+        "-w",
+        "2",
+        "--memory",
+        "64",
+        p.to_str().unwrap(),
+    ]);
+    let distinct = &s["distinct"]["src"];
+    assert!(
+        distinct["value"].as_u64().unwrap() > 2_900_000,
+        "{distinct}"
+    );
+    let rss = s["peak_rss_bytes"]
+        .as_u64()
+        .expect("Linux reports peak RSS");
+    // The budget plus a fixed overhead for code, buffers and queues.
+    assert!(
+        rss < (64 + 64) << 20,
+        "peak RSS {} MiB for a 64 MiB budget",
+        rss >> 20
+    );
 }

@@ -44,7 +44,7 @@ pub use flow_update::{tcp_flags, FlowUpdate, Ip};
 pub use linktype::Linktype;
 pub use parse::{parse_packet, parse_packet_general, Layer, ParseError};
 pub use reason::{Reason, ReasonCounts};
-pub use totals::{LinktypeCounts, Totals};
+pub use totals::{LinktypeCounts, ProtocolCounts, Totals};
 
 /// One captured frame as read from a file or an interface, borrowing its
 /// bytes from the reader's buffer until the next read.

@@ -23,22 +23,14 @@ impl LinktypeCounts {
     }
 }
 
-/// Exact counters over a stream of packets: what `netsketch replay` and
-/// `capture` report and what tshark can confirm.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Totals {
-    /// Frames read.
-    pub packets: u64,
-    /// Sum of frame lengths on the wire.
-    pub wire_bytes: u64,
-    /// Sum of captured lengths.
-    pub captured_bytes: u64,
+/// Packets by network and transport protocol and by TCP flag, each
+/// update weighted by the packets it stands for (1 for a captured packet,
+/// more for a flow record). Shared by the exact run counters and the
+/// pipeline's per-epoch totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProtocolCounts {
     /// Sum of IP-layer lengths of IP packets.
     pub ip_bytes: u64,
-    /// Earliest timestamp seen (`u64::MAX` before the first packet).
-    pub first_ts_ns: u64,
-    /// Latest timestamp seen.
-    pub last_ts_ns: u64,
     /// Packets whose outermost network layer is IPv4.
     pub ipv4: u64,
     /// Packets whose outermost network layer is IPv6.
@@ -55,6 +47,69 @@ pub struct Totals {
     pub other_l4: u64,
     /// Packets with each TCP flag set, in [`crate::tcp_flags::NAMES`] order.
     pub tcp_flags: [u64; 8],
+}
+
+impl ProtocolCounts {
+    /// Counts one update.
+    #[inline]
+    pub fn add(&mut self, u: &FlowUpdate) {
+        let p = u.packets as u64;
+        match u.ip_version {
+            4 => self.ipv4 += p,
+            6 => self.ipv6 += p,
+            _ => {
+                self.non_ip += p;
+                return;
+            }
+        }
+        self.ip_bytes += u.bytes;
+        match u.proto {
+            FlowUpdate::TCP => {
+                self.tcp += p;
+                if u.tcp_flags != 0 {
+                    for (i, c) in self.tcp_flags.iter_mut().enumerate() {
+                        *c += ((u.tcp_flags >> i) & 1) as u64 * p;
+                    }
+                }
+            }
+            FlowUpdate::UDP => self.udp += p,
+            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp += p,
+            _ => self.other_l4 += p,
+        }
+    }
+
+    /// Adds every counter of `o`.
+    pub fn merge(&mut self, o: &ProtocolCounts) {
+        self.ip_bytes += o.ip_bytes;
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.non_ip += o.non_ip;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+        self.icmp += o.icmp;
+        self.other_l4 += o.other_l4;
+        for (a, b) in self.tcp_flags.iter_mut().zip(o.tcp_flags) {
+            *a += b;
+        }
+    }
+}
+
+/// Exact counters over a stream of packets: what `netsketch replay` and
+/// `capture` report and what tshark can confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    /// Frames read.
+    pub packets: u64,
+    /// Sum of frame lengths on the wire.
+    pub wire_bytes: u64,
+    /// Sum of captured lengths.
+    pub captured_bytes: u64,
+    /// Earliest timestamp seen (`u64::MAX` before the first packet).
+    pub first_ts_ns: u64,
+    /// Latest timestamp seen.
+    pub last_ts_ns: u64,
+    /// Per protocol and TCP flag.
+    pub proto: ProtocolCounts,
     /// Packets per link type.
     pub linktypes: LinktypeCounts,
     /// Packets, records or file tails given up, by reason.
@@ -67,17 +122,9 @@ impl Default for Totals {
             packets: 0,
             wire_bytes: 0,
             captured_bytes: 0,
-            ip_bytes: 0,
             first_ts_ns: u64::MAX,
             last_ts_ns: 0,
-            ipv4: 0,
-            ipv6: 0,
-            non_ip: 0,
-            tcp: 0,
-            udp: 0,
-            icmp: 0,
-            other_l4: 0,
-            tcp_flags: [0; 8],
+            proto: ProtocolCounts::default(),
             linktypes: LinktypeCounts::default(),
             errors: ReasonCounts::default(),
         }
@@ -97,27 +144,7 @@ impl Totals {
         if let Some(e) = err {
             self.errors.add(e.reason(), 1);
         }
-        match upd.ip_version {
-            4 => self.ipv4 += 1,
-            6 => self.ipv6 += 1,
-            _ => {
-                self.non_ip += 1;
-                return;
-            }
-        }
-        self.ip_bytes += upd.bytes;
-        match upd.proto {
-            FlowUpdate::TCP => {
-                self.tcp += 1;
-                let f = upd.tcp_flags;
-                for (i, c) in self.tcp_flags.iter_mut().enumerate() {
-                    *c += ((f >> i) & 1) as u64;
-                }
-            }
-            FlowUpdate::UDP => self.udp += 1,
-            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp += 1,
-            _ => self.other_l4 += 1,
-        }
+        self.proto.add(upd);
     }
 
     /// The first timestamp, if any packet was seen.
@@ -130,19 +157,9 @@ impl Totals {
         self.packets += other.packets;
         self.wire_bytes += other.wire_bytes;
         self.captured_bytes += other.captured_bytes;
-        self.ip_bytes += other.ip_bytes;
         self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
-        self.ipv4 += other.ipv4;
-        self.ipv6 += other.ipv6;
-        self.non_ip += other.non_ip;
-        self.tcp += other.tcp;
-        self.udp += other.udp;
-        self.icmp += other.icmp;
-        self.other_l4 += other.other_l4;
-        for (a, b) in self.tcp_flags.iter_mut().zip(other.tcp_flags) {
-            *a += b;
-        }
+        self.proto.merge(&other.proto);
         for &(l, n) in &other.linktypes.0 {
             self.linktypes.add(l, n);
         }

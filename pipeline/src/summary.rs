@@ -1,6 +1,6 @@
 //! What a closed epoch or a window holds, and the queries it answers.
 
-use capture::{FlowUpdate, Ip};
+use capture::{FlowUpdate, Ip, ProtocolCounts};
 use sketches::{Estimate, HeavyHitter, HyperLogLog};
 
 use crate::keys::{prefix_hash, shard_of, Dimension, Metric, SHARDS};
@@ -13,24 +13,8 @@ pub struct EpochTotals {
     pub packets: u64,
     /// Sum of frame lengths.
     pub wire_bytes: u64,
-    /// Sum of IP-layer lengths.
-    pub ip_bytes: u64,
-    /// IPv4 packets.
-    pub ipv4: u64,
-    /// IPv6 packets.
-    pub ipv6: u64,
-    /// Non-IP packets.
-    pub non_ip: u64,
-    /// TCP packets.
-    pub tcp: u64,
-    /// UDP packets.
-    pub udp: u64,
-    /// ICMP and ICMPv6 packets.
-    pub icmp: u64,
-    /// Other IP protocols.
-    pub other_l4: u64,
-    /// Packets with each TCP flag, in `capture::tcp_flags::NAMES` order.
-    pub tcp_flags: [u64; 8],
+    /// Per protocol and TCP flag.
+    pub proto: ProtocolCounts,
     /// Updates that arrived after their epoch closed, folded into a later
     /// epoch.
     pub late: u64,
@@ -40,48 +24,16 @@ impl EpochTotals {
     /// Counts one update.
     #[inline]
     pub fn add(&mut self, u: &FlowUpdate) {
-        let p = u.packets as u64;
-        self.packets += p;
+        self.packets += u.packets as u64;
         self.wire_bytes += u.wire_len as u64;
-        match u.ip_version {
-            4 => self.ipv4 += p,
-            6 => self.ipv6 += p,
-            _ => {
-                self.non_ip += p;
-                return;
-            }
-        }
-        self.ip_bytes += u.bytes;
-        match u.proto {
-            FlowUpdate::TCP => {
-                self.tcp += p;
-                if u.tcp_flags != 0 {
-                    for (i, c) in self.tcp_flags.iter_mut().enumerate() {
-                        *c += ((u.tcp_flags >> i) & 1) as u64 * p;
-                    }
-                }
-            }
-            FlowUpdate::UDP => self.udp += p,
-            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp += p,
-            _ => self.other_l4 += p,
-        }
+        self.proto.add(u);
     }
 
     /// Adds every counter of `o`.
     pub fn merge(&mut self, o: &EpochTotals) {
         self.packets += o.packets;
         self.wire_bytes += o.wire_bytes;
-        self.ip_bytes += o.ip_bytes;
-        self.ipv4 += o.ipv4;
-        self.ipv6 += o.ipv6;
-        self.non_ip += o.non_ip;
-        self.tcp += o.tcp;
-        self.udp += o.udp;
-        self.icmp += o.icmp;
-        self.other_l4 += o.other_l4;
-        for (a, b) in self.tcp_flags.iter_mut().zip(o.tcp_flags) {
-            *a += b;
-        }
+        self.proto.merge(&o.proto);
         self.late += o.late;
     }
 }

@@ -1,4 +1,7 @@
-//! `netsketch capture`: live capture with exact counters.
+//! `netsketch capture`: live capture through the pipeline. The capture is a
+//! shedding source: when the workers fall behind, whole batches are
+//! dropped and counted (`queue_full`), never the kernel's buffer left to
+//! overflow silently.
 
 use std::process::ExitCode;
 
@@ -20,10 +23,53 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
 
     use capture::live::{list_interfaces, LiveCapture, LiveConfig};
     use capture::{parse_packet, FlowUpdate, Totals};
+    use pipeline::{Backpressure, Engine, Source};
     use serde_json::{json, Map};
 
-    use crate::render::{summary_json, table, thousands, Rates};
+    use crate::render::{
+        answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
+        window_line, Rates,
+    };
     use crate::stop::StopFlag;
+
+    /// The interface as a pipeline source.
+    struct Live {
+        cap: LiveCapture,
+        totals: Totals,
+        limit: u64,
+        error: Option<String>,
+    }
+
+    impl Source for Live {
+        fn name(&self) -> &'static str {
+            "live"
+        }
+
+        fn backpressure(&self) -> Backpressure {
+            Backpressure::Shed
+        }
+
+        fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {
+            let mut u = FlowUpdate::default();
+            while out.len() < max && self.totals.packets < self.limit {
+                match self.cap.next_packet() {
+                    Ok(Some(pkt)) => {
+                        let res = parse_packet(&pkt, &mut u);
+                        self.totals.record(&pkt, &u, res.err());
+                        out.push(u);
+                    }
+                    // A read timeout or a wake-up: hand over what we have,
+                    // so a quiet link still closes epochs and sees Ctrl-C.
+                    Ok(None) => return true,
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        return false;
+                    }
+                }
+            }
+            self.totals.packets < self.limit
+        }
+    }
 
     if args.list {
         for i in list_interfaces()? {
@@ -44,6 +90,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             "--duration must be a positive number of seconds"
         );
     }
+    let engine = Engine::new(args.engine.config()?)?;
+    let queries = args.engine.queries()?;
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),
@@ -57,67 +105,76 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stopper = std::sync::Arc::new(cap.stopper());
     let wake = std::sync::Arc::clone(&stopper);
     let stop = StopFlag::install_with(move || wake.stop());
-    let deadline = args
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d));
-    if let Some(d) = deadline {
+    if let Some(d) = args.duration {
         // A blocked read does not look at the clock: a timer thread wakes it.
         let (stop, stopper) = (stop.clone(), std::sync::Arc::clone(&stopper));
         std::thread::spawn(move || {
-            std::thread::sleep(d.saturating_duration_since(Instant::now()));
+            std::thread::sleep(Duration::from_secs_f64(d));
             stop.set();
             stopper.stop();
         });
     }
-    let limit = args.count.unwrap_or(u64::MAX);
-    let mut totals = Totals::default();
-    let mut upd = FlowUpdate::default();
+    let mut source = Live {
+        cap,
+        totals: Totals::default(),
+        limit: args.count.unwrap_or(u64::MAX),
+        error: None,
+    };
+    let k = args.engine.top;
+    let json = args.output.json;
     let start = Instant::now();
-    while totals.packets < limit && !stop.is_set() && deadline.is_none_or(|d| Instant::now() < d) {
-        // Between timeouts, read a run of packets before looking at the
-        // clock and the stop flag again.
-        for _ in 0..1024 {
-            match cap.next_packet()? {
-                Some(pkt) => {
-                    let res = parse_packet(&pkt, &mut upd);
-                    totals.record(&pkt, &upd, res.err());
-                    if totals.packets >= limit {
-                        break;
-                    }
-                }
-                None => break,
-            }
+    let out = engine.run(&mut source, stop.flag(), |_, w| {
+        if json {
+            let v = window_line(w, k, &queries);
+            println!("{v}");
         }
-    }
+    });
     let elapsed = start.elapsed();
-    let ks = cap.stats()?;
-    let rates = Rates::new(&totals, elapsed);
-    if args.output.json {
+    if let Some(e) = &source.error {
+        eprintln!("netsketch: error: {e}");
+    }
+    let ks = source.cap.stats()?;
+    let totals = &source.totals;
+    let rates = Rates::new(totals, elapsed);
+    if json {
         let mut extra = Map::new();
         extra.insert("interface".into(), json!(iface));
         extra.insert("kernel_received".into(), json!(ks.received));
         extra.insert("kernel_drops".into(), json!(ks.dropped));
         extra.insert("interface_drops".into(), json!(ks.if_dropped));
-        println!("{}", summary_json(&totals, rates, extra));
+        extra.insert("queue_drops".into(), json!(out.dropped));
+        extra.insert("epochs".into(), json!(out.epochs));
+        extra.extend(answers_json(&out.total, k));
+        if !queries.is_empty() {
+            extra.insert("point".into(), queries_json(&out.total, &queries));
+        }
+        println!("{}", summary_json(totals, rates, extra));
     } else {
         let rows = vec![(
-            "kernel".to_string(),
+            "drops".to_string(),
             format!(
-                "received {}  dropped {}  interface dropped {}",
-                thousands(ks.received),
+                "kernel {}  interface {}  queue full {} (kernel received {})",
                 thousands(ks.dropped),
-                thousands(ks.if_dropped)
+                thousands(ks.if_dropped),
+                thousands(out.dropped),
+                thousands(ks.received)
             ),
         )];
         print!(
             "{}",
             table(
                 &format!("netsketch capture on {iface}"),
-                &totals,
+                totals,
                 rates,
                 &rows
             )
         );
+        print!("{}", answers_text(&out.total, k));
+        print!("{}", queries_text(&out.total, &queries));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if source.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -148,4 +148,6 @@ pub struct CaptureArgs {
     pub count: Option<u64>,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Map};
 use crate::cli::DemoArgs;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
-    answers_json, answers_text, queries_json, queries_text, summary_json, table, window_json, Rates,
+    answers_json, answers_text, queries_json, queries_text, summary_json, table, window_line, Rates,
 };
 use crate::stop::StopFlag;
 
@@ -83,10 +83,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let start = Instant::now();
     let out = engine.run(&mut source, stop.flag(), |_, w| {
         if json {
-            let mut v = window_json(w, k);
-            if !queries.is_empty() {
-                v["point"] = queries_json(w, &queries);
-            }
+            let v = window_line(w, k, &queries);
             println!("{v}");
         }
     });

@@ -111,16 +111,25 @@ pub fn window_json(s: &Summary, k: usize) -> Value {
         "end_ts_ns": s.end_ns,
         "packets": t.packets,
         "wire_bytes": t.wire_bytes,
-        "ip_bytes": t.ip_bytes,
-        "ipv4": t.ipv4,
-        "ipv6": t.ipv6,
-        "tcp": t.tcp,
-        "udp": t.udp,
-        "icmp": t.icmp,
+        "ip_bytes": t.proto.ip_bytes,
+        "ipv4": t.proto.ipv4,
+        "ipv6": t.proto.ipv6,
+        "tcp": t.proto.tcp,
+        "udp": t.proto.udp,
+        "icmp": t.proto.icmp,
         "late": t.late,
     });
     if let Value::Object(m) = &mut v {
         m.extend(answers_json(s, k));
+    }
+    v
+}
+
+/// A window line with the answers to `--query`, as every command prints it.
+pub fn window_line(s: &Summary, k: usize, queries: &[crate::engine_args::Query]) -> Value {
+    let mut v = window_json(s, k);
+    if !queries.is_empty() {
+        v["point"] = queries_json(s, queries);
     }
     v
 }
@@ -161,6 +170,14 @@ pub fn answers_text(s: &Summary, k: usize) -> String {
     out
 }
 
+/// Peak resident memory of this process (Linux: VmHWM), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Throughput figures of a run.
 #[derive(Debug, Clone, Copy)]
 pub struct Rates {
@@ -188,7 +205,7 @@ pub fn summary_json(totals: &Totals, rates: Rates, extra: Map<String, Value>) ->
     }
     let mut flags = Map::new();
     for (i, name) in tcp_flags::NAMES.iter().enumerate() {
-        flags.insert((*name).to_string(), json!(totals.tcp_flags[i]));
+        flags.insert((*name).to_string(), json!(totals.proto.tcp_flags[i]));
     }
     let mut linktypes = Map::new();
     for (lt, n) in totals.linktypes.sorted() {
@@ -199,22 +216,23 @@ pub fn summary_json(totals: &Totals, rates: Rates, extra: Map<String, Value>) ->
         "packets": totals.packets,
         "wire_bytes": totals.wire_bytes,
         "captured_bytes": totals.captured_bytes,
-        "ip_bytes": totals.ip_bytes,
+        "ip_bytes": totals.proto.ip_bytes,
         "first_ts_ns": totals.first_ts(),
         "last_ts_ns": totals.first_ts().map(|_| totals.last_ts_ns),
-        "ipv4": totals.ipv4,
-        "ipv6": totals.ipv6,
-        "non_ip": totals.non_ip,
-        "tcp": totals.tcp,
-        "udp": totals.udp,
-        "icmp": totals.icmp,
-        "other_l4": totals.other_l4,
+        "ipv4": totals.proto.ipv4,
+        "ipv6": totals.proto.ipv6,
+        "non_ip": totals.proto.non_ip,
+        "tcp": totals.proto.tcp,
+        "udp": totals.proto.udp,
+        "icmp": totals.proto.icmp,
+        "other_l4": totals.proto.other_l4,
         "tcp_flags": flags,
         "linktypes": linktypes,
         "errors": errors,
         "elapsed_s": rates.elapsed_s,
         "packets_per_s": rates.packets_per_s.round() as u64,
         "bits_per_s": rates.bits_per_s.round() as u64,
+        "peak_rss_bytes": peak_rss_bytes(),
     });
     if let Value::Object(m) = &mut v {
         m.extend(extra);
@@ -288,7 +306,7 @@ pub fn table(
     row("packets", thousands(totals.packets));
     row("wire bytes", thousands(totals.wire_bytes));
     row("captured bytes", thousands(totals.captured_bytes));
-    row("ip bytes", thousands(totals.ip_bytes));
+    row("ip bytes", thousands(totals.proto.ip_bytes));
     if let Some(first) = totals.first_ts() {
         row("first packet", ts_text(first));
         row("last packet", ts_text(totals.last_ts_ns));
@@ -297,24 +315,24 @@ pub fn table(
         "network",
         format!(
             "ipv4 {}  ipv6 {}  non-ip {}",
-            thousands(totals.ipv4),
-            thousands(totals.ipv6),
-            thousands(totals.non_ip)
+            thousands(totals.proto.ipv4),
+            thousands(totals.proto.ipv6),
+            thousands(totals.proto.non_ip)
         ),
     );
     row(
         "transport",
         format!(
             "tcp {}  udp {}  icmp {}  other {}",
-            thousands(totals.tcp),
-            thousands(totals.udp),
-            thousands(totals.icmp),
-            thousands(totals.other_l4)
+            thousands(totals.proto.tcp),
+            thousands(totals.proto.udp),
+            thousands(totals.proto.icmp),
+            thousands(totals.proto.other_l4)
         ),
     );
     let flags: Vec<String> = tcp_flags::NAMES
         .iter()
-        .zip(totals.tcp_flags)
+        .zip(totals.proto.tcp_flags)
         .map(|(n, c)| format!("{n} {}", thousands(c)))
         .collect();
     row("tcp flags", flags.join("  "));

@@ -14,7 +14,7 @@ use crate::cli::ReplayArgs;
 use crate::progress::file_bar;
 use crate::render::{
     answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
-    window_json, Rates,
+    window_line, Rates,
 };
 use crate::stop::StopFlag;
 
@@ -51,10 +51,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         });
         let out = engine.run(&mut source, stop.flag(), |_, w| {
             if json {
-                let mut v = window_json(w, k);
-                if !queries.is_empty() {
-                    v["point"] = queries_json(w, &queries);
-                }
+                let v = window_line(w, k, &queries);
                 bar.suspend(|| println!("{v}"));
             }
         });

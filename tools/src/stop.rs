@@ -43,12 +43,4 @@ impl StopFlag {
     pub fn flag(&self) -> &AtomicBool {
         &self.0
     }
-
-    /// Whether a stop was requested.
-    // Polled directly only by live capture; the pipeline polls `flag`.
-    #[cfg_attr(not(feature = "live"), allow(dead_code))]
-    #[inline]
-    pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
 }
