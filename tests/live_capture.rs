@@ -62,7 +62,11 @@ fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
     assert_eq!(s["queue_drops"], 0);
     // The same answers as a replay: the pipeline ran on the live packets.
     let top = &s["top"]["dst"]["packets"][0];
-    assert_eq!((top["key"].as_str(), top["value"].as_u64()), (Some("127.0.0.1"), Some(200)), "{s}");
+    assert_eq!(
+        (top["key"].as_str(), top["value"].as_u64()),
+        (Some("127.0.0.1"), Some(200)),
+        "{s}"
+    );
     assert_eq!(s["distinct"]["flows"]["value"], 1);
 }
 

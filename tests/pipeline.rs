@@ -56,7 +56,13 @@ fn lines(args: &[&str]) -> Vec<Value> {
 /// The answer part of an output line (timings removed).
 fn answers(v: &Value) -> Value {
     let mut v = v.clone();
-    for k in ["elapsed_s", "packets_per_s", "bits_per_s", "workers", "peak_rss_bytes"] {
+    for k in [
+        "elapsed_s",
+        "packets_per_s",
+        "bits_per_s",
+        "workers",
+        "peak_rss_bytes",
+    ] {
         v.as_object_mut().unwrap().remove(k);
     }
     v
@@ -308,7 +314,10 @@ fn late_packets_are_counted_and_folded_in() {
 #[test]
 fn bad_pipeline_options_fail_before_work_starts() {
     for (args, needle) in [
-        (&["--workers", "0"][..], "--workers must be 1 to 16"),
+        (
+            &["--workers", "17"][..],
+            "--workers must be 0 (the reader does all the work) to 16",
+        ),
         (&["--window", "2.5"][..], "whole number"),
         (&["--cpus", "999"][..], "CPU 999 is not available"),
         (&["--epoch", "0"][..], "--epoch must be"),

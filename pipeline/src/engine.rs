@@ -61,7 +61,8 @@ pub struct WindowSpec {
 /// thread starts.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Worker threads (1..=16).
+    /// Worker threads (0..=16). 0 runs to completion: the source thread
+    /// parses and updates the sketches itself.
     pub workers: usize,
     /// CPUs to pin to: the source thread to the first, workers to the
     /// following ones round-robin. `None`: the machine's cores in order.
@@ -138,6 +139,69 @@ pub struct Engine {
     metrics: Arc<Metrics>,
 }
 
+/// The epochs a worker holds open, for the shards it owns. Used by worker
+/// threads (hand-off) and by the source thread itself when there are no
+/// workers (run-to-completion).
+struct WorkerState<'e> {
+    engine: &'e Engine,
+    owner: usize,
+    owners: usize,
+    open: Vec<(u64, OwnedShards)>,
+    hist: prometheus::Histogram,
+}
+
+impl<'e> WorkerState<'e> {
+    fn new(engine: &'e Engine, owner: usize) -> WorkerState<'e> {
+        WorkerState {
+            engine,
+            owner,
+            owners: engine.cfg.workers.max(1),
+            open: Vec::new(),
+            hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
+        }
+    }
+
+    fn apply(&mut self, updates: &[FlowUpdate]) {
+        let t0 = Instant::now();
+        let e_ns = self.engine.cfg.epoch_ns;
+        let mut cur = usize::MAX;
+        let mut cur_e = u64::MAX;
+        for u in updates {
+            let e = u.ts_ns / e_ns;
+            if e != cur_e {
+                cur = match self.open.binary_search_by_key(&e, |(x, _)| *x) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        let shards = OwnedShards::new(&self.engine.budget, self.owner, self.owners);
+                        self.open.insert(i, (e, shards));
+                        i
+                    }
+                };
+                cur_e = e;
+            }
+            self.open[cur].1.apply(u);
+        }
+        self.hist.observe(t0.elapsed().as_secs_f64());
+    }
+
+    fn flush(&mut self, through: u64, merge: &Sender<MergeMsg>) {
+        while self.open.first().is_some_and(|(e, _)| *e <= through) {
+            let (e, shards) = self.open.remove(0);
+            let _ = merge.send(MergeMsg::Partial(e, shards.into_owned().collect()));
+        }
+    }
+
+    fn close(&mut self, x: u64, merge: &Sender<MergeMsg>) {
+        self.flush(x, merge);
+        let _ = merge.send(MergeMsg::Closed(self.owner, x));
+    }
+
+    fn finish(mut self, merge: &Sender<MergeMsg>) {
+        self.flush(u64::MAX, merge);
+        let _ = merge.send(MergeMsg::Done(self.owner));
+    }
+}
+
 enum WorkerMsg {
     Batch(Arc<Vec<FlowUpdate>>, Range<usize>),
     Close(u64),
@@ -154,9 +218,9 @@ impl Engine {
     /// Validates the configuration and sizes the sketches.
     pub fn new(cfg: EngineConfig) -> Result<Engine, EngineError> {
         let bad = |m: String| Err(EngineError::Invalid(m));
-        if cfg.workers == 0 || cfg.workers > SHARDS {
+        if cfg.workers > SHARDS {
             return bad(format!(
-                "--workers must be 1 to {SHARDS}, got {}",
+                "--workers must be 0 (the reader does all the work) to {SHARDS}, got {}",
                 cfg.workers
             ));
         }
@@ -317,6 +381,8 @@ impl Engine {
         let mut closed_through: Option<u64> = None;
         let mut max_ts: Option<u64> = None;
         let mut more = true;
+        // No workers: run to completion, applying updates on this thread.
+        let mut inline = (self.cfg.workers == 0).then(|| WorkerState::new(self, 0));
         let send_all = |msg: &dyn Fn() -> WorkerMsg| {
             for t in &tx {
                 // A worker only hangs up when the run is over.
@@ -380,7 +446,10 @@ impl Engine {
             for (end, close) in cuts {
                 if end > start {
                     self.metrics.batches.inc();
-                    send_all(&|| WorkerMsg::Batch(Arc::clone(&data), start..end));
+                    match inline.as_mut() {
+                        Some(state) => state.apply(&data[start..end]),
+                        None => send_all(&|| WorkerMsg::Batch(Arc::clone(&data), start..end)),
+                    }
                     start = end;
                 }
                 if close != u64::MAX {
@@ -389,7 +458,10 @@ impl Engine {
                         let t = open.remove(&e).unwrap_or_default();
                         let _ = merge.send(MergeMsg::Totals(e, t));
                     }
-                    send_all(&|| WorkerMsg::Close(close));
+                    match inline.as_mut() {
+                        Some(state) => state.close(close, &merge),
+                        None => send_all(&|| WorkerMsg::Close(close)),
+                    }
                 }
             }
             for (w, t) in tx.iter().enumerate() {
@@ -407,50 +479,21 @@ impl Engine {
         for (e, t) in open {
             let _ = merge.send(MergeMsg::Totals(e, t));
         }
+        if let Some(state) = inline {
+            state.finish(&merge);
+        }
         // Dropping the senders ends the workers, which flush what is open.
     }
 
     fn worker(&self, w: usize, rx: Receiver<WorkerMsg>, merge: Sender<MergeMsg>) {
-        let n = self.cfg.workers;
-        let e_ns = self.cfg.epoch_ns;
-        let hist = self.metrics.stage_seconds.with_label_values(&["worker"]);
-        let mut open: Vec<(u64, OwnedShards)> = Vec::new();
-        let flush = |open: &mut Vec<(u64, OwnedShards)>, through: u64| {
-            while open.first().is_some_and(|(e, _)| *e <= through) {
-                let (e, shards) = open.remove(0);
-                let _ = merge.send(MergeMsg::Partial(e, shards.into_owned().collect()));
-            }
-        };
+        let mut state = WorkerState::new(self, w);
         for msg in rx {
             match msg {
-                WorkerMsg::Batch(data, range) => {
-                    let t0 = Instant::now();
-                    let mut cur = usize::MAX;
-                    let mut cur_e = u64::MAX;
-                    for u in &data[range] {
-                        let e = u.ts_ns / e_ns;
-                        if e != cur_e {
-                            cur = match open.binary_search_by_key(&e, |(x, _)| *x) {
-                                Ok(i) => i,
-                                Err(i) => {
-                                    open.insert(i, (e, OwnedShards::new(&self.budget, w, n)));
-                                    i
-                                }
-                            };
-                            cur_e = e;
-                        }
-                        open[cur].1.apply(u);
-                    }
-                    hist.observe(t0.elapsed().as_secs_f64());
-                }
-                WorkerMsg::Close(x) => {
-                    flush(&mut open, x);
-                    let _ = merge.send(MergeMsg::Closed(w, x));
-                }
+                WorkerMsg::Batch(data, range) => state.apply(&data[range]),
+                WorkerMsg::Close(x) => state.close(x, &merge),
             }
         }
-        flush(&mut open, u64::MAX);
-        let _ = merge.send(MergeMsg::Done(w));
+        state.finish(&merge);
     }
 
     fn merge_loop(
@@ -458,7 +501,8 @@ impl Engine {
         rx: Receiver<MergeMsg>,
         on_window: &mut dyn FnMut(usize, &Summary),
     ) -> RunOutput {
-        let n = self.cfg.workers;
+        // With no workers the source thread is the one participant.
+        let n = self.cfg.workers.max(1);
         let e_ns = self.cfg.epoch_ns;
         let ring_len = self
             .cfg
