@@ -23,4 +23,4 @@ pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;
 pub use shard::Budget;
 pub use source::FileSource;
-pub use summary::{EpochTotals, Summary, TopItem};
+pub use summary::{EpochTotals, Handshake, Summary, TopItem};

@@ -38,6 +38,31 @@ impl EpochTotals {
     }
 }
 
+/// Which TCP handshake count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// SYNs (without ACK) received.
+    SynTo,
+    /// SYN-ACKs sent.
+    SynAckFrom,
+    /// RSTs received.
+    RstTo,
+}
+
+impl Handshake {
+    /// All three, in report order.
+    pub const ALL: [Handshake; 3] = [Handshake::SynTo, Handshake::SynAckFrom, Handshake::RstTo];
+
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Handshake::SynTo => "syn_to",
+            Handshake::SynAckFrom => "synack_from",
+            Handshake::RstTo => "rst_to",
+        }
+    }
+}
+
 /// One ranked key with its bounds: `lower <= truth <= upper`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopItem {
@@ -204,25 +229,17 @@ impl Summary {
         v.into_iter().take(k).map(|(d, _, e)| (d, e)).collect()
     }
 
-    /// SYNs sent to, SYN-ACKs sent from, and RSTs sent to an address, each
-    /// with its heavy-hitter bounds (lower, upper).
-    pub fn handshake_counts(&self, addr: Ip) -> [(u64, u64); 3] {
-        let h = sketches::hash::hash_u128(addr.0, sketches::hash::DEFAULT_SEED);
-        let s = &self.shards[shard_of(h)];
-        let b = |x: HeavyHitter<u128>| (x.lower, x.upper);
-        [
-            b(s.syn_to.bounds(&addr.0)),
-            b(s.synack_from.bounds(&addr.0)),
-            b(s.rst_to.bounds(&addr.0)),
-        ]
-    }
-
-    /// The busiest SYN destinations with bounds.
-    pub fn top_syn_targets(&self, k: usize) -> Vec<TopItem> {
+    /// The `k` addresses with the most SYNs received, SYN-ACKs sent or RSTs
+    /// received, with bounds: what SYN-flood and failure detection read.
+    pub fn top_handshake(&self, which: Handshake, k: usize) -> Vec<TopItem> {
         let mut v: Vec<TopItem> = self
             .shards
             .iter()
-            .flat_map(|s| s.syn_to.top(k))
+            .flat_map(|s| match which {
+                Handshake::SynTo => s.syn_to.top(k),
+                Handshake::SynAckFrom => s.synack_from.top(k),
+                Handshake::RstTo => s.rst_to.top(k),
+            })
             .map(|h| TopItem {
                 key: ip_text(h.key),
                 value: h.upper,
@@ -230,7 +247,12 @@ impl Summary {
                 upper: h.upper,
             })
             .collect();
-        v.sort_by(|a, b| b.upper.cmp(&a.upper).then(a.key.cmp(&b.key)));
+        v.sort_by(|a, b| {
+            b.upper
+                .cmp(&a.upper)
+                .then(b.lower.cmp(&a.lower))
+                .then(a.key.cmp(&b.key))
+        });
         v.truncate(k);
         v
     }

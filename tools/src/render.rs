@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use capture::{tcp_flags, Totals};
-use pipeline::{Dimension, EpochTotals, Metric, Summary};
+use pipeline::{Dimension, EpochTotals, Handshake, Metric, Summary, TopItem};
 use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
@@ -64,20 +64,23 @@ pub fn queries_text(s: &Summary, queries: &[crate::engine_args::Query]) -> Strin
 
 /// `top` and `distinct` of a summary, as DESIGN.md's contract has them.
 pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
+    let items = |v: Vec<TopItem>| {
+        let items = v
+            .into_iter()
+            .map(|t| json!({"key": t.key, "value": t.value, "lower": t.lower, "upper": t.upper}));
+        Value::Array(items.collect())
+    };
     let mut top = Map::new();
     for d in Dimension::ALL {
         let mut by = Map::new();
         for m in Metric::ALL {
-            let items: Vec<Value> = s
-                .top(d, m, k)
-                .into_iter()
-                .map(
-                    |t| json!({"key": t.key, "value": t.value, "lower": t.lower, "upper": t.upper}),
-                )
-                .collect();
-            by.insert(m.name().into(), Value::Array(items));
+            by.insert(m.name().into(), items(s.top(d, m, k)));
         }
         top.insert(d.name().into(), Value::Object(by));
+    }
+    let mut handshake = Map::new();
+    for h in Handshake::ALL {
+        handshake.insert(h.name().into(), items(s.top_handshake(h, k)));
     }
     let per_dst: Vec<Value> = s
         .distinct_sources_top(k)
@@ -99,6 +102,7 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
         }),
     );
     m.insert("distinct_src_per_dst".into(), Value::Array(per_dst));
+    m.insert("tcp_handshake".into(), Value::Object(handshake));
     m
 }
 
