@@ -136,27 +136,36 @@ impl<K: SketchKey> SpaceSaving<K> {
             return None;
         }
         if self.keys.len() < self.capacity {
-            let s = self.keys.len();
-            self.keys.push(key);
-            self.counts.push(weight);
-            self.errors.push(0);
-            self.heap.push(s as u32);
-            self.pos.push(s as u32);
-            self.index.insert(key, s as u32);
-            self.sift_up(s);
+            self.push_slot(key, weight, 0);
             return None;
         }
         // Replace the minimum: the newcomer inherits its count as error.
+        let min = self.counts[self.heap[0] as usize];
+        Some(self.replace_min(key, min.saturating_add(weight), min))
+    }
+
+    /// Monitors a new key in a free slot.
+    fn push_slot(&mut self, key: K, count: u64, error: u64) {
+        let s = self.keys.len();
+        self.keys.push(key);
+        self.counts.push(count);
+        self.errors.push(error);
+        self.heap.push(s as u32);
+        self.pos.push(s as u32);
+        self.index.insert(key, s as u32);
+        self.sift_up(s);
+    }
+
+    /// Puts `key` in the slot of the smallest count; returns the key it held.
+    fn replace_min(&mut self, key: K, count: u64, error: u64) -> K {
         let s = self.heap[0] as usize;
-        let min = self.counts[s];
-        let evicted = self.keys[s];
+        let evicted = std::mem::replace(&mut self.keys[s], key);
         self.index.remove(&evicted);
-        self.keys[s] = key;
-        self.counts[s] = min.saturating_add(weight);
-        self.errors[s] = min;
+        self.counts[s] = count;
+        self.errors[s] = error;
         self.index.insert(key, s as u32);
         self.sift_down(0);
-        Some(evicted)
+        evicted
     }
 
     /// Whether `key` is monitored.
@@ -306,40 +315,18 @@ impl<K: SketchKey> SpaceSaving<K> {
             error.saturating_add(min_self),
         );
         if self.keys.len() < self.capacity {
-            let s = self.keys.len();
-            self.keys.push(key);
-            self.counts.push(c);
-            self.errors.push(e);
-            self.heap.push(s as u32);
-            self.pos.push(s as u32);
-            self.index.insert(key, s as u32);
-            self.sift_up(s);
-            return;
+            self.push_slot(key, c, e);
+        } else if c > self.counts[self.heap[0] as usize] {
+            // Full: the newcomer replaces the smallest only if it is larger.
+            self.replace_min(key, c, e);
         }
-        // Full: the newcomer replaces the smallest only if it is larger.
-        let s = self.heap[0] as usize;
-        if c <= self.counts[s] {
-            return;
-        }
-        self.index.remove(&self.keys[s]);
-        self.keys[s] = key;
-        self.counts[s] = c;
-        self.errors[s] = e;
-        self.index.insert(key, s as u32);
-        self.sift_down(0);
     }
 
     fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
         self.clear();
         self.total = total;
-        for (s, &(k, c, e)) in items.iter().enumerate() {
-            self.keys.push(k);
-            self.counts.push(c);
-            self.errors.push(e);
-            self.heap.push(s as u32);
-            self.pos.push(s as u32);
-            self.index.insert(k, s as u32);
-            self.sift_up(s);
+        for &(k, c, e) in items {
+            self.push_slot(k, c, e);
         }
     }
 

@@ -28,7 +28,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
 
     use crate::render::{
         answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
-        window_line, Rates,
+        window_printer, Rates,
     };
     use crate::stop::StopFlag;
 
@@ -123,12 +123,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let k = args.engine.top;
     let json = args.output.json;
     let start = Instant::now();
-    let out = engine.run(&mut source, stop.flag(), |_, w| {
-        if json {
-            let v = window_line(w, k, &queries);
-            println!("{v}");
-        }
-    });
+    let out = engine.run(&mut source, stop.flag(), window_printer(json, k, &queries));
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
         eprintln!("netsketch: error: {e}");

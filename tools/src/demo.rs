@@ -12,7 +12,8 @@ use serde_json::{json, Map};
 use crate::cli::DemoArgs;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
-    answers_json, answers_text, queries_json, queries_text, summary_json, table, window_line, Rates,
+    answers_json, answers_text, queries_json, queries_text, summary_json, table, window_printer,
+    Rates,
 };
 use crate::stop::StopFlag;
 
@@ -81,12 +82,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let queries = args.engine.queries()?;
     let json = args.output.json;
     let start = Instant::now();
-    let out = engine.run(&mut source, stop.flag(), |_, w| {
-        if json {
-            let v = window_line(w, k, &queries);
-            println!("{v}");
-        }
-    });
+    let out = engine.run(&mut source, stop.flag(), window_printer(json, k, &queries));
     let elapsed = start.elapsed();
     let rates = Rates::new(&source.totals, elapsed);
     let truth = source.truth.as_ref().map(|t| t.to_json(&cfg));

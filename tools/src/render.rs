@@ -138,6 +138,20 @@ pub fn window_line(s: &Summary, k: usize, queries: &[crate::engine_args::Query])
     v
 }
 
+/// The `on_window` callback of a command: prints each window as a JSON
+/// line when `json` is set.
+pub fn window_printer(
+    json: bool,
+    k: usize,
+    queries: &[crate::engine_args::Query],
+) -> impl FnMut(usize, &Summary) + '_ {
+    move |_, w| {
+        if json {
+            println!("{}", window_line(w, k, queries));
+        }
+    }
+}
+
 /// The answer rows of the human report: top sources and destinations by
 /// bytes with bounds, and distinct counts.
 pub fn answers_text(s: &Summary, k: usize) -> String {
