@@ -27,9 +27,33 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture from a live interface (libpcap) and report exact counters.
     Capture(CaptureArgs),
+    /// Measure each sketch against exact counts on Zipf streams.
+    Accuracy(AccuracyArgs),
     /// Generate a synthetic capture (background traffic plus attack and
     /// fault scenarios) with its exact ground truth.
     Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccuracyArgs {
+    /// Updates per Zipf stream (skews 0.8, 1.0, 1.2).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub updates: u64,
+    /// Distinct keys the Zipf streams draw from.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub keys: u64,
+    /// HyperLogLog runs per precision and cardinality.
+    #[arg(long, default_value_t = 20)]
+    pub runs: u32,
+    /// Largest HyperLogLog cardinality (powers of ten from 1,000).
+    #[arg(long, default_value_t = 100_000_000)]
+    pub max_distinct: u64,
+    /// Seed of the streams.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// One JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

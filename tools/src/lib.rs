@@ -5,6 +5,7 @@
 //! Architecture invariant: no analysis logic here. A command reads options,
 //! builds the stages the library crates provide, and renders their answers.
 
+mod accuracy;
 mod capture_cmd;
 mod cli;
 mod demo;
@@ -31,6 +32,7 @@ pub fn main() -> ExitCode {
         cli::Command::Replay(args) => replay::run(&args),
         cli::Command::Capture(args) => capture_cmd::run(&args),
         cli::Command::Gen(args) => gen::run(&args),
+        cli::Command::Accuracy(args) => accuracy::run(&args),
     };
     match result {
         Ok(code) => code,

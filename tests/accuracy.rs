@@ -1,0 +1,59 @@
+//! `netsketch accuracy` (issue 3) at a small scale: the report's shape and
+//! the guarantees it measures.
+
+mod common;
+
+use common::run;
+
+#[test]
+fn accuracy_report_shows_the_guarantees_holding() {
+    let out = run(&[
+        "accuracy",
+        "--json",
+        "--updates",
+        "300000",
+        "--keys",
+        "30000",
+        "--runs",
+        "4",
+        "--max-distinct",
+        "100000",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hh = doc["heavy_hitters"].as_array().unwrap();
+    assert_eq!(hh.len(), 9);
+    for r in hh {
+        // Space-Saving: no reported count exceeds the truth by more than N/k.
+        assert!(r["max_error_over_bound"].as_f64().unwrap() <= 1.0, "{r}");
+        for k in ["precision_top100", "recall_top100", "f1_top100"] {
+            assert!((0.0..=1.0).contains(&r[k].as_f64().unwrap()));
+        }
+    }
+    let big = hh
+        .iter()
+        .find(|r| r["skew"] == 1.0 && r["budget_bytes"] == 1 << 20)
+        .unwrap();
+    assert!(big["f1_top100"].as_f64().unwrap() >= 0.99, "{big}");
+    for r in doc["count_min"].as_array().unwrap() {
+        assert!(
+            r["within_bound_share"].as_f64().unwrap() >= 1.0 - r["delta"].as_f64().unwrap(),
+            "{r}"
+        );
+        assert!(
+            r["are_top1000"].as_f64().unwrap() >= 0.0,
+            "Count-Min never underestimates: {r}"
+        );
+    }
+    let hll = doc["hll"].as_array().unwrap();
+    assert_eq!(hll.len(), 9, "p 10/12/14 x n 1e3/1e4/1e5");
+    for r in hll.iter().filter(|r| r["p"] == 14) {
+        assert!(r["rel_err_p99"].as_f64().unwrap() < 0.03, "{r}");
+    }
+    let bad = run(&["accuracy", "--keys", "10"]);
+    assert_eq!(bad.status.code(), Some(1));
+}

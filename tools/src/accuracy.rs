@@ -1,0 +1,198 @@
+//! `netsketch accuracy`: each sketch against exact counts on Zipf streams,
+//! at several memory budgets.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use rand::{RngExt, SeedableRng};
+use rand_distr::Zipf;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde_json::{json, Value};
+use sketches::hash::{hash_u64, DEFAULT_SEED};
+use sketches::{CountMin, HyperLogLog, SpaceSaving};
+
+use crate::cli::AccuracyArgs;
+
+const SKEWS: [f64; 3] = [0.8, 1.0, 1.2];
+const HH_BUDGETS: [usize; 3] = [64 << 10, 256 << 10, 1 << 20];
+const CM_EPS: [f64; 2] = [1e-3, 1e-4];
+const CM_DELTA: f64 = 0.01;
+const HLL_P: [u8; 3] = [10, 12, 14];
+
+/// A Zipf stream of key numbers `1..=keys` and its exact counts.
+fn stream(skew: f64, keys: u64, updates: u64, seed: u64) -> (Vec<u64>, Vec<u64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let z = Zipf::new(keys as f64, skew).expect("valid Zipf parameters");
+    let mut exact = vec![0u64; keys as usize + 1];
+    let s: Vec<u64> = (0..updates)
+        .map(|_| {
+            let k = (rng.sample(z) as u64).clamp(1, keys);
+            exact[k as usize] += 1;
+            k
+        })
+        .collect();
+    (s, exact)
+}
+
+fn top_keys(exact: &[u64], n: usize) -> Vec<u64> {
+    let mut idx: Vec<u64> = (1..exact.len() as u64).collect();
+    idx.sort_by(|a, b| exact[*b as usize].cmp(&exact[*a as usize]).then(a.cmp(b)));
+    idx.truncate(n);
+    idx
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
+    if args.keys < 1000 || args.updates < args.keys || args.runs == 0 {
+        bail!("need --keys >= 1000, --updates >= --keys and --runs >= 1");
+    }
+    let start = Instant::now();
+    let mut hh = Vec::new();
+    let mut cm = Vec::new();
+    for (i, &skew) in SKEWS.iter().enumerate() {
+        let (s, exact) = stream(skew, args.keys, args.updates, args.seed + i as u64);
+        let n = s.len() as u64;
+        let truth100 = top_keys(&exact, 100);
+        for &budget in &HH_BUDGETS {
+            let cap = SpaceSaving::<u64>::capacity_for(budget);
+            let mut ss = SpaceSaving::<u64>::new(cap, DEFAULT_SEED)?;
+            for &k in &s {
+                ss.update(k, 1);
+            }
+            let got: Vec<u64> = ss.top(100).iter().map(|h| h.key).collect();
+            let hits = got.iter().filter(|k| truth100.contains(k)).count() as f64;
+            let precision = hits / got.len().max(1) as f64;
+            let recall = hits / truth100.len() as f64;
+            let f1 = if hits == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            let bound = n as f64 / cap as f64;
+            let max_err = ss
+                .top(cap)
+                .iter()
+                .map(|h| (h.upper - exact[h.key as usize]) as f64)
+                .fold(0.0, f64::max);
+            hh.push(json!({
+                "skew": skew, "budget_bytes": budget, "capacity": cap,
+                "precision_top100": precision, "recall_top100": recall, "f1_top100": f1,
+                "max_error_over_bound": max_err / bound,
+            }));
+        }
+        let top1000 = top_keys(&exact, 1000);
+        for &eps in &CM_EPS {
+            let mut sk = CountMin::with_error(eps, CM_DELTA, DEFAULT_SEED)?;
+            for &k in &s {
+                sk.update(hash_u64(k, DEFAULT_SEED), 1);
+            }
+            let bound = sk.eps() * n as f64;
+            let mut are = 0.0;
+            let mut within = 0usize;
+            for &k in &top1000 {
+                let t = exact[k as usize] as f64;
+                let e = sk.query(hash_u64(k, DEFAULT_SEED)) as f64;
+                are += (e - t) / t;
+                within += usize::from(e >= t && e <= t + bound);
+            }
+            cm.push(json!({
+                "skew": skew, "eps": eps, "delta": CM_DELTA, "width": sk.width(), "depth": sk.depth(),
+                "are_top1000": are / top1000.len() as f64,
+                "within_bound_share": within as f64 / top1000.len() as f64,
+            }));
+        }
+    }
+    let mut hll = Vec::new();
+    let mut n = 1000u64;
+    while n <= args.max_distinct {
+        for &p in &HLL_P {
+            let errs: Vec<f64> = (0..args.runs)
+                .map(|r| {
+                    let mut h = HyperLogLog::new(p, DEFAULT_SEED).expect("valid precision");
+                    let base = (r as u64 + args.seed) << 40;
+                    for k in 0..n {
+                        h.update(hash_u64(base | k, DEFAULT_SEED));
+                    }
+                    (h.estimate().value - n as f64).abs() / n as f64
+                })
+                .collect();
+            let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+            hll.push(json!({"p": p, "n": n, "runs": args.runs, "rel_err_mean": mean, "rel_err_p99": quantile(errs, 0.99)}));
+        }
+        n *= 10;
+    }
+    let doc = json!({
+        "type": "accuracy",
+        "updates": args.updates,
+        "keys": args.keys,
+        "heavy_hitters": hh,
+        "hll": hll,
+        "count_min": cm,
+        "elapsed_s": start.elapsed().as_secs_f64(),
+    });
+    if args.json {
+        println!("{doc}");
+    } else {
+        print_table(&doc);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(doc: &Value) {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    println!(
+        "netsketch accuracy: {} Zipf updates over {} keys",
+        doc["updates"], doc["keys"]
+    );
+    println!("  heavy hitters (Space-Saving), top 100:");
+    println!(
+        "    {:>5} {:>9} {:>8} {:>9} {:>7} {:>7} {:>13}",
+        "skew", "budget", "counters", "precision", "recall", "F1", "maxerr/bound"
+    );
+    for r in doc["heavy_hitters"].as_array().into_iter().flatten() {
+        println!(
+            "    {:>5.1} {:>8}K {:>8} {:>9.3} {:>7.3} {:>7.3} {:>13.4}",
+            f(&r["skew"]),
+            r["budget_bytes"].as_u64().unwrap_or(0) >> 10,
+            r["capacity"].as_u64().unwrap_or(0),
+            f(&r["precision_top100"]),
+            f(&r["recall_top100"]),
+            f(&r["f1_top100"]),
+            f(&r["max_error_over_bound"])
+        );
+    }
+    println!("  Count-Min (conservative), 1,000 largest keys:");
+    println!(
+        "    {:>5} {:>8} {:>6} {:>12} {:>14}",
+        "skew", "eps", "delta", "avg rel err", "within bound"
+    );
+    for r in doc["count_min"].as_array().into_iter().flatten() {
+        println!(
+            "    {:>5.1} {:>8} {:>6} {:>12.6} {:>14.4}",
+            f(&r["skew"]),
+            f(&r["eps"]),
+            f(&r["delta"]),
+            f(&r["are_top1000"]),
+            f(&r["within_bound_share"])
+        );
+    }
+    println!(
+        "  HyperLogLog, relative error over {} runs:",
+        doc["hll"][0]["runs"]
+    );
+    println!("    {:>3} {:>11} {:>9} {:>9}", "p", "n", "mean", "p99");
+    for r in doc["hll"].as_array().into_iter().flatten() {
+        let (p, n) = (r["p"].as_u64().unwrap_or(0), r["n"].as_u64().unwrap_or(0));
+        println!(
+            "    {p:>3} {n:>11} {:>8.3}% {:>8.3}%",
+            f(&r["rel_err_mean"]) * 100.0,
+            f(&r["rel_err_p99"]) * 100.0
+        );
+    }
+}
