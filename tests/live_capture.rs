@@ -11,6 +11,26 @@ use std::time::Duration;
 
 use common::netsketch;
 
+/// `netsketch capture --json` on lo for UDP to `port`, plus `extra` options.
+fn capture_lo(port: u16, extra: &[&str]) -> std::process::Child {
+    let filter = format!("udp and dst port {port}");
+    netsketch()
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--immediate",
+            "-f",
+            &filter,
+            "--json",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn send_udp(port: u16, n: usize) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..n {
@@ -23,25 +43,7 @@ fn send_udp(port: u16, n: usize) {
 #[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
 fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
     let port = 47_000 + (std::process::id() % 1000) as u16;
-    let filter = format!("udp and dst port {port}");
-    let child = netsketch()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--immediate",
-            "-f",
-            &filter,
-            "-c",
-            "200",
-            "-d",
-            "20",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = capture_lo(port, &["-c", "200", "-d", "20"]);
     std::thread::sleep(Duration::from_millis(1500));
     // Noise the filter must exclude, then the 200 datagrams it must count.
     send_udp(port + 1, 50);
@@ -74,20 +76,7 @@ fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
 #[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
 fn sigterm_stops_cleanly_with_final_counters() {
     let port = 48_000 + (std::process::id() % 1000) as u16;
-    let child = netsketch()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--immediate",
-            "-f",
-            &format!("udp and dst port {port}"),
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = capture_lo(port, &[]);
     std::thread::sleep(Duration::from_millis(1500));
     send_udp(port, 20);
     std::thread::sleep(Duration::from_millis(300));

@@ -126,9 +126,9 @@ fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
     }
 }
 
-fn truth_map(truth: &Value, dim: &str, metric: &str) -> HashMap<String, u64> {
-    truth["top"][dim][metric]
-        .as_array()
+/// A `[{"key", "value"}, ...]` list as (key, value) pairs, in order.
+fn pairs(list: &Value) -> Vec<(String, u64)> {
+    list.as_array()
         .unwrap()
         .iter()
         .map(|x| {
@@ -138,6 +138,10 @@ fn truth_map(truth: &Value, dim: &str, metric: &str) -> HashMap<String, u64> {
             )
         })
         .collect()
+}
+
+fn truth_map(truth: &Value, dim: &str, metric: &str) -> HashMap<String, u64> {
+    pairs(&truth["top"][dim][metric]).into_iter().collect()
 }
 
 #[test]
@@ -410,17 +414,7 @@ fn top_ten_on_the_mixed_real_capture_agrees_with_tshark() {
     for (name, exact) in [("src", &src), ("dst", &dst)] {
         let mut want: Vec<(&String, &u64)> = exact.iter().collect();
         want.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let got: Vec<(String, u64)> = s["top"][name]["bytes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| {
-                (
-                    x["key"].as_str().unwrap().to_string(),
-                    x["value"].as_u64().unwrap(),
-                )
-            })
-            .collect();
+        let got = pairs(&s["top"][name]["bytes"]);
         let want: Vec<(String, u64)> = want
             .iter()
             .take(10)
