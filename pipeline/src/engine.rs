@@ -335,6 +335,9 @@ impl Engine {
         mut on_window: impl FnMut(usize, &Summary),
     ) -> RunOutput {
         let n = self.cfg.workers;
+        // The metrics count over the engine's life; a run reports its own share.
+        let drops_before = self.metrics.drops.with_label_values(&["queue_full"]).get();
+        let batches_before = self.metrics.batches.get();
         let (merge_tx, merge_rx) = unbounded::<MergeMsg>();
         let mut worker_tx = Vec::with_capacity(n);
         let mut worker_rx = Vec::with_capacity(n);
@@ -343,7 +346,7 @@ impl Engine {
             worker_tx.push(tx);
             worker_rx.push(rx);
         }
-        std::thread::scope(|scope| {
+        let mut out = std::thread::scope(|scope| {
             for (w, rx) in worker_rx.into_iter().enumerate() {
                 let tx = merge_tx.clone();
                 let core = self.cores[w + 1];
@@ -364,7 +367,10 @@ impl Engine {
             });
             drop(merge_tx);
             self.merge_loop(merge_rx, &mut on_window)
-        })
+        });
+        out.dropped -= drops_before;
+        out.batches -= batches_before;
+        out
     }
 
     fn source_loop<S: Source>(
