@@ -31,6 +31,17 @@ fn capture_lo(port: u16, extra: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// Waits for a capture to end and returns its JSON summary.
+fn summary_of(child: std::process::Child) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn send_udp(port: u16, n: usize) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..n {
@@ -48,13 +59,7 @@ fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
     // Noise the filter must exclude, then the 200 datagrams it must count.
     send_udp(port + 1, 50);
     send_udp(port, 200);
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = summary_of(child);
     assert_eq!(s["packets"], 200, "{s}");
     assert_eq!(s["udp"], 200);
     assert_eq!(s["ipv4"], 200);
@@ -85,13 +90,7 @@ fn sigterm_stops_cleanly_with_final_counters() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = summary_of(child);
     assert_eq!(s["packets"], 20);
 }
 
