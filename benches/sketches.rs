@@ -94,5 +94,94 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The same work through the Apache DataSketches crate, which the issue
+/// asks us to measure against: whichever is faster runs inside, and only
+/// the bytes that leave must be DataSketches'.
+fn versus_datasketches(c: &mut Criterion) {
+    use datasketches::countmin::CountMinSketch;
+    use datasketches::frequencies::FrequentItemsSketch;
+    use datasketches::hash::value::raw_bytes;
+    use datasketches::hll::{HllSketch, HllType};
+    use sketches::datasketches::{ip_coupon, ip_text};
+    let keys = zipf_keys();
+    let addrs: Vec<std::net::IpAddr> = keys
+        .iter()
+        .map(|&k| std::net::Ipv4Addr::from(k as u32).into())
+        .collect();
+    let mut g = c.benchmark_group("versus_datasketches");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("ours_hll_p14_netsketch_hash", |b| {
+        b.iter_batched_ref(
+            || HyperLogLog::new(14, DEFAULT_SEED).unwrap(),
+            |h| {
+                keys.iter()
+                    .for_each(|&k| h.update(hash_u128(k, DEFAULT_SEED)))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("ours_hll_p14_address_text_murmur3", |b| {
+        b.iter_batched_ref(
+            || HyperLogLog::new_datasketches(14).unwrap(),
+            |h| addrs.iter().for_each(|&a| h.update_coupon(ip_coupon(a))),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("crate_hll8_p14_address_text", |b| {
+        b.iter_batched_ref(
+            || HllSketch::new(14, HllType::Hll8).unwrap(),
+            |h| {
+                let mut buf = [0u8; 48];
+                addrs.iter().for_each(|&a| {
+                    let n = ip_text(a, &mut buf);
+                    h.update(raw_bytes::from_slice(&buf[..n]));
+                })
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("crate_hll8_p14_u128", |b| {
+        b.iter_batched_ref(
+            || HllSketch::new(14, HllType::Hll8).unwrap(),
+            |h| keys.iter().for_each(|&k| h.update(k)),
+            BatchSize::LargeInput,
+        )
+    });
+    let cm = CountMin::with_shape(65_536, 4, DEFAULT_SEED).unwrap();
+    g.bench_function("ours_count_min_conservative_4x65536", |b| {
+        b.iter_batched_ref(
+            || cm.clone(),
+            |cm| {
+                keys.iter()
+                    .for_each(|&k| cm.update(hash_u128(k, DEFAULT_SEED), 64))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("crate_count_min_plain_4x65536", |b| {
+        b.iter_batched_ref(
+            || CountMinSketch::<u64>::new(4, 65_536).unwrap(),
+            |cm| keys.iter().for_each(|&k| cm.update_with_weight(k, 64)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("ours_space_saving_4096", |b| {
+        b.iter_batched_ref(
+            || SpaceSaving::<u64>::new(4096, DEFAULT_SEED).unwrap(),
+            |s| keys.iter().for_each(|&k| s.update(k as u64, 64)),
+            BatchSize::LargeInput,
+        )
+    });
+    // 8,192-entry map: 6,144 counters, more than ours.
+    g.bench_function("crate_frequent_items_8192", |b| {
+        b.iter_batched_ref(
+            || FrequentItemsSketch::<u64>::new(8192).unwrap(),
+            |s| keys.iter().for_each(|&k| s.update_with_count(k as u64, 64)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, versus_datasketches);
 criterion_main!(benches);

@@ -23,7 +23,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
 use crate::keys::SHARDS;
 use crate::metrics::Metrics;
-use crate::shard::{Budget, OwnedShards, ShardSketches};
+use crate::shard::{Budget, CouponCache, OwnedShards, ShardSketches};
 use crate::summary::{EpochTotals, Summary};
 
 /// What happens when a worker queue is full.
@@ -147,6 +147,7 @@ struct WorkerState<'e> {
     owner: usize,
     owners: usize,
     open: Vec<(u64, OwnedShards)>,
+    coupons: CouponCache,
     hist: prometheus::Histogram,
 }
 
@@ -157,6 +158,7 @@ impl<'e> WorkerState<'e> {
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
+            coupons: CouponCache::new(),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
     }
@@ -179,7 +181,7 @@ impl<'e> WorkerState<'e> {
                 };
                 cur_e = e;
             }
-            self.open[cur].1.apply(u);
+            self.open[cur].1.apply(u, &mut self.coupons);
         }
         self.hist.observe(t0.elapsed().as_secs_f64());
     }

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use capture::{tcp_flags as tf, FlowUpdate};
+use capture::{tcp_flags as tf, FlowUpdate, Ip};
+use sketches::datasketches::ip_coupon;
 use sketches::hash::DEFAULT_SEED;
-use sketches::{CountMin, HyperLogLog, SpaceSaving};
+use sketches::{CountMin, Coupon, HyperLogLog, SpaceSaving};
 
 use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
 
@@ -115,6 +116,9 @@ impl ShardSketches {
         let cm =
             || CountMin::with_shape(b.cm_width, CM_DEPTH, seed).expect("budget sizes are valid");
         let hll = || HyperLogLog::new(b.hll_p, seed).expect("budget sizes are valid");
+        // Distinct sources and destinations leave netsketch as DataSketches
+        // HLLs, so they are hashed as DataSketches hashes address text.
+        let ds_hll = || HyperLogLog::new_datasketches(b.hll_p).expect("budget sizes are valid");
         ShardSketches {
             src_bytes: hh(b.hh_capacity),
             src_packets: hh(b.hh_capacity),
@@ -131,8 +135,8 @@ impl ShardSketches {
             rst_to: hh(b.hh_capacity),
             cm_src: cm(),
             cm_dst: cm(),
-            hll_src: hll(),
-            hll_dst: hll(),
+            hll_src: ds_hll(),
+            hll_dst: ds_hll(),
             hll_flows: hll(),
             dst_sources_hh: hh(b.dst_sources_capacity),
             dst_sources: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
@@ -214,7 +218,7 @@ impl OwnedShards {
 
     /// Applies one update to the owned shards its keys fall in.
     #[inline]
-    pub fn apply(&mut self, u: &FlowUpdate) {
+    pub fn apply(&mut self, u: &FlowUpdate, coupons: &mut CouponCache) {
         if !u.is_ip() {
             return;
         }
@@ -226,7 +230,7 @@ impl OwnedShards {
         if let Some(s) = self.get(h.src) {
             s.src_bytes.update(src, bytes);
             s.src_packets.update(src, pkts);
-            s.hll_src.update(h.src);
+            s.hll_src.update_coupon(coupons.get(u.src, h.src));
             if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK {
                 s.synack_from.update(src, pkts);
             }
@@ -234,7 +238,7 @@ impl OwnedShards {
         if let Some(s) = self.get(h.dst) {
             s.dst_bytes.update(dst, bytes);
             s.dst_packets.update(dst, pkts);
-            s.hll_dst.update(h.dst);
+            s.hll_dst.update_coupon(coupons.get(u.dst, h.dst));
             if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN {
                 s.syn_to.update(dst, pkts);
             }
@@ -289,5 +293,45 @@ impl OwnedShards {
             .into_iter()
             .enumerate()
             .filter_map(|(i, s)| s.map(|s| (i, s)))
+    }
+}
+
+/// Recently seen addresses and their DataSketches coupons, direct-mapped
+/// by the address's netsketch hash. Text formatting plus MurmurHash3 costs
+/// about 200 instructions per address; busy addresses repeat, so one
+/// compare usually replaces them. One per worker, 64 KiB, never resized.
+#[derive(Debug)]
+pub struct CouponCache {
+    entries: Box<[(u128, u32)]>,
+}
+
+impl CouponCache {
+    const SIZE: usize = 4096;
+
+    pub fn new() -> CouponCache {
+        CouponCache {
+            entries: vec![(0, 0); Self::SIZE].into_boxed_slice(),
+        }
+    }
+
+    /// The coupon of `addr`, whose netsketch hash is `hash`.
+    #[inline]
+    pub fn get(&mut self, addr: Ip, hash: u64) -> Coupon {
+        let e = &mut self.entries[hash as usize & (Self::SIZE - 1)];
+        // A coupon is never 0, so 0 marks an empty entry.
+        if e.1 != 0 && e.0 == addr.0 {
+            if let Some(c) = Coupon::from_raw(e.1) {
+                return c;
+            }
+        }
+        let c = ip_coupon(addr.to_ip_addr());
+        *e = (addr.0, c.raw());
+        c
+    }
+}
+
+impl Default for CouponCache {
+    fn default() -> Self {
+        CouponCache::new()
     }
 }

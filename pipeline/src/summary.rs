@@ -193,6 +193,54 @@ impl Summary {
         self.merged_hll(|s| &s.hll_src).estimate()
     }
 
+    /// The summary's sketches in Apache DataSketches formats, as `(file
+    /// name, bytes)`: `distinct_src.hll` and `distinct_dst.hll` (HLL,
+    /// addresses keyed by their text form, mergeable with DataSketches HLLs
+    /// of the same keys) and `top_{src,dst}_{bytes,packets}.fi` (frequent
+    /// strings). Shards hold disjoint keys, so their heavy hitters join
+    /// without a merge charge; any address not listed is bounded by the
+    /// largest shard error.
+    pub fn datasketches_export(&self) -> Vec<(String, Vec<u8>)> {
+        use sketches::datasketches::{frequent_items_bytes, hll_to_bytes, Bounded};
+        let mut out = Vec::new();
+        for (name, h) in [
+            ("distinct_src.hll", self.merged_hll(|s| &s.hll_src)),
+            ("distinct_dst.hll", self.merged_hll(|s| &s.hll_dst)),
+        ] {
+            out.push((
+                name.to_string(),
+                hll_to_bytes(&h).expect("address HLLs are DataSketches-hashed"),
+            ));
+        }
+        type Pick = fn(&ShardSketches) -> &sketches::SpaceSaving<u128>;
+        let picks: [(&str, Pick); 4] = [
+            ("top_src_bytes.fi", |s| &s.src_bytes),
+            ("top_src_packets.fi", |s| &s.src_packets),
+            ("top_dst_bytes.fi", |s| &s.dst_bytes),
+            ("top_dst_packets.fi", |s| &s.dst_packets),
+        ];
+        for (name, pick) in picks {
+            let mut items: Vec<Bounded> = Vec::new();
+            let (mut total, mut absent, mut capacity) = (0u64, 0u64, 0usize);
+            for s in &self.shards {
+                let ss = pick(s);
+                items.extend(
+                    ss.top(ss.len())
+                        .into_iter()
+                        .map(|h| (ip_text(h.key), h.lower, h.upper)),
+                );
+                total += ss.total();
+                absent = absent.max(ss.max_error());
+                capacity += ss.capacity();
+            }
+            out.push((
+                name.to_string(),
+                frequent_items_bytes(&items, total, absent, capacity),
+            ));
+        }
+        out
+    }
+
     /// Distinct destination addresses.
     pub fn distinct_dst(&self) -> Estimate {
         self.merged_hll(|s| &s.hll_dst).estimate()

@@ -1,38 +1,120 @@
 use crate::codec::{Decoder, Encoder, Kind};
 use crate::{Estimate, SketchError};
 
-/// Index bits of a sparse coupon: small sets are counted as if the sketch
-/// had 2^26 registers, which is near exact.
-const SPARSE_P: u32 = 26;
-/// Largest rank a coupon can hold: 64 - 26 + 1.
-const SPARSE_MAX_RANK: u32 = 64 - SPARSE_P + 1;
+/// Slot bits of a coupon: small sets are counted as if the sketch had 2^26
+/// registers, which is near exact.
+const SLOT_BITS: u32 = 26;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
 /// Rounds of bound: estimates carry `value ± Z * rse`, about 95% coverage.
 const Z: f64 = 2.0;
+/// Largest register value a coupon can carry (six bits).
+pub(crate) const MAX_VALUE: u8 = 63;
+
+/// How a sketch's keys were hashed into coupons. Sketches merge only with
+/// sketches hashed the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// netsketch's own seeded 64-bit hash ([`crate::hash`]): one multiply
+    /// pair per key, shared with the other sketches. Register values use
+    /// the 38 hash bits below the slot, so they saturate at 39.
+    Netsketch {
+        /// The hash seed.
+        seed: u64,
+    },
+    /// Apache DataSketches' hashing: MurmurHash3 x64/128 with seed 9001
+    /// over the key's bytes (for addresses, their text form). Sketches
+    /// hashed this way export to, import from and merge with DataSketches
+    /// HLL sketches ([`crate::datasketches`]).
+    DataSketches,
+}
+
+/// One hashed key as HyperLogLog stores it, in DataSketches' layout: the
+/// register value (leading zeros + 1, 1..=63) in the top six bits and a
+/// 26-bit slot below. A sketch of precision `p` keeps, per register
+/// `slot mod 2^p`, the largest value seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Coupon(u32);
+
+impl Coupon {
+    /// The coupon of a key hashed with netsketch's hash
+    /// ([`Hashing::Netsketch`]): slot from the top 26 bits, value from the
+    /// 38 below.
+    #[inline(always)]
+    pub fn from_hash(hash: u64) -> Coupon {
+        let slot = (hash >> (64 - SLOT_BITS)) as u32;
+        let w = hash << SLOT_BITS;
+        let value = if w == 0 {
+            64 - SLOT_BITS + 1
+        } else {
+            w.leading_zeros() + 1
+        };
+        Coupon(value << SLOT_BITS | slot)
+    }
+
+    /// The coupon DataSketches gives a key whose bytes are `key`
+    /// ([`Hashing::DataSketches`]): MurmurHash3 x64/128, seed 9001, slot
+    /// from the low 26 bits of the first half, value from the leading zeros
+    /// of the second, capped at 62, plus one.
+    #[inline]
+    pub fn datasketches(key: &[u8]) -> Coupon {
+        let (lo, hi) = mur3::murmurhash3_x64_128(key, crate::datasketches::UPDATE_SEED);
+        let value = hi.leading_zeros().min(62) + 1;
+        Coupon(value << SLOT_BITS | (lo as u32 & SLOT_MASK))
+    }
+
+    /// A coupon from its 32-bit form, if valid (value 1..=63).
+    pub fn from_raw(raw: u32) -> Option<Coupon> {
+        (raw >> SLOT_BITS != 0).then_some(Coupon(raw))
+    }
+
+    /// The 32-bit form.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+
+    #[inline(always)]
+    fn slot(self) -> u32 {
+        self.0 & SLOT_MASK
+    }
+
+    #[inline(always)]
+    fn value(self) -> u8 {
+        (self.0 >> SLOT_BITS) as u8
+    }
+}
 
 /// HyperLogLog distinct counter, precision `p` in 4..=18.
 ///
-/// Small sets live in a sparse set of coupons (26-bit index and rank, one
-/// `u32` each), estimated by linear counting over 2^26 virtual registers:
-/// near exact (relative standard error under 1e-4 up to thousands of keys).
-/// When the coupons would outgrow the dense form, they convert into `2^p`
-/// one-byte registers, exactly as if every key had been added dense, so
-/// sparse and dense sketches merge with each other and a merge equals the
-/// sketch of the concatenated streams. Dense estimates use Ertl's improved
-/// estimator (2017), which needs no bias tables and has no bump between the
-/// small- and large-range regimes; relative standard error `1.04/sqrt(2^p)`.
+/// Keys arrive as [`Coupon`]s (a 26-bit slot and a register value), from
+/// netsketch's hash ([`HyperLogLog::update`]) or DataSketches' hashing
+/// ([`HyperLogLog::update_coupon`] with [`Coupon::datasketches`]). Small
+/// sets live in a sparse set of coupons (one `u32` each), estimated by
+/// linear counting over 2^26 virtual registers: near exact (relative
+/// standard error under 1e-4 up to thousands of keys). When the coupons
+/// would outgrow the dense form, they fold into `2^p` one-byte registers
+/// (register `slot mod 2^p` keeps the largest value), exactly as if every
+/// key had been added dense, so sparse and dense sketches merge with each
+/// other and a merge equals the sketch of the concatenated streams. Dense
+/// estimates use Ertl's improved estimator (2017), which needs no bias
+/// tables and has no bump between the small- and large-range regimes;
+/// relative standard error `1.04/sqrt(2^p)`.
+///
+/// The coupon layout is DataSketches', so a sketch hashed with
+/// [`Hashing::DataSketches`] converts to and from DataSketches HLL bytes
+/// register for register.
 ///
 /// Memory: 8 coupons at first (32 bytes), at most `2^p` bytes.
 #[derive(Debug, Clone)]
 pub struct HyperLogLog {
     p: u8,
-    seed: u64,
+    hashing: Hashing,
     repr: Repr,
 }
 
 #[derive(Debug, Clone)]
 enum Repr {
-    /// Open-addressed set of coupons keyed by their 26-bit index; 0 is an
-    /// empty slot (a coupon's rank is at least 1).
+    /// Open-addressed set of coupons keyed by their slot; 0 is an empty
+    /// entry (a coupon's value is at least 1).
     Sparse {
         slots: Vec<u32>,
         len: usize,
@@ -40,22 +122,21 @@ enum Repr {
     Dense(Box<[u8]>),
 }
 
-#[inline(always)]
-fn coupon(hash: u64) -> u32 {
-    let idx = (hash >> (64 - SPARSE_P)) as u32;
-    let w = hash << SPARSE_P;
-    let rank = if w == 0 {
-        SPARSE_MAX_RANK
-    } else {
-        w.leading_zeros() + 1
-    };
-    idx << 6 | rank
-}
-
 impl HyperLogLog {
-    /// A new sketch of precision `p` (4..=18); keys must be hashed with
-    /// `seed`.
+    /// A new sketch of precision `p` (4..=18) whose keys are hashed with
+    /// netsketch's hash and `seed`.
     pub fn new(p: u8, seed: u64) -> Result<HyperLogLog, SketchError> {
+        HyperLogLog::with_hashing(p, Hashing::Netsketch { seed })
+    }
+
+    /// A new sketch of precision `p` (4..=18) whose keys are hashed as
+    /// DataSketches hashes them ([`Coupon::datasketches`]).
+    pub fn new_datasketches(p: u8) -> Result<HyperLogLog, SketchError> {
+        HyperLogLog::with_hashing(p, Hashing::DataSketches)
+    }
+
+    /// A new sketch of precision `p` (4..=18) for keys hashed by `hashing`.
+    pub fn with_hashing(p: u8, hashing: Hashing) -> Result<HyperLogLog, SketchError> {
         if !(4..=18).contains(&p) {
             return Err(SketchError::InvalidParameter(format!(
                 "HLL precision must be 4..=18, got {p}"
@@ -63,7 +144,7 @@ impl HyperLogLog {
         }
         Ok(HyperLogLog {
             p,
-            seed,
+            hashing,
             repr: Repr::Sparse {
                 slots: vec![0; 8],
                 len: 0,
@@ -76,9 +157,9 @@ impl HyperLogLog {
         self.p
     }
 
-    /// The hashing seed.
-    pub fn seed(&self) -> u64 {
-        self.seed
+    /// How keys are hashed.
+    pub fn hashing(&self) -> Hashing {
+        self.hashing
     }
 
     /// Whether the sketch is still sparse.
@@ -104,35 +185,37 @@ impl HyperLogLog {
         1.04 / ((1u64 << self.p) as f64).sqrt()
     }
 
-    /// Adds a key by its 64-bit hash.
+    /// Adds a key by its netsketch hash (for [`Hashing::Netsketch`]
+    /// sketches).
     #[inline]
     pub fn update(&mut self, hash: u64) {
+        debug_assert!(matches!(self.hashing, Hashing::Netsketch { .. }));
+        self.update_coupon(Coupon::from_hash(hash));
+    }
+
+    /// Adds a key by its coupon; the coupon must come from this sketch's
+    /// [`Hashing`].
+    #[inline]
+    pub fn update_coupon(&mut self, c: Coupon) {
         match &mut self.repr {
             Repr::Dense(regs) => {
-                let p = self.p as u32;
-                let idx = (hash >> (64 - p)) as usize;
-                let w = hash << p;
-                let rank = if w == 0 {
-                    64 - p + 1
-                } else {
-                    w.leading_zeros() + 1
-                } as u8;
-                let r = &mut regs[idx];
-                if *r < rank {
-                    *r = rank;
+                let r = &mut regs[(c.slot() & ((1 << self.p) - 1)) as usize];
+                if *r < c.value() {
+                    *r = c.value();
                 }
             }
-            Repr::Sparse { .. } => self.insert_coupon(coupon(hash)),
+            Repr::Sparse { .. } => self.insert_coupon(c.0),
         }
     }
 
     fn insert_coupon(&mut self, c: u32) {
         let Repr::Sparse { slots, len } = &mut self.repr else {
-            self.dense_apply(c);
+            self.update_coupon(Coupon(c));
             return;
         };
         let mask = slots.len() - 1;
-        let key = c >> 6;
+        let key = c & SLOT_MASK;
+        // Slots are uniform hash bits already.
         let mut i = key as usize & mask;
         loop {
             let s = slots[i];
@@ -141,8 +224,8 @@ impl HyperLogLog {
                 *len += 1;
                 break;
             }
-            if s >> 6 == key {
-                if c & 63 > s & 63 {
+            if s & SLOT_MASK == key {
+                if c > s {
                     slots[i] = c;
                 }
                 return;
@@ -162,28 +245,6 @@ impl HyperLogLog {
         }
     }
 
-    fn dense_apply(&mut self, c: u32) {
-        let Repr::Dense(regs) = &mut self.repr else {
-            unreachable!("dense_apply on a sparse sketch")
-        };
-        let p = self.p as u32;
-        let idx26 = c >> 6;
-        let rank26 = c & 63;
-        let low_bits = SPARSE_P - p;
-        let idx = (idx26 >> low_bits) as usize;
-        let low = idx26 & ((1 << low_bits) - 1);
-        // The bits after the p index bits begin with the rest of the 26-bit
-        // index: the rank is found there unless they are all zero.
-        let rank = if low != 0 {
-            low_bits - (32 - low.leading_zeros()) + 1
-        } else {
-            low_bits + rank26
-        } as u8;
-        if regs[idx] < rank {
-            regs[idx] = rank;
-        }
-    }
-
     fn densify(&mut self) {
         let old = std::mem::replace(
             &mut self.repr,
@@ -191,8 +252,17 @@ impl HyperLogLog {
         );
         if let Repr::Sparse { slots, .. } = old {
             for c in slots.into_iter().filter(|&c| c != 0) {
-                self.dense_apply(c);
+                self.update_coupon(Coupon(c));
             }
+        }
+    }
+
+    /// The highest register value this sketch's hashing can produce: the
+    /// saturated value `q + 1` of Ertl's estimator.
+    fn max_value(&self) -> u8 {
+        match self.hashing {
+            Hashing::Netsketch { .. } => (64 - SLOT_BITS + 1) as u8,
+            Hashing::DataSketches => MAX_VALUE,
         }
     }
 
@@ -201,7 +271,7 @@ impl HyperLogLog {
     pub fn estimate(&self) -> Estimate {
         let (v, rse) = match &self.repr {
             Repr::Sparse { len, .. } => {
-                let m = (1u64 << SPARSE_P) as f64;
+                let m = (1u64 << SLOT_BITS) as f64;
                 let n = *len as f64;
                 if n == 0.0 {
                     return Estimate::exact(0.0);
@@ -210,7 +280,7 @@ impl HyperLogLog {
                 let t = v / m;
                 (v, (m * (t.exp() - t - 1.0)).sqrt() / v)
             }
-            Repr::Dense(regs) => (ertl(regs, self.p as u32), self.dense_rse()),
+            Repr::Dense(regs) => (ertl(regs, self.max_value() as u32 - 1), self.dense_rse()),
         };
         Estimate {
             value: v,
@@ -222,10 +292,10 @@ impl HyperLogLog {
 
     /// Register-wise max of `other` into `self`; sparse and dense mix.
     pub fn merge(&mut self, other: &HyperLogLog) -> Result<(), SketchError> {
-        if (self.p, self.seed) != (other.p, other.seed) {
+        if (self.p, self.hashing) != (other.p, other.hashing) {
             return Err(SketchError::Incompatible(format!(
-                "HLL p={} seed {:#x} vs p={} seed {:#x}",
-                self.p, self.seed, other.p, other.seed
+                "HLL p={} {:?} vs p={} {:?}",
+                self.p, self.hashing, other.p, other.hashing
             )));
         }
         match &other.repr {
@@ -234,18 +304,21 @@ impl HyperLogLog {
                     self.insert_coupon(c);
                 }
             }
-            Repr::Dense(o) => {
-                if self.is_sparse() {
-                    self.densify();
-                }
-                if let Repr::Dense(regs) = &mut self.repr {
-                    for (a, b) in regs.iter_mut().zip(o.iter()) {
-                        *a = (*a).max(*b);
-                    }
-                }
-            }
+            Repr::Dense(o) => self.merge_registers(o),
         }
         Ok(())
+    }
+
+    /// Register-wise max of `regs` (`2^p` of them) into `self`.
+    pub(crate) fn merge_registers(&mut self, o: &[u8]) {
+        if self.is_sparse() {
+            self.densify();
+        }
+        if let Repr::Dense(regs) = &mut self.repr {
+            for (a, b) in regs.iter_mut().zip(o.iter()) {
+                *a = (*a).max(*b);
+            }
+        }
     }
 
     /// Empties the sketch (back to sparse).
@@ -256,7 +329,8 @@ impl HyperLogLog {
         };
     }
 
-    fn sorted_coupons(&self) -> Option<Vec<u32>> {
+    /// The coupons, sorted, while sparse.
+    pub(crate) fn sorted_coupons(&self) -> Option<Vec<u32>> {
         match &self.repr {
             Repr::Sparse { slots, .. } => {
                 let mut v: Vec<u32> = slots.iter().copied().filter(|&c| c != 0).collect();
@@ -267,10 +341,26 @@ impl HyperLogLog {
         }
     }
 
+    /// The `2^p` registers (folding the coupons while sparse).
+    pub(crate) fn registers(&self) -> Vec<u8> {
+        match &self.repr {
+            Repr::Dense(regs) => regs.to_vec(),
+            Repr::Sparse { .. } => {
+                let mut h = self.clone();
+                h.densify();
+                h.registers()
+            }
+        }
+    }
+
     /// The snapshot bytes (canonical: equal sketches give equal bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut e = Encoder::new(Kind::HyperLogLog);
-        e.u8(self.p).u64(self.seed);
+        e.u8(self.p);
+        match self.hashing {
+            Hashing::Netsketch { seed } => e.u8(0).u64(seed),
+            Hashing::DataSketches => e.u8(1).u64(0),
+        };
         match (&self.repr, self.sorted_coupons()) {
             (_, Some(coupons)) => {
                 e.u8(0).u32(coupons.len() as u32);
@@ -290,8 +380,18 @@ impl HyperLogLog {
     pub fn from_bytes(bytes: &[u8]) -> Result<HyperLogLog, SketchError> {
         let mut d = Decoder::new(bytes, Kind::HyperLogLog)?;
         let p = d.u8()?;
-        let seed = d.u64()?;
-        let mut h = HyperLogLog::new(p, seed).map_err(|e| SketchError::Decode(e.to_string()))?;
+        let hashing = match (d.u8()?, d.u64()?) {
+            (0, seed) => Hashing::Netsketch { seed },
+            (1, 0) => Hashing::DataSketches,
+            (h, s) => {
+                return Err(SketchError::Decode(format!(
+                    "unknown HLL hashing {h} (seed {s:#x})"
+                )))
+            }
+        };
+        let mut h = HyperLogLog::with_hashing(p, hashing)
+            .map_err(|e| SketchError::Decode(e.to_string()))?;
+        let max = h.max_value();
         match d.u8()? {
             0 => {
                 let n = d.u32()? as usize;
@@ -302,16 +402,15 @@ impl HyperLogLog {
                 }
                 for _ in 0..n {
                     let c = d.u32()?;
-                    let rank = c & 63;
-                    if rank == 0 || rank > SPARSE_MAX_RANK {
-                        return Err(SketchError::Decode(format!("bad HLL coupon {c:#x}")));
+                    match Coupon::from_raw(c) {
+                        Some(c) if c.value() <= max => h.insert_coupon(c.0),
+                        _ => return Err(SketchError::Decode(format!("bad HLL coupon {c:#x}"))),
                     }
-                    h.insert_coupon(c);
                 }
             }
             1 => {
                 let regs = d.take(1 << p)?;
-                if regs.iter().any(|&r| r as u32 > 64 - p as u32 + 1) {
+                if regs.iter().any(|&r| r > max) {
                     return Err(SketchError::Decode("HLL register out of range".into()));
                 }
                 h.repr = Repr::Dense(regs.to_vec().into_boxed_slice());
@@ -326,7 +425,7 @@ impl HyperLogLog {
 impl PartialEq for HyperLogLog {
     fn eq(&self, other: &Self) -> bool {
         self.p == other.p
-            && self.seed == other.seed
+            && self.hashing == other.hashing
             && match (&self.repr, &other.repr) {
                 (Repr::Dense(a), Repr::Dense(b)) => a == b,
                 (Repr::Sparse { .. }, Repr::Sparse { .. }) => {
@@ -339,8 +438,8 @@ impl PartialEq for HyperLogLog {
 
 /// Ertl's improved raw estimator ("New cardinality estimation algorithms
 /// for HyperLogLog sketches", 2017, algorithm 6).
-fn ertl(regs: &[u8], p: u32) -> f64 {
-    let q = 64 - p;
+/// `q` is the number of hash bits values are drawn from: values run 0..=q+1.
+fn ertl(regs: &[u8], q: u32) -> f64 {
     let m = regs.len() as f64;
     let mut hist = [0u32; 66];
     for &r in regs {

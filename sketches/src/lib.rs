@@ -17,12 +17,16 @@
 //! byte format ([`codec`]) whose decoder returns an error for any malformed
 //! input.
 //!
+//! HLL and heavy-hitter snapshots that leave netsketch use Apache
+//! DataSketches' formats ([`datasketches`]).
+//!
 //! Architecture invariant: this crate does no I/O, spawns no thread and
 //! knows nothing about packets; it depends on nothing of ours.
 #![deny(missing_docs)]
 
 pub mod codec;
 mod count_min;
+pub mod datasketches;
 mod error;
 mod estimate;
 pub mod hash;
@@ -32,5 +36,5 @@ mod space_saving;
 pub use count_min::CountMin;
 pub use error::SketchError;
 pub use estimate::Estimate;
-pub use hll::HyperLogLog;
+pub use hll::{Coupon, Hashing, HyperLogLog};
 pub use space_saving::{HeavyHitter, SpaceSaving};

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
+use datasketches::frequencies::{ErrorType, FrequentItemsSketch};
 use rand::{RngExt, SeedableRng};
 use rand_distr::Zipf;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -33,6 +34,52 @@ fn stream(skew: f64, keys: u64, updates: u64, seed: u64) -> (Vec<u64>, Vec<u64>)
         })
         .collect();
     (s, exact)
+}
+
+/// One heavy-hitter row: `all` holds `(key, lower, upper)` by descending
+/// upper bound; the reported top 100 is its head.
+#[allow(clippy::too_many_arguments)]
+fn hh_row(
+    algorithm: &str,
+    skew: f64,
+    budget: usize,
+    counters: usize,
+    n: u64,
+    all: &[(u64, u64, u64)],
+    exact: &[u64],
+    truth100: &[u64],
+) -> Value {
+    let got: Vec<u64> = all.iter().take(100).map(|h| h.0).collect();
+    let hits = got.iter().filter(|k| truth100.contains(k)).count() as f64;
+    let precision = hits / got.len().max(1) as f64;
+    let recall = hits / truth100.len() as f64;
+    let f1 = if hits == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    let bound = n as f64 / counters as f64;
+    let max_err = all
+        .iter()
+        .map(|h| h.2.abs_diff(exact[h.0 as usize]) as f64)
+        .fold(0.0, f64::max);
+    let width: f64 = all
+        .iter()
+        .take(100)
+        .map(|h| (h.2 - h.1) as f64 / exact[h.0 as usize].max(1) as f64)
+        .sum::<f64>()
+        / got.len().max(1) as f64;
+    let violations = all
+        .iter()
+        .filter(|h| !(h.1..=h.2).contains(&exact[h.0 as usize]))
+        .count();
+    json!({
+        "algorithm": algorithm, "skew": skew, "budget_bytes": budget, "capacity": counters,
+        "precision_top100": precision, "recall_top100": recall, "f1_top100": f1,
+        "max_error_over_bound": max_err / bound,
+        "bound_width_over_truth_top100": width,
+        "bound_violations": violations,
+    })
 }
 
 fn top_keys(exact: &[u64], n: usize) -> Vec<u64> {
@@ -65,26 +112,46 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
             for &k in &s {
                 ss.update(k, 1);
             }
-            let got: Vec<u64> = ss.top(100).iter().map(|h| h.key).collect();
-            let hits = got.iter().filter(|k| truth100.contains(k)).count() as f64;
-            let precision = hits / got.len().max(1) as f64;
-            let recall = hits / truth100.len() as f64;
-            let f1 = if hits == 0.0 {
-                0.0
-            } else {
-                2.0 * precision * recall / (precision + recall)
-            };
-            let bound = n as f64 / cap as f64;
-            let max_err = ss
+            let all: Vec<(u64, u64, u64)> = ss
                 .top(cap)
                 .iter()
-                .map(|h| (h.upper - exact[h.key as usize]) as f64)
-                .fold(0.0, f64::max);
-            hh.push(json!({
-                "skew": skew, "budget_bytes": budget, "capacity": cap,
-                "precision_top100": precision, "recall_top100": recall, "f1_top100": f1,
-                "max_error_over_bound": max_err / bound,
-            }));
+                .map(|h| (h.key, h.lower, h.upper))
+                .collect();
+            hh.push(hh_row(
+                "space_saving",
+                skew,
+                budget,
+                cap,
+                n,
+                &all,
+                &exact,
+                &truth100,
+            ));
+            // DataSketches' frequent items (Misra-Gries with reverse purge)
+            // at the same memory: a map of 2^j slots of 18 bytes holds 3/4
+            // of them as counters.
+            let slots = 1usize << (budget / 18).max(8).ilog2();
+            let mut fi = FrequentItemsSketch::<u64>::new(slots)?;
+            for &k in &s {
+                fi.update(k);
+            }
+            let mut rows: Vec<(u64, u64, u64)> = fi
+                .frequent_items_with_threshold(ErrorType::NoFalseNegatives, 0)
+                .iter()
+                .map(|r| (*r.item(), r.lower_bound(), r.upper_bound()))
+                .collect();
+            rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
+            let counters = slots * 3 / 4;
+            hh.push(hh_row(
+                "datasketches_frequent_items",
+                skew,
+                budget,
+                counters,
+                n,
+                &rows,
+                &exact,
+                &truth100,
+            ));
         }
         let top1000 = top_keys(&exact, 1000);
         for &eps in &CM_EPS {
@@ -150,21 +217,36 @@ fn print_table(doc: &Value) {
         "netsketch accuracy: {} Zipf updates over {} keys",
         doc["updates"], doc["keys"]
     );
-    println!("  heavy hitters (Space-Saving), top 100:");
+    println!("  heavy hitters, top 100 (SS: Space-Saving, ours; DS: DataSketches frequent items):");
     println!(
-        "    {:>5} {:>9} {:>8} {:>9} {:>7} {:>7} {:>13}",
-        "skew", "budget", "counters", "precision", "recall", "F1", "maxerr/bound"
+        "    {:>3} {:>5} {:>9} {:>8} {:>9} {:>7} {:>7} {:>13} {:>11}",
+        "",
+        "skew",
+        "budget",
+        "counters",
+        "precision",
+        "recall",
+        "F1",
+        "maxerr/bound",
+        "width/truth"
     );
     for r in doc["heavy_hitters"].as_array().into_iter().flatten() {
+        let alg = if r["algorithm"] == "space_saving" {
+            "SS"
+        } else {
+            "DS"
+        };
         println!(
-            "    {:>5.1} {:>8}K {:>8} {:>9.3} {:>7.3} {:>7.3} {:>13.4}",
+            "    {:>3} {:>5.1} {:>8}K {:>8} {:>9.3} {:>7.3} {:>7.3} {:>13.4} {:>11.4}",
+            alg,
             f(&r["skew"]),
             r["budget_bytes"].as_u64().unwrap_or(0) >> 10,
             r["capacity"].as_u64().unwrap_or(0),
             f(&r["precision_top100"]),
             f(&r["recall_top100"]),
             f(&r["f1_top100"]),
-            f(&r["max_error_over_bound"])
+            f(&r["max_error_over_bound"]),
+            f(&r["bound_width_over_truth_top100"])
         );
     }
     println!("  Count-Min (conservative), 1,000 largest keys:");

@@ -108,6 +108,12 @@ pub struct ReplayArgs {
     /// Capture files, read in the order given; `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Also write the whole run's sketches into DIR in Apache DataSketches
+    /// formats, for Druid, Pinot, Spark or the DataSketches libraries to
+    /// merge: distinct_src.hll, distinct_dst.hll (HLL of address text) and
+    /// top_{src,dst}_{bytes,packets}.fi (frequent strings).
+    #[arg(long, value_name = "DIR")]
+    pub export_sketches: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

@@ -22,6 +22,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     // Build every stage before any thread starts: a bad option or an
     // unreadable file fails the run before work begins.
     let engine = Engine::new(args.engine.config()?)?;
+    if let Some(dir) = &args.export_sketches {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let mut files = Vec::with_capacity(args.files.len());
     let mut total_size = Some(0u64);
     for path in &args.files {
@@ -74,6 +77,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 "netsketch: error: {}: {}; the rest of the file is skipped",
                 p.name, p.error
             );
+        }
+    }
+    if let Some(dir) = &args.export_sketches {
+        for (name, bytes) in out.total.datasketches_export() {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
     let totals = &source.totals;
