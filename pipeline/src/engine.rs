@@ -334,6 +334,19 @@ impl Engine {
         &self,
         source: &mut S,
         stop: &AtomicBool,
+        on_window: impl FnMut(usize, &Summary),
+    ) -> RunOutput {
+        self.run_observed(source, stop, |_| {}, on_window)
+    }
+
+    /// As [`Engine::run`], also calling `on_epoch` with every closed epoch,
+    /// in event-time order, before the windows it completes (where the
+    /// detectors read).
+    pub fn run_observed<S: Source>(
+        &self,
+        source: &mut S,
+        stop: &AtomicBool,
+        mut on_epoch: impl FnMut(&Summary),
         mut on_window: impl FnMut(usize, &Summary),
     ) -> RunOutput {
         let n = self.cfg.workers;
@@ -368,7 +381,7 @@ impl Engine {
                 self.source_loop(source, stop, worker_tx, src_merge)
             });
             drop(merge_tx);
-            self.merge_loop(merge_rx, &mut on_window)
+            self.merge_loop(merge_rx, &mut on_epoch, &mut on_window)
         });
         out.dropped -= drops_before;
         out.batches -= batches_before;
@@ -507,6 +520,7 @@ impl Engine {
     fn merge_loop(
         &self,
         rx: Receiver<MergeMsg>,
+        on_epoch: &mut dyn FnMut(&Summary),
         on_window: &mut dyn FnMut(usize, &Summary),
     ) -> RunOutput {
         // With no workers the source thread is the one participant.
@@ -567,6 +581,7 @@ impl Engine {
                 };
                 epochs += 1;
                 late += summary.totals.late;
+                on_epoch(&summary);
                 self.metrics.epochs.inc();
                 match &mut total {
                     Some(tot) => tot.merge(&summary),

@@ -11,6 +11,7 @@
 //! same sub-stream in the same order however the work is split.
 #![deny(missing_docs)]
 
+pub mod detect;
 mod engine;
 mod keys;
 mod metrics;
@@ -23,4 +24,4 @@ pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;
 pub use shard::Budget;
 pub use source::FileSource;
-pub use summary::{EpochTotals, Handshake, Summary, TopItem};
+pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem};

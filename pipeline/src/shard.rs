@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use capture::{tcp_flags as tf, FlowUpdate, Ip};
 use sketches::datasketches::ip_coupon;
-use sketches::hash::DEFAULT_SEED;
+use sketches::hash::{hash_u128, DEFAULT_SEED};
 use sketches::{CountMin, Coupon, HyperLogLog, SpaceSaving};
 
 use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
@@ -25,6 +25,35 @@ pub struct Budget {
     pub dst_sources_p: u8,
 }
 
+/// Per-destination attack sketches: SYN, SYN-ACK, RST, ICMP, reflector
+/// UDP, destination prefix.
+const ATTACK_SKETCHES: usize = 6;
+
+/// UDP source ports of services abused for reflection and amplification
+/// (QOTD, chargen, DNS, portmap, NTP, NetBIOS, SNMP, LDAP/CLDAP, SLP,
+/// ISAKMP and IKE NAT-T, RIP, MS-SQL, SSDP, ARD, WS-Discovery, mDNS, CoAP,
+/// Ubiquiti, memcached, DVR discovery, BACnet).
+pub const REFLECTOR_PORTS: [u16; 22] = [
+    17, 19, 53, 111, 123, 137, 161, 389, 427, 500, 520, 1434, 1900, 3283, 3702, 4500, 5353, 5683,
+    10001, 11211, 37810, 47808,
+];
+
+#[inline]
+fn is_reflector_port(p: u16) -> bool {
+    REFLECTOR_PORTS.contains(&p)
+}
+
+/// The destination prefix carpet bombing is judged on: /24 for IPv4, /64
+/// for IPv6 (addresses are IPv4-mapped, so a /24 is the top 120 bits).
+#[inline]
+pub fn attack_prefix(addr: u128) -> u128 {
+    if Ip(addr).to_v4().is_some() {
+        addr & !0xff
+    } else {
+        addr & !(u64::MAX as u128)
+    }
+}
+
 /// Count-Min rows: delta = e^-4, under 2%.
 pub const CM_DEPTH: usize = 4;
 
@@ -39,11 +68,11 @@ impl Budget {
         let dst_sources_capacity = 32;
         let fixed = 3 * (1usize << hll_p) + dst_sources_capacity * ((1 << dst_sources_p) + 64);
         let rest = per_shard.saturating_sub(fixed);
-        // Ten address/port heavy-hitter sketches (pairs cost twice), three
-        // flag sketches.
+        // Ten address/port heavy-hitter sketches (pairs cost twice), six
+        // per-destination attack sketches.
         let per_counter = 8 * SpaceSaving::<u128>::bytes_per_counter()
             + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
-            + 3 * SpaceSaving::<u128>::bytes_per_counter();
+            + ATTACK_SKETCHES * SpaceSaving::<u128>::bytes_per_counter();
         let hh_capacity = (rest * 6 / 10 / per_counter).max(16);
         let cm_width = prev_pow2((rest * 4 / 10 / (2 * CM_DEPTH * 8)).max(64));
         Budget {
@@ -60,7 +89,7 @@ impl Budget {
         let hh = self.hh_capacity
             * (8 * SpaceSaving::<u128>::bytes_per_counter()
                 + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
-                + 3 * SpaceSaving::<u128>::bytes_per_counter());
+                + ATTACK_SKETCHES * SpaceSaving::<u128>::bytes_per_counter());
         let cm = 2 * self.cm_width * CM_DEPTH * 8;
         let hll =
             3 * (1 << self.hll_p) + self.dst_sources_capacity * ((1 << self.dst_sources_p) + 64);
@@ -91,6 +120,13 @@ pub struct ShardSketches {
     pub synack_from: SpaceSaving<u128>,
     /// RSTs per destination.
     pub rst_to: SpaceSaving<u128>,
+    /// ICMP and ICMPv6 packets per destination.
+    pub icmp_to: SpaceSaving<u128>,
+    /// UDP packets from reflector ports ([`REFLECTOR_PORTS`]) per
+    /// destination.
+    pub amp_to: SpaceSaving<u128>,
+    /// Packets per destination prefix ([`attack_prefix`]).
+    pub prefix_to: SpaceSaving<u128>,
     /// Bytes per source address and prefix.
     pub cm_src: CountMin,
     /// Bytes per destination address and prefix.
@@ -133,6 +169,9 @@ impl ShardSketches {
             syn_to: hh(b.hh_capacity),
             synack_from: hh(b.hh_capacity),
             rst_to: hh(b.hh_capacity),
+            icmp_to: hh(b.hh_capacity),
+            amp_to: hh(b.hh_capacity),
+            prefix_to: hh(b.hh_capacity),
             cm_src: cm(),
             cm_dst: cm(),
             hll_src: ds_hll(),
@@ -161,6 +200,9 @@ impl ShardSketches {
             self.syn_to.merge(&o.syn_to),
             self.synack_from.merge(&o.synack_from),
             self.rst_to.merge(&o.rst_to),
+            self.icmp_to.merge(&o.icmp_to),
+            self.amp_to.merge(&o.amp_to),
+            self.prefix_to.merge(&o.prefix_to),
             self.cm_src.merge(&o.cm_src),
             self.cm_dst.merge(&o.cm_dst),
             self.hll_src.merge(&o.hll_src),
@@ -245,6 +287,13 @@ impl OwnedShards {
             if tcp && flags & tf::RST != 0 {
                 s.rst_to.update(dst, pkts);
             }
+            match u.proto {
+                FlowUpdate::ICMP | FlowUpdate::ICMPV6 => s.icmp_to.update(dst, pkts),
+                FlowUpdate::UDP if u.has_ports && is_reflector_port(u.sport) => {
+                    s.amp_to.update(dst, pkts)
+                }
+                _ => {}
+            }
             if let Some(gone) = s.dst_sources_hh.update_evicting(dst, pkts) {
                 s.dst_sources.remove(&gone);
             }
@@ -255,6 +304,10 @@ impl OwnedShards {
                     HyperLogLog::new(p, DEFAULT_SEED).expect("budget sizes are valid")
                 })
                 .update(h.src);
+        }
+        let prefix = attack_prefix(dst);
+        if let Some(s) = self.get(hash_u128(prefix, DEFAULT_SEED ^ 0x24)) {
+            s.prefix_to.update(prefix, pkts);
         }
         if let Some(s) = self.get(h.pair) {
             s.pair_bytes.update((src, dst), bytes);

@@ -63,6 +63,28 @@ impl Handshake {
     }
 }
 
+/// A per-address packet or byte counter the detectors read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Packets to an address.
+    DstPackets,
+    /// IP bytes to an address.
+    DstBytes,
+    /// Packets from an address.
+    SrcPackets,
+    /// TCP SYNs (without ACK) to an address.
+    SynTo,
+    /// TCP SYN-ACKs from an address.
+    SynAckFrom,
+    /// ICMP packets to an address.
+    IcmpTo,
+    /// UDP packets from reflector ports to an address.
+    AmpTo,
+    /// Packets to a destination prefix (`/24`, `/64`), keyed by the
+    /// prefix's first address.
+    PrefixTo,
+}
+
 /// One ranked key with its bounds: `lower <= truth <= upper`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopItem {
@@ -239,6 +261,63 @@ impl Summary {
             ));
         }
         out
+    }
+
+    fn counter_sketch(s: &ShardSketches, c: Counter) -> &sketches::SpaceSaving<u128> {
+        match c {
+            Counter::DstPackets => &s.dst_packets,
+            Counter::DstBytes => &s.dst_bytes,
+            Counter::SrcPackets => &s.src_packets,
+            Counter::SynTo => &s.syn_to,
+            Counter::SynAckFrom => &s.synack_from,
+            Counter::IcmpTo => &s.icmp_to,
+            Counter::AmpTo => &s.amp_to,
+            Counter::PrefixTo => &s.prefix_to,
+        }
+    }
+
+    /// `(lower, upper)` bounds of one address's (or prefix's) counter.
+    pub fn counter_bounds(&self, c: Counter, key: Ip) -> (u64, u64) {
+        use sketches::hash::{hash_u128, DEFAULT_SEED};
+        let h = match c {
+            Counter::PrefixTo => hash_u128(key.0, DEFAULT_SEED ^ 0x24),
+            _ => hash_u128(key.0, DEFAULT_SEED),
+        };
+        let b = Self::counter_sketch(&self.shards[shard_of(h)], c).bounds(&key.0);
+        (b.lower, b.upper)
+    }
+
+    /// The `k` largest keys of a counter as `(key, lower, upper)`.
+    pub fn counter_top(&self, c: Counter, k: usize) -> Vec<(Ip, u64, u64)> {
+        let mut all: Vec<(Ip, u64, u64)> = self
+            .shards
+            .iter()
+            .flat_map(|s| Self::counter_sketch(s, c).top(k))
+            .map(|h| (Ip(h.key), h.lower, h.upper))
+            .collect();
+        all.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0 .0.cmp(&b.0 .0)));
+        all.truncate(k);
+        all
+    }
+
+    /// The heaviest sources sending to `dst`, by packets, from the pair
+    /// heavy hitters (so only pairs heavy enough to be monitored appear).
+    pub fn top_sources_to(&self, dst: Ip, k: usize) -> Vec<TopItem> {
+        let mut all: Vec<TopItem> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.pair_packets.top(s.pair_packets.len()))
+            .filter(|h| h.key.1 == dst.0)
+            .map(|h| TopItem {
+                key: ip_text(h.key.0),
+                value: h.upper,
+                lower: h.lower,
+                upper: h.upper,
+            })
+            .collect();
+        all.sort_by(|a, b| b.upper.cmp(&a.upper).then(a.key.cmp(&b.key)));
+        all.truncate(k);
+        all
     }
 
     /// Distinct destination addresses.

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::alerts::DetectArgs;
 use crate::engine_args::EngineArgs;
 
 /// netsketch: network-flow telemetry with stated error bounds.
@@ -115,6 +116,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     pub export_sketches: Option<PathBuf>,
     #[command(flatten)]
+    pub detect: DetectArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -136,6 +139,8 @@ pub struct DemoArgs {
     /// (slower: exact counting keeps every key).
     #[arg(long)]
     pub verify: bool,
+    #[command(flatten)]
+    pub detect: DetectArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

@@ -9,6 +9,7 @@ use capture::{parse_packet, FlowUpdate, Linktype, RawPacket, Totals};
 use pipeline::{Dimension, Engine, Metric, Source};
 use serde_json::{json, Map};
 
+use crate::alerts::{alerts_text, Alerting};
 use crate::cli::DemoArgs;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
@@ -77,13 +78,40 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         totals: Totals::default(),
         truth: args.verify.then(Truth::default),
     };
+    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let stop = StopFlag::install();
     let k = args.engine.top;
     let queries = args.engine.queries()?;
     let json = args.output.json;
     let start = Instant::now();
-    let out = engine.run(&mut source, stop.flag(), window_printer(json, k, &queries));
+    let out = engine.run_observed(
+        &mut source,
+        stop.flag(),
+        |e| {
+            if let Some(a) = alerting.as_mut() {
+                a.on_epoch(e);
+            }
+        },
+        window_printer(json, k, &queries),
+    );
     let elapsed = start.elapsed();
+    let (mut alerts, alert_failures) = alerting.map(Alerting::finish).unwrap_or_default();
+    for f in alert_failures {
+        eprintln!("netsketch: warning: {f}");
+    }
+    // Detection time relative to the generated event of the same victim.
+    for a in &mut alerts {
+        let v = a["victim"].as_str().unwrap_or("").to_string();
+        if let Some(s) = cfg.scenarios.iter().find(|s| {
+            s.victim()
+                .is_some_and(|x| x == v || x.split(':').next() == Some(v.as_str()))
+        }) {
+            let (ev_start, _) = cfg.event_window();
+            let d = a["detected_ts_ns"].as_u64().unwrap_or(0) as f64 - ev_start as f64;
+            a["event_scenario"] = json!(s.name());
+            a["detected_after_event_s"] = json!((d / 1e6).round() / 1e3);
+        }
+    }
     let rates = Rates::new(&source.totals, elapsed);
     let truth = source.truth.as_ref().map(|t| t.to_json(&cfg));
     let (ev_start, ev_end) = cfg.event_window();
@@ -97,6 +125,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         }
         if let Some(t) = &truth {
             extra.insert("truth".into(), t.clone());
+        }
+        if !args.detect.no_detect {
+            extra.insert("alerts".into(), json!(alerts));
         }
         println!("{}", summary_json(&source.totals, rates, extra));
         return Ok(ExitCode::SUCCESS);
@@ -112,6 +143,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     print!("{}", table(&title, &source.totals, rates, &[]));
     print!("{}", answers_text(&out.total, k));
     print!("{}", queries_text(&out.total, &queries));
+    if !args.detect.no_detect {
+        print!("{}", alerts_text(&alerts, cfg.start_ns));
+    }
     if let Some(t) = truth {
         println!("  exact (--verify):");
         for d in [Dimension::Src, Dimension::Dst] {

@@ -6,6 +6,7 @@
 //! builds the stages the library crates provide, and renders their answers.
 
 mod accuracy;
+mod alerts;
 mod capture_cmd;
 mod cli;
 mod demo;

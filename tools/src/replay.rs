@@ -10,6 +10,7 @@ use capture::CaptureFile;
 use pipeline::{Engine, FileSource};
 use serde_json::{json, Map};
 
+use crate::alerts::{alerts_text, Alerting};
 use crate::cli::ReplayArgs;
 use crate::progress::file_bar;
 use crate::render::{
@@ -36,6 +37,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         };
         files.push((path.display().to_string(), f));
     }
+    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let stop = StopFlag::install();
     let mut source = FileSource::new(files);
     let counters = source.progress_counters();
@@ -52,12 +54,21 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let out = engine.run(&mut source, stop.flag(), |_, w| {
-            if json {
-                let v = window_line(w, k, &queries);
-                bar.suspend(|| println!("{v}"));
-            }
-        });
+        let out = engine.run_observed(
+            &mut source,
+            stop.flag(),
+            |e| {
+                if let Some(a) = alerting.as_mut() {
+                    bar.suspend(|| a.on_epoch(e));
+                }
+            },
+            |_, w| {
+                if json {
+                    let v = window_line(w, k, &queries);
+                    bar.suspend(|| println!("{v}"));
+                }
+            },
+        );
         done.store(true, Ordering::Relaxed);
         let _ = ticker.join();
         out
@@ -86,6 +97,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
+    let (alerts, alert_failures) = alerting.map(Alerting::finish).unwrap_or_default();
+    for f in alert_failures {
+        eprintln!("netsketch: warning: {f}");
+    }
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
     let cfg = engine.config();
@@ -98,6 +113,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         extra.extend(answers_json(&out.total, k));
         if !queries.is_empty() {
             extra.insert("point".into(), queries_json(&out.total, &queries));
+        }
+        if !args.detect.no_detect {
+            extra.insert("alerts".into(), json!(alerts));
         }
         println!("{}", summary_json(totals, rates, extra));
     } else {
@@ -117,6 +135,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         print!("{}", table(&title, totals, rates, &rows));
         print!("{}", answers_text(&out.total, k));
         print!("{}", queries_text(&out.total, &queries));
+        if !args.detect.no_detect {
+            print!("{}", alerts_text(&alerts, totals.first_ts_ns));
+        }
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -1,0 +1,264 @@
+//! DoS detection end to end (issue 6): generated scenarios with known
+//! victims and event windows, the public attack captures, configuration
+//! errors, and the alert outputs.
+
+mod common;
+
+use common::{netsketch, run, summary, traces_dir, TempDir};
+use serde_json::Value;
+
+const EPOCH_NS: u64 = 1_000_000_000;
+
+fn gen(dir: &TempDir, scenario: &str, seed: u64) -> (String, Value) {
+    let pcap = dir.join(&format!("{scenario}-{seed}.pcap"));
+    let truth = dir.join(&format!("{scenario}-{seed}.json"));
+    let out = run(&[
+        "gen",
+        "--scenario",
+        &format!("baseline,{scenario}"),
+        "-d",
+        "20",
+        "-r",
+        "4000",
+        "--attack-rate",
+        "8000",
+        "-s",
+        &seed.to_string(),
+        "-o",
+        pcap.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: Value = serde_json::from_slice(&std::fs::read(&truth).unwrap()).unwrap();
+    (pcap.to_str().unwrap().to_string(), t)
+}
+
+fn alerts_of(pcap: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["replay", "--json", pcap];
+    args.extend_from_slice(extra);
+    summary(&args)["alerts"].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_flood_is_found_with_its_victim_and_type_in_time_and_nothing_else_is() {
+    let dir = TempDir::new("detect");
+    let floods = [
+        "syn-flood",
+        "udp-amplification",
+        "icmp-flood",
+        "distributed-flood",
+        "carpet-bombing",
+    ];
+    let quiet = [
+        "baseline",
+        "flash-crowd",
+        "slow-service",
+        "connection-failures",
+    ];
+    for seed in [1, 2] {
+        for s in floods.iter().chain(&quiet) {
+            let (pcap, truth) = gen(&dir, s, seed);
+            let alerts = alerts_of(&pcap, &[]);
+            let events: Vec<&Value> = truth["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| {
+                    e["type"] != "flash_crowd" && !e["type"].as_str().unwrap().starts_with("sla_")
+                })
+                .collect();
+            assert_eq!(alerts.len(), events.len(), "{s} seed {seed}: {alerts:#?}");
+            for e in events {
+                let a = alerts
+                    .iter()
+                    .find(|a| a["victim"] == e["victim"])
+                    .unwrap_or_else(|| panic!("{s} seed {seed}: no alert for {e}: {alerts:#?}"));
+                assert_eq!(a["type"], e["type"], "{s} seed {seed}");
+                let (start, end) = (
+                    e["start_ns"].as_u64().unwrap(),
+                    e["end_ns"].as_u64().unwrap(),
+                );
+                let detected = a["detected_ts_ns"].as_u64().unwrap();
+                assert!(
+                    detected >= start && detected <= start + 2 * EPOCH_NS,
+                    "{s} seed {seed}: detected {} s after the start",
+                    (detected as f64 - start as f64) / 1e9
+                );
+                assert_eq!(a["event"], "end", "{s} seed {seed}: {a}");
+                let ended = a["end_ts_ns"].as_u64().unwrap();
+                assert!(
+                    ended > end && ended <= end + (3 + 2) * EPOCH_NS,
+                    "{s} seed {seed}: ended {} s after the event",
+                    (ended as f64 - end as f64) / 1e9
+                );
+                // The evidence carries bounds that contain the rate.
+                let pps = &a["evidence"]["pps"];
+                assert!(pps["lower"].as_f64().unwrap() <= pps["upper"].as_f64().unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn configuration_decides_what_is_protected_and_bad_files_name_line_and_key() {
+    let dir = TempDir::new("detect-config");
+    let (pcap, _) = gen(&dir, "syn-flood", 3);
+    // A hostgroup that does not hold the victim, and a whitelist.
+    let cfg = dir.join("other.toml");
+    std::fs::write(
+        &cfg,
+        "[detect]\nend_epochs = 2\n[[detect.hostgroup]]\nname = \"dmz\"\nnetworks = [\"192.0.2.0/24\", \"2001:db8::/32\"]\n",
+    )
+    .unwrap();
+    assert!(alerts_of(&pcap, &["--config", cfg.to_str().unwrap()]).is_empty());
+    let cfg2 = dir.join("white.toml");
+    std::fs::write(&cfg2, "[detect]\nwhitelist = [\"10.2.0.10\"]\n").unwrap();
+    assert!(alerts_of(&pcap, &["--config", cfg2.to_str().unwrap()]).is_empty());
+    let cfg3 = dir.join("servers.toml");
+    std::fs::write(
+        &cfg3,
+        "[[detect.hostgroup]]\nname = \"servers\"\nnetworks = [\"10.2.0.0/16\"]\nsyn_pps = 500\n",
+    )
+    .unwrap();
+    let a = alerts_of(&pcap, &["--config", cfg3.to_str().unwrap()]);
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a[0]["hostgroup"], "servers");
+
+    for (text, want) in [
+        (
+            "[detect]\nstart_epochs = 2\nstrat_epochs = 3\n",
+            ["line 3", "strat_epochs"],
+        ),
+        (
+            "[[detect.hostgroup]]\nname = \"x\"\nnetworks = [\"10.0.0.0/33\"]\n",
+            ["line 3", "10.0.0.0/33"],
+        ),
+        (
+            "[detect]\nanswered_ratio = \"high\"\n",
+            ["line 2", "answered_ratio"],
+        ),
+    ] {
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let out = run(&["replay", &pcap, "--config", bad.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        for w in want {
+            assert!(err.contains(w), "{text:?}: {err}");
+        }
+    }
+    let bad = dir.join("zero.toml");
+    std::fs::write(
+        &bad,
+        "[[detect.hostgroup]]\nname = \"x\"\nnetworks = [\"10.0.0.0/8\"]\npps = 0\n",
+    )
+    .unwrap();
+    let out = run(&["replay", &pcap, "--config", bad.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pps must be positive"));
+}
+
+#[test]
+fn alerts_go_to_a_file_and_a_notify_command() {
+    let dir = TempDir::new("detect-out");
+    let (pcap, _) = gen(&dir, "icmp-flood", 4);
+    let lines = dir.join("alerts.jsonl");
+    let notified = dir.join("notified.jsonl");
+    let out = netsketch()
+        .args(["replay", &pcap, "--alerts"])
+        .arg(&lines)
+        .arg("--notify")
+        .arg(format!("cat >> '{}'", notified.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("icmp_flood") && text.contains("10.2.0.12"),
+        "{text}"
+    );
+    let events: Vec<Value> = std::fs::read_to_string(&lines)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "start");
+    assert_eq!(events.last().unwrap()["event"], "end");
+    assert!(events[1..events.len() - 1]
+        .iter()
+        .all(|e| e["event"] == "update"));
+    assert!(events.len() > 5);
+    let n: Vec<Value> = std::fs::read_to_string(&notified)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = n.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["start", "end"]);
+    assert_eq!(n[0]["type"], "icmp_flood");
+}
+
+/// The public attack captures, each with the type an operator would give
+/// it. Captures too slow for any default threshold raise nothing.
+#[test]
+#[ignore = "needs ../shared/traces (CI has it)"]
+fn public_attack_captures_are_detected_as_what_they_are() {
+    let dir = traces_dir().join("ddos");
+    for (file, want) in [
+        // Spoofed SYNs at ~5,000/s to one host, none answered.
+        (
+            "pkt.TCP.synflood.spoofed.pcap",
+            Some(("syn_flood", "10.10.10.10")),
+        ),
+        // SYN-ACKs reflected off thousands of servers onto one host: a
+        // flood from many sources (no TCP-reflection type of its own).
+        (
+            "amp.TCP.reflection.SYNACK.pcap",
+            Some(("distributed_flood", "10.10.10.10")),
+        ),
+        // UDP from port 37810 (DVR discovery) reflectors.
+        (
+            "amp.UDP.bacnet.IOT.37810.pcapng",
+            Some(("udp_amplification", "10.10.10.1")),
+        ),
+        // UDP from port 500 (ISAKMP) reflectors.
+        (
+            "amp.UDP.isakmp.pcap",
+            Some(("udp_amplification", "10.10.10.10")),
+        ),
+        // DNS RRSIG fragments at ~150 packets/s: a sample, under thresholds.
+        ("amp.dns.RRSIG.fragmented.pcap", None),
+        // 896 SYNs over 13 minutes.
+        ("amp.TCP.syn.optionallyACK.optionallysamePort.pcapng", None),
+        // 100 packets.
+        ("chrissanders_ppa1e_dosattack.pcap", None),
+        // A port scan is not a DoS.
+        ("chrissanders_synscan.pcap", None),
+        // 500 DHCP requests over 5 s.
+        ("zeek_dhcp_flood.pcap", None),
+    ] {
+        let a = alerts_of(dir.join(file).to_str().unwrap(), &[]);
+        match want {
+            Some((t, v)) => {
+                assert_eq!(a.len(), 1, "{file}: {a:#?}");
+                assert_eq!(
+                    (
+                        a[0]["type"].as_str().unwrap(),
+                        a[0]["victim"].as_str().unwrap()
+                    ),
+                    (t, v),
+                    "{file}"
+                );
+            }
+            None => assert!(a.is_empty(), "{file}: {a:#?}"),
+        }
+    }
+}

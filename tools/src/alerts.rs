@@ -1,0 +1,206 @@
+//! Detection options, the configuration file, and where alerts go: JSON
+//! lines to stdout or a file, a notify command with each alert on its
+//! stdin, and Prometheus gauges of active alerts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use pipeline::detect::{DetectConfig, Detector};
+use pipeline::{Metrics, Summary};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Alert types, for the Prometheus gauge's bounded label set.
+pub const ALERT_TYPES: [&str; 7] = [
+    "volumetric",
+    "syn_flood",
+    "udp_amplification",
+    "icmp_flood",
+    "distributed_flood",
+    "carpet_bombing",
+    "baseline_change",
+];
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DetectArgs {
+    /// Configuration file (TOML): `[detect]` settings and
+    /// `[[detect.hostgroup]]` networks with thresholds. Without it every
+    /// address is protected with default thresholds.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write every alert event (start, update, end) as a JSON line to FILE,
+    /// `-` for standard output.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+    /// Run this shell command for every alert start and end, with the alert
+    /// as one JSON line on its standard input.
+    #[arg(long, value_name = "COMMAND")]
+    pub notify: Option<String>,
+    /// Turn detection off.
+    #[arg(long)]
+    pub no_detect: bool,
+}
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Detection settings.
+    #[serde(default)]
+    pub detect: DetectConfig,
+}
+
+/// Reads and checks a configuration file; errors name the line and key.
+pub fn load_config(path: &Path) -> Result<ConfigFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cfg: ConfigFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    if let Err(e) = cfg.detect.validate() {
+        bail!("{}: [detect] {e}", path.display());
+    }
+    Ok(cfg)
+}
+
+/// The detector and its outputs.
+pub struct Alerting {
+    detector: Detector,
+    out: Option<Box<dyn Write + Send>>,
+    notify: Option<String>,
+    children: Vec<Child>,
+    gauge: prometheus::IntGaugeVec,
+    failures: Vec<String>,
+}
+
+impl Alerting {
+    /// Builds detection for `epoch_ns` epochs, or `None` if turned off.
+    pub fn new(args: &DetectArgs, epoch_ns: u64, metrics: &Metrics) -> Result<Option<Alerting>> {
+        if args.no_detect {
+            return Ok(None);
+        }
+        let cfg = match &args.config {
+            Some(p) => load_config(p)?.detect,
+            None => DetectConfig::default(),
+        };
+        let detector = Detector::new(cfg, epoch_ns).map_err(|e| anyhow::anyhow!(e))?;
+        let out: Option<Box<dyn Write + Send>> = match &args.alerts {
+            None => None,
+            Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdout())),
+            Some(p) => Some(Box::new(std::io::BufWriter::new(
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
+            ))),
+        };
+        let gauge = prometheus::IntGaugeVec::new(
+            prometheus::Opts::new("netsketch_alerts_active", "Alerts active now, by type"),
+            &["type"],
+        )
+        .expect("valid");
+        // A second run in one process registers again: keep the first.
+        let _ = metrics.registry.register(Box::new(gauge.clone()));
+        Ok(Some(Alerting {
+            detector,
+            out,
+            notify: args.notify.clone(),
+            children: Vec::new(),
+            gauge,
+            failures: Vec::new(),
+        }))
+    }
+
+    /// Feeds one closed epoch; writes and notifies what it raises.
+    pub fn on_epoch(&mut self, s: &Summary) {
+        let lines = self.detector.on_epoch(s);
+        for line in &lines {
+            if let Some(o) = self.out.as_mut() {
+                if let Err(e) = writeln!(o, "{line}") {
+                    self.failures.push(format!("alert output: {e}"));
+                    self.out = None;
+                }
+            }
+            if line["event"] != "update" {
+                self.notify(line);
+            }
+        }
+        if !lines.is_empty() {
+            if let Some(o) = self.out.as_mut() {
+                let _ = o.flush();
+            }
+        }
+        let active = self.detector.active_by_type();
+        for t in ALERT_TYPES {
+            self.gauge
+                .with_label_values(&[t])
+                .set(active.get(t).copied().unwrap_or(0) as i64);
+        }
+    }
+
+    fn notify(&mut self, line: &Value) {
+        let Some(cmd) = &self.notify else { return };
+        // Reap the ones that finished, so a long run keeps no zombies.
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        match Command::new("sh")
+            .args(["-c", cmd])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+        {
+            Ok(mut child) => {
+                if let Some(mut stdin) = child.stdin.take() {
+                    let _ = writeln!(stdin, "{line}");
+                }
+                self.children.push(child);
+            }
+            Err(e) => self.failures.push(format!("notify command: {e}")),
+        }
+    }
+
+    /// Waits for notify commands, and returns every alert of the run with
+    /// any output failures.
+    pub fn finish(mut self) -> (Vec<Value>, Vec<String>) {
+        for mut c in self.children.drain(..) {
+            match c.wait() {
+                Ok(st) if !st.success() => self
+                    .failures
+                    .push(format!("notify command exited with {st}")),
+                Err(e) => self.failures.push(format!("notify command: {e}")),
+                _ => {}
+            }
+        }
+        if let Some(o) = self.out.as_mut() {
+            let _ = o.flush();
+        }
+        (self.detector.alerts().to_vec(), self.failures)
+    }
+}
+
+/// One line per alert for the text report; `origin_ns` is the trace start.
+pub fn alerts_text(alerts: &[Value], origin_ns: u64) -> String {
+    let mut s = String::new();
+    if alerts.is_empty() {
+        s.push_str("  alerts: none\n");
+        return s;
+    }
+    s.push_str("  alerts:\n");
+    for a in alerts {
+        let at = |k: &str| {
+            a[k].as_u64()
+                .map(|t| format!("+{:.0} s", (t.saturating_sub(origin_ns)) as f64 / 1e9))
+                .unwrap_or_else(|| "active".into())
+        };
+        let pps = a["evidence"]["pps"]["value"].as_f64().unwrap_or(0.0);
+        s.push_str(&format!(
+            "    {:<18} {:<22} from {:>7} to {:>7}  {:>10.0} pps\n",
+            a["type"].as_str().unwrap_or("?"),
+            a["victim"].as_str().unwrap_or("?"),
+            at("start_ts_ns"),
+            at("end_ts_ns"),
+            pps
+        ));
+    }
+    s
+}
