@@ -273,7 +273,7 @@ impl<K: SketchKey> SpaceSaving<K> {
             // rebuild: what makes merging many small epochs cheap.
             for s in 0..other.keys.len() {
                 let (k, c, e) = (other.keys[s], other.counts[s], other.errors[s]);
-                self.add_merged(k, c, e, min_a);
+                self.add_merged(k, c, e);
             }
             self.total = self.total.saturating_add(other.total);
             return Ok(());
@@ -301,8 +301,11 @@ impl<K: SketchKey> SpaceSaving<K> {
     }
 
     /// Adds a merged item: `count`/`error` from the other summary, plus
-    /// `min_self` when the key is new here (the mergeable-summaries charge).
-    fn add_merged(&mut self, key: K, count: u64, error: u64, min_self: u64) {
+    /// this side's current minimum when the key is not monitored here (the
+    /// mergeable-summaries charge). The minimum *now*, not before the merge
+    /// began: a key this merge already evicted may have counted up to it.
+    fn add_merged(&mut self, key: K, count: u64, error: u64) {
+        let min_self = self.max_error();
         if let Some(&slot) = self.index.get(&key) {
             let s = slot as usize;
             self.counts[s] = self.counts[s].saturating_add(count);

@@ -252,3 +252,25 @@ fn mismatched_shapes_do_not_merge() {
     assert!(CountMin::with_error(0.0, 0.1, SEED).is_err());
     assert!(HyperLogLog::new(19, SEED).is_err());
 }
+
+/// Regression: an incremental merge that evicts a key and then meets it in
+/// the other summary must charge the minimum at that moment (the evicted
+/// count), not the minimum from before the merge.
+#[test]
+fn merge_charges_the_current_minimum_to_a_key_it_evicted() {
+    let mut a = SpaceSaving::<u64>::new(4, 1).unwrap();
+    for (k, w) in [(1, 10), (2, 15), (3, 30), (4, 40)] {
+        a.update(k, w);
+    }
+    let mut b = SpaceSaving::<u64>::new(4, 1).unwrap();
+    for (k, w) in [(5, 100), (6, 100), (2, 50)] {
+        b.update(k, w);
+    }
+    a.merge(&b).unwrap();
+    let h = a.bounds(&2);
+    assert!(h.lower <= 65 && 65 <= h.upper, "key 2 truth 65: {h:?}");
+    for (k, t) in [(1, 10), (3, 30), (4, 40), (5, 100), (6, 100)] {
+        let h = a.bounds(&k);
+        assert!(h.lower <= t && t <= h.upper, "key {k} truth {t}: {h:?}");
+    }
+}
