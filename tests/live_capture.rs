@@ -5,16 +5,26 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::netsketch;
 
-/// `netsketch capture --json` on lo for UDP to `port`, plus `extra` options.
-fn capture_lo(port: u16, extra: &[&str]) -> std::process::Child {
+/// A running `netsketch capture --json` on lo, with its stderr collected
+/// by a thread.
+struct Capture {
+    child: std::process::Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `netsketch capture --json` on lo for UDP to `port`, plus `extra`
+/// options, and returns once it says it is listening (the stop handler is
+/// installed and the filter set), so no packet sent after that is missed.
+fn capture_lo(port: u16, extra: &[&str]) -> Capture {
     let filter = format!("udp and dst port {port}");
-    netsketch()
+    let mut child = netsketch()
         .args([
             "capture",
             "-i",
@@ -28,17 +38,34 @@ fn capture_lo(port: u16, extra: &[&str]) -> std::process::Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.contains("listening on lo") {
+                let _ = ready_tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // The stderr thread ends (and drops the sender) if the capture fails.
+    if ready_rx.recv_timeout(Duration::from_secs(120)).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("capture never started: {}", stderr.join().unwrap());
+    }
+    Capture { child, stderr }
 }
 
 /// Waits for a capture to end and returns its JSON summary.
-fn summary_of(child: std::process::Child) -> serde_json::Value {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn summary_of(cap: Capture) -> serde_json::Value {
+    let out = cap.child.wait_with_output().unwrap();
+    let stderr = cap.stderr.join().unwrap();
+    assert!(out.status.success(), "{stderr}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -54,12 +81,11 @@ fn send_udp(port: u16, n: usize) {
 #[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
 fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
     let port = 47_000 + (std::process::id() % 1000) as u16;
-    let child = capture_lo(port, &["-c", "200", "-d", "20"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let cap = capture_lo(port, &["-c", "200", "-d", "60"]);
     // Noise the filter must exclude, then the 200 datagrams it must count.
     send_udp(port + 1, 50);
     send_udp(port, 200);
-    let s = summary_of(child);
+    let s = summary_of(cap);
     assert_eq!(s["packets"], 200, "{s}");
     assert_eq!(s["udp"], 200);
     assert_eq!(s["ipv4"], 200);
@@ -81,16 +107,22 @@ fn loopback_udp_is_counted_exactly_through_a_bpf_filter() {
 #[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
 fn sigterm_stops_cleanly_with_final_counters() {
     let port = 48_000 + (std::process::id() % 1000) as u16;
-    let child = capture_lo(port, &[]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // The duration is only a backstop so a lost signal fails the test
+    // instead of hanging it; the capture must stop long before.
+    let cap = capture_lo(port, &["-d", "300"]);
+    let started = std::time::Instant::now();
     send_udp(port, 20);
     std::thread::sleep(Duration::from_millis(300));
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &cap.child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let s = summary_of(child);
+    let s = summary_of(cap);
+    assert!(
+        started.elapsed() < Duration::from_secs(200),
+        "SIGTERM did not stop the capture"
+    );
     assert_eq!(s["packets"], 20);
 }
 

@@ -114,6 +114,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             stopper.stop();
         });
     }
+    // As tcpdump does: say when packets are being captured (after the stop
+    // handler is in place), on stderr so that --json output stays clean.
+    eprintln!(
+        "netsketch: listening on {iface}, link-type {}; Ctrl-C or SIGTERM stops",
+        cap.linktype()
+    );
     let mut source = Live {
         cap,
         totals: Totals::default(),
