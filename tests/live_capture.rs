@@ -66,7 +66,12 @@ fn summary_of(cap: Capture) -> serde_json::Value {
     let out = cap.child.wait_with_output().unwrap();
     let stderr = cap.stderr.join().unwrap();
     assert!(out.status.success(), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    // Window lines come first when the capture spans a window boundary
+    // (windows are aligned to wall-clock multiples); the summary is last.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("{e}: stdout {stdout:?}, stderr {stderr:?}"))
 }
 
 fn send_udp(port: u16, n: usize) {

@@ -142,6 +142,67 @@ impl Default for HostGroup {
     }
 }
 
+/// Which handshake round trip an SLA latency threshold applies to.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// SYN to SYN-ACK: the network to the server and the server's stack.
+    Server,
+    /// SYN-ACK to the client's ACK: the network to the client.
+    Client,
+}
+
+/// SLA thresholds for a group of services (the `[[detect.service]]` list
+/// of the configuration file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceGroup {
+    /// Name used in alerts.
+    pub name: String,
+    /// Server networks; empty means any server.
+    pub networks: Vec<Cidr>,
+    /// Server ports; empty means any port.
+    pub ports: Vec<u16>,
+    /// `sla_latency` when the round trip's `latency_quantile` is at least
+    /// this many milliseconds...
+    pub latency_ms: f64,
+    /// ...(0.5 to 1)...
+    pub latency_quantile: f64,
+    /// ...on this side of the handshake.
+    pub latency_side: Side,
+    /// `sla_failures` when failed attempts (refused or unanswered) are at
+    /// least this share of the epoch's handshake outcomes.
+    pub failure_ratio: f64,
+    /// Attempts or outcomes (answered, refused, unanswered) an epoch needs
+    /// before a service is judged at all.
+    pub min_handshakes: u64,
+    /// Epochs a condition must hold before the alert starts.
+    pub epochs: u32,
+}
+
+impl Default for ServiceGroup {
+    fn default() -> ServiceGroup {
+        ServiceGroup {
+            name: "any".into(),
+            networks: Vec::new(),
+            ports: Vec::new(),
+            latency_ms: 200.0,
+            latency_quantile: 0.99,
+            latency_side: Side::Server,
+            failure_ratio: 0.2,
+            min_handshakes: 10,
+            epochs: 3,
+        }
+    }
+}
+
+impl ServiceGroup {
+    fn covers(&self, ip: Ip, port: u16) -> bool {
+        (self.networks.is_empty() || self.networks.iter().any(|c| c.contains(ip)))
+            && (self.ports.is_empty() || self.ports.contains(&port))
+    }
+}
+
 /// Detection settings (the `[detect]` table and `[[hostgroup]]` list of
 /// the configuration file).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -174,6 +235,10 @@ pub struct DetectConfig {
     /// means one group covering everything with default thresholds.
     #[serde(rename = "hostgroup")]
     pub hostgroups: Vec<HostGroup>,
+    /// Services and their SLA thresholds, first match wins; empty means
+    /// one group covering every service with default thresholds.
+    #[serde(rename = "service")]
+    pub services: Vec<ServiceGroup>,
 }
 
 impl Default for DetectConfig {
@@ -191,6 +256,7 @@ impl Default for DetectConfig {
             baseline_warmup: 5,
             baseline_hosts: 4096,
             hostgroups: Vec::new(),
+            services: Vec::new(),
         }
     }
 }
@@ -224,6 +290,21 @@ impl DetectConfig {
             }
             if g.networks.is_empty() {
                 return Err(format!("hostgroup `{}`: networks is empty", g.name));
+            }
+        }
+        for g in &self.services {
+            let bad = |k: &str, what: &str| Err(format!("service `{}`: {k} {what}", g.name));
+            if !(g.latency_ms.is_finite() && g.latency_ms > 0.0) {
+                return bad("latency_ms", "must be positive");
+            }
+            if !(0.5..=1.0).contains(&g.latency_quantile) {
+                return bad("latency_quantile", "must be 0.5 to 1");
+            }
+            if !(g.failure_ratio > 0.0 && g.failure_ratio <= 1.0) {
+                return bad("failure_ratio", "must be in (0, 1]");
+            }
+            if g.epochs == 0 {
+                return bad("epochs", "must be at least 1");
             }
         }
         Ok(())
@@ -260,6 +341,7 @@ struct Ewma {
 pub struct Detector {
     cfg: DetectConfig,
     groups: Vec<HostGroup>,
+    service_groups: Vec<ServiceGroup>,
     tracks: BTreeMap<String, Track>,
     baselines: HashMap<u128, Ewma>,
     epoch_ns: u64,
@@ -274,6 +356,9 @@ struct Finding {
     group: String,
     pps: f64,
     evidence: Value,
+    /// Epochs the condition must hold before the alert starts (`None`:
+    /// the configured `start_epochs`).
+    need: Option<u32>,
 }
 
 fn est(b: (u64, u64), per_s: f64) -> Value {
@@ -289,9 +374,15 @@ impl Detector {
         } else {
             cfg.hostgroups.clone()
         };
+        let service_groups = if cfg.services.is_empty() {
+            vec![ServiceGroup::default()]
+        } else {
+            cfg.services.clone()
+        };
         Ok(Detector {
             cfg,
             groups,
+            service_groups,
             tracks: BTreeMap::new(),
             baselines: HashMap::new(),
             epoch_ns,
@@ -350,7 +441,7 @@ impl Detector {
             }
             let event = if t.active {
                 "update"
-            } else if t.held >= self.cfg.start_epochs {
+            } else if t.held >= f.need.unwrap_or(self.cfg.start_epochs) {
                 t.active = true;
                 t.detected_ts_ns = now;
                 "start"
@@ -509,6 +600,7 @@ impl Detector {
                     group: g.name.clone(),
                     pps: pps_lo,
                     evidence: ev,
+                    need: None,
                 });
                 alerting_prefixes.push(attack_prefix(v.0));
                 continue;
@@ -524,6 +616,7 @@ impl Detector {
                 evidence: self.evidence(
                     s, v, per_s, pkts, bytes, back, syn, synack, icmp, amp, distinct, unanswered,
                 ),
+                need: None,
             });
         }
         // Carpet bombing: a prefix over threshold none of whose hosts is.
@@ -558,6 +651,92 @@ impl Detector {
                 pps: lo as f64 * per_s,
                 evidence: json!({"pps": est((lo, hi), per_s), "top_hosts": hosts,
                     "threshold_pps": g.prefix_pps}),
+                need: None,
+            });
+        }
+        // Hosts under a DoS alert, now or still active.
+        let mut dos_hosts: Vec<String> = out.iter().map(|f| f.victim.clone()).collect();
+        dos_hosts.extend(
+            self.tracks
+                .iter()
+                .filter(|(_, t)| t.active && !t.kind.starts_with("sla_"))
+                .map(|(v, _)| v.clone()),
+        );
+        out.extend(self.sla_findings(s, &dos_hosts));
+        out
+    }
+
+    /// Services over their SLA thresholds. A service whose host is the
+    /// victim of a DoS finding is left to that alert.
+    fn sla_findings(&self, s: &Summary, dos_hosts: &[String]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for r in s.services(usize::MAX) {
+            if dos_hosts.contains(&r.server.to_string())
+                || self.cfg.whitelist.iter().any(|c| c.contains(r.server))
+            {
+                continue;
+            }
+            let Some(g) = self
+                .service_groups
+                .iter()
+                .find(|g| g.covers(r.server, r.port))
+            else {
+                continue;
+            };
+            let st = &r.stats;
+            // Unanswered SYNs are known only at the handshake timeout, so
+            // during an outage outcomes lag attempts: either gives volume.
+            let outcomes = st.answered + st.failures();
+            if outcomes == 0 || outcomes.max(st.attempts) < g.min_handshakes.max(1) {
+                continue;
+            }
+            let ratio = st.failures() as f64 / outcomes as f64;
+            let hist = match g.latency_side {
+                Side::Server => &st.server_rtt,
+                Side::Client => &st.client_rtt,
+            };
+            // The quantile's bucket: the true sample lies in [lower, upper].
+            let latency = hist
+                .as_ref()
+                .filter(|h| h.len() >= g.min_handshakes)
+                .map(|h| {
+                    let v = h.value_at_quantile(g.latency_quantile);
+                    (
+                        h.lowest_equivalent(v) * 1000,
+                        h.highest_equivalent(v) * 1000,
+                    )
+                });
+            let slow = latency.is_some_and(|(lo, _)| lo as f64 >= g.latency_ms * 1e6);
+            let failing = ratio >= g.failure_ratio;
+            if !slow && !failing {
+                continue;
+            }
+            let side = match g.latency_side {
+                Side::Server => "server",
+                Side::Client => "client",
+            };
+            let mut ev = st.to_json();
+            ev["outcomes"] = json!(outcomes);
+            ev["missed_events_upper"] = json!(r.missed_upper);
+            ev["latency"] = json!({
+                "side": side,
+                "quantile": g.latency_quantile,
+                "lower_ns": latency.map(|l| l.0),
+                "upper_ns": latency.map(|l| l.1),
+                "threshold_ms": g.latency_ms,
+            });
+            ev["failure_threshold"] = json!(g.failure_ratio);
+            out.push(Finding {
+                victim: r.name(),
+                kind: if failing {
+                    "sla_failures"
+                } else {
+                    "sla_latency"
+                },
+                group: g.name.clone(),
+                pps: 0.0,
+                evidence: ev,
+                need: Some(g.epochs),
             });
         }
         out

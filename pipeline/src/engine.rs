@@ -21,6 +21,7 @@ use std::time::Instant;
 use capture::FlowUpdate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
+use crate::handshake::ConnTables;
 use crate::keys::SHARDS;
 use crate::metrics::Metrics;
 use crate::shard::{Budget, CouponCache, OwnedShards, ShardSketches};
@@ -83,6 +84,11 @@ pub struct EngineConfig {
     pub windows: Vec<WindowSpec>,
     /// Batches a worker queue holds.
     pub queue_batches: usize,
+    /// A TCP handshake with no answer after this long is a failure.
+    pub handshake_timeout_ns: u64,
+    /// Pending TCP handshakes held at most (all shards together; about 80
+    /// bytes each).
+    pub handshake_table: usize,
 }
 
 impl Default for EngineConfig {
@@ -103,6 +109,8 @@ impl Default for EngineConfig {
                 slide: 10,
             }],
             queue_batches: 64,
+            handshake_timeout_ns: 3_000_000_000,
+            handshake_table: 1 << 18,
         }
     }
 }
@@ -147,6 +155,7 @@ struct WorkerState<'e> {
     owner: usize,
     owners: usize,
     open: Vec<(u64, OwnedShards)>,
+    conns: ConnTables,
     coupons: CouponCache,
     hist: prometheus::Histogram,
 }
@@ -158,6 +167,12 @@ impl<'e> WorkerState<'e> {
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
+            conns: ConnTables::new(
+                owner,
+                engine.cfg.workers.max(1),
+                engine.cfg.handshake_table.div_ceil(SHARDS),
+                engine.cfg.handshake_timeout_ns,
+            ),
             coupons: CouponCache::new(),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
@@ -171,17 +186,14 @@ impl<'e> WorkerState<'e> {
         for u in updates {
             let e = u.ts_ns / e_ns;
             if e != cur_e {
-                cur = match self.open.binary_search_by_key(&e, |(x, _)| *x) {
-                    Ok(i) => i,
-                    Err(i) => {
-                        let shards = OwnedShards::new(&self.engine.budget, self.owner, self.owners);
-                        self.open.insert(i, (e, shards));
-                        i
-                    }
-                };
+                cur = self.epoch_index(e);
                 cur_e = e;
             }
-            self.open[cur].1.apply(u, &mut self.coupons);
+            let shards = &mut self.open[cur].1;
+            shards.apply(u, &mut self.coupons);
+            if u.proto == FlowUpdate::TCP && u.has_ports {
+                self.conns.observe(u, shards);
+            }
         }
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
@@ -193,7 +205,26 @@ impl<'e> WorkerState<'e> {
         }
     }
 
+    /// The index in `open` of epoch `e`, opening it if needed.
+    fn epoch_index(&mut self, e: u64) -> usize {
+        match self.open.binary_search_by_key(&e, |(x, _)| *x) {
+            Ok(i) => i,
+            Err(i) => {
+                let shards = OwnedShards::new(&self.engine.budget, self.owner, self.owners);
+                self.open.insert(i, (e, shards));
+                i
+            }
+        }
+    }
+
     fn close(&mut self, x: u64, merge: &Sender<MergeMsg>) {
+        // Handshakes that timed out by the end of the closing epoch fail
+        // in it.
+        let now = (x + 1).saturating_mul(self.engine.cfg.epoch_ns);
+        if self.conns.any_expiring(now) {
+            let i = self.epoch_index(x);
+            self.conns.expire(now, &mut self.open[i].1);
+        }
         self.flush(x, merge);
         let _ = merge.send(MergeMsg::Closed(self.owner, x));
     }

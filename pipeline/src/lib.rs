@@ -13,6 +13,7 @@
 
 pub mod detect;
 mod engine;
+pub mod handshake;
 mod keys;
 mod metrics;
 mod shard;
@@ -20,6 +21,7 @@ mod source;
 mod summary;
 
 pub use engine::{Backpressure, Engine, EngineConfig, EngineError, RunOutput, Source, WindowSpec};
+pub use handshake::{ServiceReport, ServiceStats};
 pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;
 pub use shard::Budget;

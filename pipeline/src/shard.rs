@@ -8,6 +8,7 @@ use sketches::datasketches::ip_coupon;
 use sketches::hash::{hash_u128, DEFAULT_SEED};
 use sketches::{CountMin, Coupon, HyperLogLog, SpaceSaving};
 
+use crate::handshake::{ServiceSink, ServiceTable};
 use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
 
 /// How big each sketch of a shard is, derived from one memory budget.
@@ -23,6 +24,8 @@ pub struct Budget {
     pub dst_sources_capacity: usize,
     /// Precision of each per-destination distinct-sources sketch.
     pub dst_sources_p: u8,
+    /// Services whose handshakes are tracked, per shard.
+    pub services_per_shard: usize,
 }
 
 /// Per-destination attack sketches: SYN, SYN-ACK, RST, ICMP, reflector
@@ -67,6 +70,10 @@ impl Budget {
         let dst_sources_p = 10;
         let dst_sources_capacity = 32;
         let fixed = 3 * (1usize << hll_p) + dst_sources_capacity * ((1 << dst_sources_p) + 64);
+        // Handshake statistics: up to 8 services per shard, an eighth of
+        // the shard's memory at most.
+        let services_per_shard = (per_shard / 8 / ServiceTable::max_bytes(1)).clamp(1, 8);
+        let fixed = fixed + ServiceTable::max_bytes(services_per_shard);
         let rest = per_shard.saturating_sub(fixed);
         // Ten address/port heavy-hitter sketches (pairs cost twice), six
         // per-destination attack sketches.
@@ -81,6 +88,7 @@ impl Budget {
             hll_p,
             dst_sources_capacity,
             dst_sources_p,
+            services_per_shard,
         }
     }
 
@@ -93,7 +101,7 @@ impl Budget {
         let cm = 2 * self.cm_width * CM_DEPTH * 8;
         let hll =
             3 * (1 << self.hll_p) + self.dst_sources_capacity * ((1 << self.dst_sources_p) + 64);
-        SHARDS * (hh + cm + hll)
+        SHARDS * (hh + cm + hll + ServiceTable::max_bytes(self.services_per_shard))
     }
 }
 
@@ -137,6 +145,8 @@ pub struct ShardSketches {
     /// Destinations whose distinct sources are tracked (by packets).
     pub dst_sources_hh: SpaceSaving<u128>,
     pub dst_sources: HashMap<u128, HyperLogLog, foldhash::fast::FixedState>,
+    /// TCP handshakes per service (round-trip times, failures).
+    pub services: ServiceTable,
     budget: Budget,
 }
 
@@ -179,6 +189,7 @@ impl ShardSketches {
             hll_flows: hll(),
             dst_sources_hh: hh(b.dst_sources_capacity),
             dst_sources: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
+            services: ServiceTable::new(b.services_per_shard),
             budget: *b,
         }
     }
@@ -226,6 +237,7 @@ impl ShardSketches {
         }
         let hh = &self.dst_sources_hh;
         self.dst_sources.retain(|k, _| hh.contains(k));
+        self.services.merge(&o.services);
     }
 }
 
@@ -235,6 +247,12 @@ pub struct OwnedShards {
     pub shards: Vec<Option<ShardSketches>>,
     owner: usize,
     workers: usize,
+}
+
+impl ServiceSink for OwnedShards {
+    fn table(&mut self, shard: usize) -> Option<&mut ServiceTable> {
+        self.shards[shard].as_mut().map(|s| &mut s.services)
+    }
 }
 
 impl OwnedShards {

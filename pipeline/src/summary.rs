@@ -3,6 +3,7 @@
 use capture::{FlowUpdate, Ip, ProtocolCounts};
 use sketches::{Estimate, HeavyHitter, HyperLogLog};
 
+use crate::handshake::{ServiceReport, ServiceStats};
 use crate::keys::{prefix_hash, shard_of, Dimension, Metric, SHARDS};
 use crate::shard::{Budget, ShardSketches};
 
@@ -382,5 +383,54 @@ impl Summary {
         });
         v.truncate(k);
         v
+    }
+
+    /// The `k` services with the most handshake attempts, with their
+    /// round-trip times and failures.
+    pub fn services(&self, k: usize) -> Vec<ServiceReport> {
+        let mut v: Vec<ServiceReport> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.services.services())
+            .map(|((ip, port), missed, st)| ServiceReport {
+                server: ip,
+                port,
+                missed_upper: missed,
+                stats: st.clone(),
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            b.stats
+                .attempts
+                .cmp(&a.stats.attempts)
+                .then((a.server, a.port).cmp(&(b.server, b.port)))
+        });
+        v.truncate(k);
+        v
+    }
+
+    /// One service's handshakes, if it is tracked.
+    pub fn service(&self, ip: Ip, port: u16) -> Option<ServiceReport> {
+        let t = &self.shards[crate::handshake::service_shard(ip.0, port)].services;
+        t.services()
+            .find(|s| s.0 == (ip, port))
+            .map(|(_, missed, st)| ServiceReport {
+                server: ip,
+                port,
+                missed_upper: missed,
+                stats: st.clone(),
+            })
+    }
+
+    /// Handshakes of every service not tracked on its own, and SYNs not
+    /// followed because the pending-handshake table was full.
+    pub fn services_other(&self) -> (ServiceStats, u64) {
+        let mut o = ServiceStats::default();
+        let mut untracked = 0;
+        for s in &self.shards {
+            o.merge(&s.services.other);
+            untracked += s.services.untracked;
+        }
+        (o, untracked)
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Alert types, for the Prometheus gauge's bounded label set.
-pub const ALERT_TYPES: [&str; 7] = [
+pub const ALERT_TYPES: [&str; 9] = [
     "volumetric",
     "syn_flood",
     "udp_amplification",
@@ -22,6 +22,8 @@ pub const ALERT_TYPES: [&str; 7] = [
     "distributed_flood",
     "carpet_bombing",
     "baseline_change",
+    "sla_latency",
+    "sla_failures",
 ];
 
 #[derive(Debug, Args, Clone, Default)]
@@ -192,14 +194,27 @@ pub fn alerts_text(alerts: &[Value], origin_ns: u64) -> String {
                 .map(|t| format!("+{:.0} s", (t.saturating_sub(origin_ns)) as f64 / 1e9))
                 .unwrap_or_else(|| "active".into())
         };
-        let pps = a["evidence"]["pps"]["value"].as_f64().unwrap_or(0.0);
+        let ev = &a["evidence"];
+        let figure = match a["type"].as_str() {
+            Some("sla_latency") => format!(
+                "p{:.0} {} RTT {:.1} ms",
+                ev["latency"]["quantile"].as_f64().unwrap_or(0.0) * 100.0,
+                ev["latency"]["side"].as_str().unwrap_or("?"),
+                ev["latency"]["upper_ns"].as_f64().unwrap_or(0.0) / 1e6
+            ),
+            Some("sla_failures") => format!(
+                "{:.0}% failed",
+                ev["failure_ratio"].as_f64().unwrap_or(0.0) * 100.0
+            ),
+            _ => format!("{:.0} pps", ev["pps"]["value"].as_f64().unwrap_or(0.0)),
+        };
         s.push_str(&format!(
-            "    {:<18} {:<22} from {:>7} to {:>7}  {:>10.0} pps\n",
+            "    {:<18} {:<22} from {:>7} to {:>7}  {:>16}\n",
             a["type"].as_str().unwrap_or("?"),
             a["victim"].as_str().unwrap_or("?"),
             at("start_ts_ns"),
             at("end_ts_ns"),
-            pps
+            figure
         ));
     }
     s

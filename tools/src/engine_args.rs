@@ -42,6 +42,10 @@ pub struct EngineArgs {
     /// /8 /16 /24 /32 and IPv6 /32 /48 /64 /128 are tracked.
     #[arg(long = "query", value_name = "ADDR[/LEN]")]
     pub queries: Vec<String>,
+    /// Seconds after which a TCP handshake with no SYN-ACK (or no final
+    /// ACK) counts as failed.
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub handshake_timeout: f64,
 }
 
 /// A parsed `--query`.
@@ -107,6 +111,9 @@ impl EngineArgs {
         if !(self.epoch.is_finite() && self.epoch > 0.0) {
             bail!("--epoch must be a positive number of seconds");
         }
+        if !(self.handshake_timeout.is_finite() && self.handshake_timeout > 0.0) {
+            bail!("--handshake-timeout must be a positive number of seconds");
+        }
         if !(self.lateness.is_finite() && self.lateness >= 0.0) {
             bail!("--lateness must be zero or a positive number of seconds");
         }
@@ -150,6 +157,8 @@ impl EngineArgs {
             memory_bytes: self.memory << 20,
             windows,
             queue_batches: defaults.queue_batches,
+            handshake_timeout_ns: (self.handshake_timeout * 1e9) as u64,
+            handshake_table: defaults.handshake_table,
         })
     }
 }

@@ -103,7 +103,31 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
     );
     m.insert("distinct_src_per_dst".into(), Value::Array(per_dst));
     m.insert("tcp_handshake".into(), Value::Object(handshake));
+    m.insert("services".into(), services_json(s, k));
     m
+}
+
+/// TCP handshakes of the busiest services (round-trip times in ns, with
+/// HdrHistogram's 2-digit precision) and of all others together.
+pub fn services_json(s: &Summary, k: usize) -> Value {
+    let top: Vec<Value> = s
+        .services(k)
+        .into_iter()
+        .map(|r| {
+            let mut v = json!({"service": r.name(), "missed_events_upper": r.missed_upper});
+            if let (Value::Object(m), Value::Object(st)) = (&mut v, r.stats.to_json()) {
+                m.extend(st);
+            }
+            v
+        })
+        .collect();
+    let (other, untracked) = s.services_other();
+    json!({
+        "top": top,
+        "other": other.to_json(),
+        "untracked_syns": untracked,
+        "rtt_relative_precision": 1.0 / 128.0,
+    })
 }
 
 /// A window line of the JSON output.
@@ -185,6 +209,31 @@ pub fn answers_text(s: &Summary, k: usize) -> String {
     let _ = writeln!(out, "  distinct sources      {}", e(s.distinct_src()));
     let _ = writeln!(out, "  distinct destinations {}", e(s.distinct_dst()));
     let _ = writeln!(out, "  distinct flows        {}", e(s.distinct_flows()));
+    let services = s.services(k);
+    if !services.is_empty() {
+        let _ = writeln!(
+            out,
+            "  TCP services (handshakes; server-side RTT p50/p99, client-side p50/p99; failed):"
+        );
+    }
+    let ms = |h: &Value, q: &str| {
+        h[q].as_u64()
+            .map_or("-".to_string(), |ns| format!("{:.1}", ns as f64 / 1e6))
+    };
+    for r in services {
+        let st = r.stats.to_json();
+        let _ = writeln!(
+            out,
+            "    {:<46} {:>9}  {:>7}/{:<7} ms  {:>7}/{:<7} ms  {:>5.1}%",
+            r.name(),
+            thousands(r.stats.attempts),
+            ms(&st["server_rtt_ns"], "p50"),
+            ms(&st["server_rtt_ns"], "p99"),
+            ms(&st["client_rtt_ns"], "p50"),
+            ms(&st["client_rtt_ns"], "p99"),
+            r.stats.failure_ratio() * 100.0
+        );
+    }
     out
 }
 

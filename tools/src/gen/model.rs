@@ -75,9 +75,26 @@ pub struct Meta {
     pub proto: u8,
     pub flags: u8,
     pub v6: bool,
-    /// For a SYN-ACK: the service (server, port) and the server-side
-    /// handshake RTT (SYN to SYN-ACK).
-    pub handshake: Option<(Ip, u16, u64)>,
+    /// What the packet does to a TCP handshake of the service (server,
+    /// port).
+    pub conn: Option<(Ip, u16, ConnEvent)>,
+}
+
+/// A step of a TCP handshake, for the ground truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The first SYN of a connection.
+    Attempt,
+    /// The SYN-ACK, after this server-side round trip (first SYN to
+    /// SYN-ACK), ns.
+    Answered(u64),
+    /// The client's ACK, after this client-side round trip (SYN-ACK to
+    /// ACK), ns.
+    Completed(u64),
+    /// The server refused with a RST.
+    Refused,
+    /// The client's last SYN retransmission, never answered.
+    Unanswered,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -451,7 +468,7 @@ impl Model {
         (src, dst): (Ip, Ip),
         l4: L4,
         payload: usize,
-        handshake: Option<(Ip, u16, u64)>,
+        conn: Option<(Ip, u16, ConnEvent)>,
     ) -> Meta {
         let ip_len = build(buf, src, dst, l4, payload, 64);
         let (sport, dport, proto, flags) = match l4 {
@@ -480,7 +497,7 @@ impl Model {
             proto,
             flags,
             v6: src.to_v4().is_none(),
-            handshake,
+            conn,
         }
     }
 
@@ -530,8 +547,14 @@ impl Model {
                     ack: 0,
                     flags: tf::SYN,
                 };
+                let ev = |e| Some((f.server, f.sport, e));
                 let (meta, next, dc, ds) = match (step, f.fail) {
-                    (0, _) => (self.emit(buf, ts, c2s, syn, 0, None), Some(f.rtt_s), 1, 0),
+                    (0, _) => (
+                        self.emit(buf, ts, c2s, syn, 0, ev(ConnEvent::Attempt)),
+                        Some(f.rtt_s),
+                        1,
+                        0,
+                    ),
                     // Unanswered: the client retransmits its SYN twice, then gives up.
                     (1, Fail::NoAnswer) => (
                         self.emit(buf, ts, c2s, retrans, 0, None),
@@ -539,7 +562,12 @@ impl Model {
                         0,
                         0,
                     ),
-                    (2, Fail::NoAnswer) => (self.emit(buf, ts, c2s, retrans, 0, None), None, 0, 0),
+                    (2, Fail::NoAnswer) => (
+                        self.emit(buf, ts, c2s, retrans, 0, ev(ConnEvent::Unanswered)),
+                        None,
+                        0,
+                        0,
+                    ),
                     (1, Fail::Rst) => {
                         let rst = L4::Tcp {
                             sport: f.sport,
@@ -548,10 +576,15 @@ impl Model {
                             ack: cseq,
                             flags: tf::RST | tf::ACK,
                         };
-                        (self.emit(buf, ts, s2c, rst, 0, None), None, 0, 0)
+                        (
+                            self.emit(buf, ts, s2c, rst, 0, ev(ConnEvent::Refused)),
+                            None,
+                            0,
+                            0,
+                        )
                     }
                     (1, _) => {
-                        let hs = Some((f.server, f.sport, ts - f.syn_ts));
+                        let hs = ev(ConnEvent::Answered(ts - f.syn_ts));
                         (
                             self.emit(buf, ts, s2c, s(tf::SYN | tf::ACK), 0, hs),
                             Some(f.rtt_c),
@@ -559,8 +592,16 @@ impl Model {
                             1,
                         )
                     }
+                    // The ACK leaves the client rtt_c after the SYN-ACK.
                     (2, _) => (
-                        self.emit(buf, ts, c2s, c(cseq, tf::ACK), 0, None),
+                        self.emit(
+                            buf,
+                            ts,
+                            c2s,
+                            c(cseq, tf::ACK),
+                            0,
+                            ev(ConnEvent::Completed(f.rtt_c)),
+                        ),
                         Some(gap(f.rtt_s)),
                         0,
                         0,

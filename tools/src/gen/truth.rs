@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use capture::Ip;
 use serde_json::{json, Value};
 
-use super::model::{Config, Meta};
+use super::model::{Config, ConnEvent, Meta};
 use super::scenario::Scenario;
 
 const TOP: usize = 100;
@@ -36,7 +36,32 @@ pub struct Truth {
     dport: Counter<u16>,
     sport: Counter<u16>,
     flows: HashSet<(Ip, Ip, u16, u16, u8), foldhash::fast::FixedState>,
-    rtt: HashMap<(Ip, u16), Vec<u64>, foldhash::fast::FixedState>,
+    services: HashMap<(Ip, u16), Service, foldhash::fast::FixedState>,
+}
+
+/// One service's handshakes.
+#[derive(Debug, Default)]
+struct Service {
+    attempts: u64,
+    refused: u64,
+    unanswered: u64,
+    server_rtt: Vec<u64>,
+    client_rtt: Vec<u64>,
+}
+
+fn quantiles(v: &[u64]) -> Value {
+    if v.is_empty() {
+        return Value::Null;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    json!({
+        "count": s.len(),
+        "p50": quantile(&s, 0.5),
+        "p90": quantile(&s, 0.9),
+        "p99": quantile(&s, 0.99),
+        "max": s[s.len() - 1],
+    })
 }
 
 fn add<K: std::hash::Hash + Eq>(m: &mut Counter<K>, k: K, bytes: u64) {
@@ -95,8 +120,15 @@ impl Truth {
         add(&mut self.dport, m.dport, b);
         add(&mut self.sport, m.sport, b);
         self.flows.insert((m.src, m.dst, m.sport, m.dport, m.proto));
-        if let Some((server, port, rtt)) = m.handshake {
-            self.rtt.entry((server, port)).or_default().push(rtt);
+        if let Some((server, port, ev)) = m.conn {
+            let s = self.services.entry((server, port)).or_default();
+            match ev {
+                ConnEvent::Attempt => s.attempts += 1,
+                ConnEvent::Answered(rtt) => s.server_rtt.push(rtt),
+                ConnEvent::Completed(rtt) => s.client_rtt.push(rtt),
+                ConnEvent::Refused => s.refused += 1,
+                ConnEvent::Unanswered => s.unanswered += 1,
+            }
         }
     }
 
@@ -120,21 +152,24 @@ impl Truth {
             .take(TOP)
             .map(|(d, _)| json!({"key": d.to_string(), "value": per_dst[*d]}))
             .collect();
-        let mut services: Vec<(&(Ip, u16), &Vec<u64>)> = self.rtt.iter().collect();
-        services.sort_unstable_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-        let rtt: Vec<Value> = services
+        // Services by handshake attempts: counts and round-trip quantiles
+        // (the definition HdrHistogram uses: the smallest sample with at
+        // least q of all at or below it).
+        let mut services: Vec<(&(Ip, u16), &Service)> = self.services.iter().collect();
+        services.sort_unstable_by(|a, b| b.1.attempts.cmp(&a.1.attempts).then(a.0.cmp(b.0)));
+        let services: Vec<Value> = services
             .iter()
             .take(TOP)
-            .map(|((ip, port), v)| {
-                let mut s = (*v).clone();
-                s.sort_unstable();
+            .map(|((ip, port), s)| {
                 json!({
-                    "service": format!("{}:{port}", fmt_ip(ip)),
-                    "handshakes": s.len(),
-                    "p50_ns": quantile(&s, 0.5),
-                    "p90_ns": quantile(&s, 0.9),
-                    "p99_ns": quantile(&s, 0.99),
-                    "max_ns": s[s.len() - 1],
+                    "service": pipeline::handshake::service_name(*ip, *port),
+                    "attempts": s.attempts,
+                    "answered": s.server_rtt.len(),
+                    "completed": s.client_rtt.len(),
+                    "refused": s.refused,
+                    "unanswered": s.unanswered,
+                    "server_rtt_ns": quantiles(&s.server_rtt),
+                    "client_rtt_ns": quantiles(&s.client_rtt),
                 })
             })
             .collect();
@@ -176,7 +211,7 @@ impl Truth {
                 "flows": self.flows.len(),
             },
             "distinct_src_per_dst": per_dst,
-            "rtt": rtt,
+            "services": services,
             "events": events,
         })
     }

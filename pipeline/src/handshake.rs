@@ -1,0 +1,758 @@
+//! TCP handshakes per service: round-trip times and connection failures.
+//!
+//! A *service* is a server address and port. For every connection the
+//! pipeline sees open, it measures two round trips from the vantage point:
+//!
+//! ```text
+//!   client            vantage            server
+//!     │── SYN ───────────►│─────────────────►│   ┐
+//!     │                   │◄──────── SYN-ACK ─│   ┘ server side
+//!     │◄──────────────────│                   │   ┐
+//!     │── ACK ───────────►│                   │   ┘ client side
+//! ```
+//!
+//! and classifies attempts that fail: `refused` (the server answered the
+//! SYN with a RST), `unanswered` (no SYN-ACK or RST within the handshake
+//! timeout), `incomplete` (SYN-ACK sent, no ACK from the client in time, or
+//! the client reset).
+//!
+//! Determinism: pending handshakes live in per-shard tables sharded by the
+//! service, so all of one service's connections are in one shard, which
+//! sees the same packets in the same order whatever the worker count. A
+//! timed-out handshake is counted in the epoch whose close finds it expired,
+//! and closes fall at fixed points of the stream, so the counts do not
+//! depend on threads or speed either.
+//!
+//! Bounded memory: each shard holds at most `table_capacity` pending
+//! handshakes (SYNs beyond that are counted as `untracked`, not measured)
+//! and each shard's epoch statistics track at most `capacity` services with
+//! Space-Saving admission (every service with more than `attempts /
+//! capacity` attempts in the shard is tracked; the rest, and what a
+//! tracked service did before it was admitted, go to `other`). Round-trip
+//! times are HdrHistograms with 2 significant digits (relative error under
+//! 1/128) from 1 µs to 60 s, allocated only for services that have one.
+
+use std::collections::HashMap;
+
+use capture::{tcp_flags as tf, FlowUpdate, Ip};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use sketches::hash::{hash_u128, DEFAULT_SEED};
+
+use crate::keys::shard_of;
+
+/// Round-trip times are recorded in microseconds from 1 µs...
+pub const RTT_LOW_US: u64 = 1;
+/// ...to 60 s (larger values are clamped)...
+pub const RTT_HIGH_US: u64 = 60_000_000;
+/// ...with 2 significant digits.
+pub const RTT_SIGFIG: u8 = 2;
+
+/// A round-trip time histogram, in microseconds.
+pub type RttHistogram = Histogram<u32>;
+
+fn new_histogram() -> RttHistogram {
+    Histogram::new_with_bounds(RTT_LOW_US, RTT_HIGH_US, RTT_SIGFIG).expect("valid bounds")
+}
+
+/// Bytes one round-trip histogram takes.
+pub fn histogram_bytes() -> usize {
+    new_histogram().distinct_values() * std::mem::size_of::<u32>() + 64
+}
+
+/// The shard whose tables hold a service's handshakes.
+#[inline]
+pub fn service_shard(server: u128, port: u16) -> usize {
+    shard_of(hash_u128(
+        server,
+        DEFAULT_SEED ^ 0x5e7 ^ ((port as u64) << 40),
+    ))
+}
+
+/// Handshake counts and round-trip times of one service (or of the
+/// `other` bucket) over an epoch or window.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceStats {
+    /// Connection attempts (first SYNs; retransmissions not counted).
+    pub attempts: u64,
+    /// SYN retransmissions (same sequence number).
+    pub syn_retransmits: u64,
+    /// SYN-ACKs answering a tracked SYN.
+    pub answered: u64,
+    /// Handshakes completed by the client's ACK.
+    pub completed: u64,
+    /// SYNs answered with a RST by the server.
+    pub refused: u64,
+    /// SYNs with neither SYN-ACK nor RST within the timeout.
+    pub unanswered: u64,
+    /// SYN-ACKs the client never acknowledged in time, or reset.
+    pub incomplete: u64,
+    /// Server side: SYN (the first) to SYN-ACK, in µs.
+    pub server_rtt: Option<Box<RttHistogram>>,
+    /// Client side: SYN-ACK to the client's ACK, in µs.
+    pub client_rtt: Option<Box<RttHistogram>>,
+}
+
+fn add_hist(into: &mut Option<Box<RttHistogram>>, from: &Option<Box<RttHistogram>>) {
+    if let Some(f) = from {
+        match into {
+            // Same bounds by construction; counts saturate.
+            Some(h) => {
+                let _ = h.add(&**f);
+            }
+            None => *into = Some(f.clone()),
+        }
+    }
+}
+
+fn record(h: &mut Option<Box<RttHistogram>>, ns: u64) {
+    let us = (ns / 1000).clamp(RTT_LOW_US, RTT_HIGH_US);
+    h.get_or_insert_with(|| Box::new(new_histogram()))
+        .saturating_record(us);
+}
+
+impl ServiceStats {
+    /// Adds every count and histogram of `o`.
+    pub fn merge(&mut self, o: &ServiceStats) {
+        self.attempts += o.attempts;
+        self.syn_retransmits += o.syn_retransmits;
+        self.answered += o.answered;
+        self.completed += o.completed;
+        self.refused += o.refused;
+        self.unanswered += o.unanswered;
+        self.incomplete += o.incomplete;
+        add_hist(&mut self.server_rtt, &o.server_rtt);
+        add_hist(&mut self.client_rtt, &o.client_rtt);
+    }
+
+    /// Failed attempts: refused or unanswered.
+    pub fn failures(&self) -> u64 {
+        self.refused + self.unanswered
+    }
+}
+
+/// Quantiles of a round-trip histogram, in ns, as JSON: `count`, `p50`,
+/// `p90`, `p99`, `max`, each the top of its bucket (at most 1/128 above
+/// the true sample). `null` without samples.
+pub fn rtt_json(h: &Option<Box<RttHistogram>>) -> Value {
+    match h {
+        Some(h) if !h.is_empty() => {
+            let q = |x: f64| h.value_at_quantile(x) * 1000;
+            json!({
+                "count": h.len(),
+                "p50": q(0.5),
+                "p90": q(0.9),
+                "p99": q(0.99),
+                "max": h.highest_equivalent(h.max()) * 1000,
+            })
+        }
+        _ => Value::Null,
+    }
+}
+
+/// A service's handshakes over an epoch or window.
+#[derive(Debug, Clone)]
+pub struct ServiceReport {
+    /// Server address.
+    pub server: Ip,
+    /// Server port.
+    pub port: u16,
+    /// Handshake events (attempts, answers, failures) it may have had
+    /// before it was tracked, counted in `other` instead: 0 means its
+    /// statistics are complete.
+    pub missed_upper: u64,
+    /// Counts and round-trip times.
+    pub stats: ServiceStats,
+}
+
+impl ServiceReport {
+    /// `addr:port` (`[v6]:port` for IPv6).
+    pub fn name(&self) -> String {
+        service_name(self.server, self.port)
+    }
+}
+
+/// `addr:port`, with brackets around IPv6 addresses.
+pub fn service_name(ip: Ip, port: u16) -> String {
+    if ip.to_v4().is_some() {
+        format!("{ip}:{port}")
+    } else {
+        format!("[{ip}]:{port}")
+    }
+}
+
+impl ServiceStats {
+    /// Counts, failure ratio and round-trip quantiles as JSON.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "attempts": self.attempts,
+            "syn_retransmits": self.syn_retransmits,
+            "answered": self.answered,
+            "completed": self.completed,
+            "refused": self.refused,
+            "unanswered": self.unanswered,
+            "incomplete": self.incomplete,
+            "failure_ratio": self.failure_ratio(),
+            "server_rtt_ns": rtt_json(&self.server_rtt),
+            "client_rtt_ns": rtt_json(&self.client_rtt),
+        })
+    }
+
+    /// Failures over attempts (0 without attempts).
+    pub fn failure_ratio(&self) -> f64 {
+        if self.attempts == 0 {
+            0.0
+        } else {
+            self.failures() as f64 / self.attempts as f64
+        }
+    }
+}
+
+/// One tracked service.
+#[derive(Debug, Clone)]
+struct Slot {
+    key: (u128, u16),
+    /// Events counted for it, plus what it inherited on admission.
+    weight: u64,
+    /// What it inherited: its attempts are at least `weight - error`.
+    error: u64,
+    stats: ServiceStats,
+}
+
+/// The services of one shard over an epoch or window.
+#[derive(Debug, Clone)]
+pub struct ServiceTable {
+    slots: Vec<Slot>,
+    /// What tracked services did before they were admitted, and what
+    /// services evicted since did.
+    pub other: ServiceStats,
+    /// SYNs not tracked because the pending-handshake table was full.
+    pub untracked: u64,
+    /// Most events a service not tracked here can have in `other`: the
+    /// sum, over the merged epochs, of the largest weight evicted.
+    evicted: u64,
+    capacity: usize,
+}
+
+/// Which event to count for a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Attempt,
+    Retransmit,
+    Answered { rtt_ns: u64 },
+    Completed { rtt_ns: u64 },
+    Refused,
+    Unanswered,
+    Incomplete,
+}
+
+impl ServiceTable {
+    /// An empty table tracking up to `capacity` services.
+    pub fn new(capacity: usize) -> ServiceTable {
+        ServiceTable {
+            slots: Vec::new(),
+            other: ServiceStats::default(),
+            untracked: 0,
+            evicted: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn count(&mut self, key: (u128, u16), ev: Event) {
+        // Space-Saving over events: a newcomer takes the least-weighted
+        // slot and inherits its weight. Any event admits (a SYN-ACK can
+        // open an epoch for its service, its SYN in the one before).
+        let i = match self.slots.iter().position(|s| s.key == key) {
+            Some(i) => i,
+            None => self.admit(key),
+        };
+        self.slots[i].weight += 1;
+        let st = &mut self.slots[i].stats;
+        match ev {
+            Event::Attempt => st.attempts += 1,
+            Event::Retransmit => st.syn_retransmits += 1,
+            Event::Answered { rtt_ns } => {
+                st.answered += 1;
+                record(&mut st.server_rtt, rtt_ns);
+            }
+            Event::Completed { rtt_ns } => {
+                st.completed += 1;
+                record(&mut st.client_rtt, rtt_ns);
+            }
+            Event::Refused => st.refused += 1,
+            Event::Unanswered => st.unanswered += 1,
+            Event::Incomplete => st.incomplete += 1,
+        }
+    }
+
+    fn admit(&mut self, key: (u128, u16)) -> usize {
+        if self.slots.len() < self.capacity {
+            self.slots.push(Slot {
+                key,
+                weight: 0,
+                error: 0,
+                stats: ServiceStats::default(),
+            });
+            return self.slots.len() - 1;
+        }
+        // The least weight; on ties the lowest key, so the choice is a
+        // function of the counts alone.
+        let (i, _) = self
+            .slots
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| (s.weight, s.key))
+            .expect("capacity >= 1");
+        let old = std::mem::replace(
+            &mut self.slots[i],
+            Slot {
+                key,
+                weight: 0,
+                error: 0,
+                stats: ServiceStats::default(),
+            },
+        );
+        self.other.merge(&old.stats);
+        self.evicted = self.evicted.max(old.weight);
+        self.slots[i].weight = old.weight;
+        self.slots[i].error = old.weight;
+        i
+    }
+
+    /// Adds another table of the same shard (another epoch). Services are
+    /// joined by key; past capacity the least-weighted go to `other`.
+    pub fn merge(&mut self, o: &ServiceTable) {
+        self.other.merge(&o.other);
+        self.untracked += o.untracked;
+        self.evicted += o.evicted;
+        // A service missing from one side may have been evicted there: its
+        // bound grows by that side's eviction bound.
+        let mine = self.evicted - o.evicted;
+        for m in &mut self.slots {
+            if !o.slots.iter().any(|s| s.key == m.key) {
+                m.error += o.evicted;
+            }
+        }
+        for s in &o.slots {
+            match self.slots.iter_mut().find(|m| m.key == s.key) {
+                Some(m) => {
+                    m.weight += s.weight;
+                    m.error += s.error;
+                    m.stats.merge(&s.stats);
+                }
+                None => {
+                    let mut s = s.clone();
+                    s.error += mine;
+                    self.slots.push(s);
+                }
+            }
+        }
+        if self.slots.len() > self.capacity {
+            self.slots
+                .sort_by(|a, b| b.weight.cmp(&a.weight).then(a.key.cmp(&b.key)));
+            let mut dropped = 0;
+            for s in self.slots.drain(self.capacity..) {
+                dropped = dropped.max(s.weight);
+                self.other.merge(&s.stats);
+            }
+            self.evicted += dropped;
+        }
+    }
+
+    /// The tracked services: key, the most handshake events it may have
+    /// in `other` instead of its statistics (from before it was admitted,
+    /// or from an epoch it was evicted in), and its statistics.
+    pub fn services(&self) -> impl Iterator<Item = ((Ip, u16), u64, &ServiceStats)> {
+        self.slots
+            .iter()
+            .map(|s| ((Ip(s.key.0), s.key.1), s.error, &s.stats))
+    }
+
+    /// Memory the table may take at most, in bytes.
+    pub fn max_bytes(capacity: usize) -> usize {
+        capacity * (2 * histogram_bytes() + std::mem::size_of::<Slot>())
+    }
+}
+
+/// A handshake in progress.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    syn_ts: u64,
+    syn_seq: u32,
+    /// SYN-ACK time and sequence number, once answered.
+    synack: Option<(u64, u32)>,
+}
+
+/// `(client, server, client port, server port)`.
+type ConnKey = (u128, u128, u16, u16);
+
+/// Pending handshakes of the shards one worker owns; they persist across
+/// epochs.
+#[derive(Debug)]
+pub struct ConnTables {
+    tables: Vec<Option<HashMap<ConnKey, Pending, foldhash::fast::FixedState>>>,
+    capacity: usize,
+    timeout_ns: u64,
+}
+
+/// Where handshake events are counted: one epoch's service tables, by
+/// shard.
+pub trait ServiceSink {
+    /// The table of `shard`, if this worker owns it.
+    fn table(&mut self, shard: usize) -> Option<&mut ServiceTable>;
+}
+
+impl ServiceSink for Vec<ServiceTable> {
+    fn table(&mut self, shard: usize) -> Option<&mut ServiceTable> {
+        self.get_mut(shard)
+    }
+}
+
+impl ConnTables {
+    /// Tables for the shards `owner` holds among `owners`, each with room
+    /// for `capacity` pending handshakes, which time out after
+    /// `timeout_ns`.
+    pub fn new(owner: usize, owners: usize, capacity: usize, timeout_ns: u64) -> ConnTables {
+        let tables = (0..crate::SHARDS)
+            .map(|s| {
+                (s % owners == owner)
+                    .then(|| HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x5e7)))
+            })
+            .collect();
+        ConnTables {
+            tables,
+            capacity,
+            timeout_ns,
+        }
+    }
+
+    /// Follows one TCP segment through its handshake. `tables.table(shard)`
+    /// gives the statistics of the segment's epoch for an owned shard.
+    #[inline]
+    pub fn observe(&mut self, u: &FlowUpdate, tables: &mut impl ServiceSink) {
+        let f = u.tcp_flags;
+        let (syn, ack, rst) = (f & tf::SYN != 0, f & tf::ACK != 0, f & tf::RST != 0);
+        let (src, dst) = (u.src.0, u.dst.0);
+        if syn && !ack {
+            // Client to server: a new attempt or a retransmission.
+            let shard = service_shard(dst, u.dport);
+            let Some(t) = self.tables[shard].as_mut() else {
+                return;
+            };
+            let Some(stats) = tables.table(shard) else {
+                return;
+            };
+            let key = (src, dst, u.sport, u.dport);
+            let service = (dst, u.dport);
+            let full = t.len() >= self.capacity;
+            match t.get_mut(&key) {
+                Some(p) if p.synack.is_none() && p.syn_seq == u.tcp_seq => {
+                    stats.count(service, Event::Retransmit);
+                }
+                Some(p) => {
+                    // The port pair reused for a new connection: the old
+                    // attempt ends unanswered or incomplete.
+                    let ev = if p.synack.is_none() {
+                        Event::Unanswered
+                    } else {
+                        Event::Incomplete
+                    };
+                    stats.count(service, ev);
+                    *p = Pending {
+                        syn_ts: u.ts_ns,
+                        syn_seq: u.tcp_seq,
+                        synack: None,
+                    };
+                    stats.count(service, Event::Attempt);
+                }
+                None if full => stats.untracked += 1,
+                None => {
+                    t.insert(
+                        key,
+                        Pending {
+                            syn_ts: u.ts_ns,
+                            syn_seq: u.tcp_seq,
+                            synack: None,
+                        },
+                    );
+                    stats.count(service, Event::Attempt);
+                }
+            }
+        } else if syn {
+            // SYN-ACK, server to client: acknowledges the SYN's number + 1.
+            let shard = service_shard(src, u.sport);
+            let Some(t) = self.tables[shard].as_mut() else {
+                return;
+            };
+            let key = (dst, src, u.dport, u.sport);
+            let Some(p) = t.get_mut(&key) else { return };
+            if p.synack.is_some() || u.tcp_ack != p.syn_seq.wrapping_add(1) {
+                return;
+            }
+            p.synack = Some((u.ts_ns, u.tcp_seq));
+            let rtt = u.ts_ns.saturating_sub(p.syn_ts);
+            if let Some(stats) = tables.table(shard) {
+                stats.count((src, u.sport), Event::Answered { rtt_ns: rtt });
+            }
+        } else if rst {
+            // From the server (refusing, or the handshake aborted) or from
+            // the client (giving up on a SYN-ACK).
+            let from_server = (dst, src, u.dport, u.sport);
+            let shard = service_shard(src, u.sport);
+            if let Some(p) = self.tables[shard]
+                .as_mut()
+                .and_then(|t| t.remove(&from_server))
+            {
+                let ev = if p.synack.is_none() {
+                    Event::Refused
+                } else {
+                    Event::Incomplete
+                };
+                if let Some(stats) = tables.table(shard) {
+                    stats.count((src, u.sport), ev);
+                }
+                return;
+            }
+            let from_client = (src, dst, u.sport, u.dport);
+            let shard = service_shard(dst, u.dport);
+            if let Some(p) = self.tables[shard]
+                .as_mut()
+                .and_then(|t| t.remove(&from_client))
+            {
+                let ev = if p.synack.is_none() {
+                    Event::Unanswered
+                } else {
+                    Event::Incomplete
+                };
+                if let Some(stats) = tables.table(shard) {
+                    stats.count((dst, u.dport), ev);
+                }
+            }
+        } else if ack {
+            // Client to server, completing an answered handshake: the
+            // client's ACK acknowledges the SYN-ACK's number + 1 (data
+            // segments carrying that ACK complete it too, if the pure ACK
+            // was not captured).
+            let shard = service_shard(dst, u.dport);
+            let Some(t) = self.tables[shard].as_mut() else {
+                return;
+            };
+            if t.is_empty() {
+                return;
+            }
+            let key = (src, dst, u.sport, u.dport);
+            let Some(&p) = t.get(&key) else { return };
+            let Some((synack_ts, synack_seq)) = p.synack else {
+                return;
+            };
+            if u.tcp_ack != synack_seq.wrapping_add(1) {
+                return;
+            }
+            t.remove(&key);
+            if let Some(stats) = tables.table(shard) {
+                let rtt = u.ts_ns.saturating_sub(synack_ts);
+                stats.count((dst, u.dport), Event::Completed { rtt_ns: rtt });
+            }
+        }
+    }
+
+    /// Ends the handshakes that timed out by `now_ns` (the end of the
+    /// epoch being closed), counting them in that epoch's tables.
+    pub fn expire(&mut self, now_ns: u64, tables: &mut impl ServiceSink) {
+        let timeout = self.timeout_ns;
+        for (shard, t) in self.tables.iter_mut().enumerate() {
+            let Some(t) = t.as_mut() else { continue };
+            if !t
+                .values()
+                .any(|p| p.syn_ts.saturating_add(timeout) <= now_ns)
+            {
+                continue;
+            }
+            let Some(stats) = tables.table(shard) else {
+                continue;
+            };
+            // Count in key order, so the services admitted (and any
+            // eviction) do not depend on the hash map's iteration order.
+            let mut gone: Vec<(ConnKey, Pending)> = t
+                .iter()
+                .filter(|(_, p)| p.syn_ts.saturating_add(timeout) <= now_ns)
+                .map(|(k, p)| (*k, *p))
+                .collect();
+            gone.sort_unstable_by_key(|(k, p)| (p.syn_ts, *k));
+            for (k, p) in gone {
+                t.remove(&k);
+                let ev = if p.synack.is_none() {
+                    Event::Unanswered
+                } else {
+                    Event::Incomplete
+                };
+                stats.count((k.1, k.3), ev);
+            }
+        }
+    }
+
+    /// Whether any owned table has a handshake that times out by `now_ns`.
+    pub fn any_expiring(&self, now_ns: u64) -> bool {
+        self.tables.iter().flatten().any(|t| {
+            t.values()
+                .any(|p| p.syn_ts.saturating_add(self.timeout_ns) <= now_ns)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(ts_ms: u64, src: [u8; 4], dst: [u8; 4], ports: (u16, u16), flags: u8) -> FlowUpdate {
+        FlowUpdate {
+            ts_ns: ts_ms * 1_000_000,
+            src: Ip::v4(src),
+            dst: Ip::v4(dst),
+            bytes: 40,
+            packets: 1,
+            proto: FlowUpdate::TCP,
+            sport: ports.0,
+            dport: ports.1,
+            tcp_flags: flags,
+            has_ports: true,
+            ip_version: 4,
+            ..FlowUpdate::default()
+        }
+    }
+
+    const C: [u8; 4] = [192, 0, 2, 1];
+    const S: [u8; 4] = [10, 0, 0, 1];
+
+    /// Runs segments through one worker owning every shard; returns the
+    /// merged table.
+    fn run(segs: &[FlowUpdate], expire_at_ms: Option<u64>) -> ServiceTable {
+        let mut conns = ConnTables::new(0, 1, 1000, 3_000_000_000);
+        let mut tables: Vec<ServiceTable> =
+            (0..crate::SHARDS).map(|_| ServiceTable::new(8)).collect();
+        for u in segs {
+            conns.observe(u, &mut tables);
+        }
+        if let Some(t) = expire_at_ms {
+            conns.expire(t * 1_000_000, &mut tables);
+        }
+        let mut all = ServiceTable::new(8 * crate::SHARDS);
+        for t in &tables {
+            all.merge(t);
+        }
+        all
+    }
+
+    fn with_seq(mut u: FlowUpdate, seq: u32, ack: u32) -> FlowUpdate {
+        u.tcp_seq = seq;
+        u.tcp_ack = ack;
+        u
+    }
+
+    fn service(t: &ServiceTable) -> &ServiceStats {
+        t.services().next().expect("one service").2
+    }
+
+    #[test]
+    fn measures_both_sides_of_a_handshake() {
+        let segs = [
+            with_seq(seg(1000, C, S, (40000, 443), tf::SYN), 100, 0),
+            with_seq(seg(1030, S, C, (443, 40000), tf::SYN | tf::ACK), 900, 101),
+            with_seq(seg(1032, C, S, (40000, 443), tf::ACK), 101, 901),
+        ];
+        let t = run(&segs, None);
+        let s = service(&t);
+        assert_eq!((s.attempts, s.answered, s.completed), (1, 1, 1));
+        let srv = s.server_rtt.as_ref().unwrap();
+        assert_eq!(srv.len(), 1);
+        assert!(srv.value_at_quantile(0.5).abs_diff(30_000) <= 30_000 / 128);
+        let cli = s.client_rtt.as_ref().unwrap();
+        assert!(cli.value_at_quantile(0.5).abs_diff(2_000) <= 2_000 / 128);
+    }
+
+    #[test]
+    fn classifies_failures() {
+        let segs = [
+            // Refused.
+            with_seq(seg(0, C, S, (1, 25), tf::SYN), 5, 0),
+            with_seq(seg(1, S, C, (25, 1), tf::RST | tf::ACK), 0, 6),
+            // Retransmitted, then unanswered at the timeout.
+            with_seq(seg(0, C, S, (2, 25), tf::SYN), 7, 0),
+            with_seq(seg(1000, C, S, (2, 25), tf::SYN), 7, 0),
+            // Answered, never acknowledged.
+            with_seq(seg(0, C, S, (3, 25), tf::SYN), 9, 0),
+            with_seq(seg(5, S, C, (25, 3), tf::SYN | tf::ACK), 50, 10),
+            // A SYN-ACK acknowledging the wrong number is not an answer.
+            with_seq(seg(0, C, S, (4, 25), tf::SYN), 11, 0),
+            with_seq(seg(5, S, C, (25, 4), tf::SYN | tf::ACK), 50, 99),
+        ];
+        let t = run(&segs, Some(2999));
+        let s = service(&t);
+        assert_eq!(s.attempts, 4);
+        assert_eq!(s.refused, 1);
+        assert_eq!(s.unanswered, 0, "nothing has timed out at 2.999 s");
+        let t = run(&segs, Some(3000));
+        let s = service(&t);
+        assert_eq!(
+            (s.refused, s.unanswered, s.incomplete, s.syn_retransmits),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(s.answered, 1);
+        assert_eq!(s.failures(), 3);
+    }
+
+    #[test]
+    fn full_table_counts_untracked_syns() {
+        let mut conns = ConnTables::new(0, 1, 2, 3_000_000_000);
+        let mut tables: Vec<ServiceTable> =
+            (0..crate::SHARDS).map(|_| ServiceTable::new(8)).collect();
+        for p in 0..5u16 {
+            let u = seg(0, C, S, (p, 80), tf::SYN);
+            conns.observe(&u, &mut tables);
+        }
+        let untracked: u64 = tables.iter().map(|t| t.untracked).sum();
+        let attempts: u64 = tables
+            .iter()
+            .flat_map(|t| t.services().map(|s| s.2.attempts))
+            .sum();
+        assert_eq!((attempts, untracked), (2, 3));
+    }
+
+    #[test]
+    fn space_saving_admission_keeps_busy_services_and_folds_the_rest() {
+        // 400 events over capacity 3: any service above 400 / 3 is kept.
+        let mut t = ServiceTable::new(3);
+        for i in 0..100u16 {
+            t.count((1, 443), Event::Attempt);
+            t.count((1, 443), Event::Attempt);
+            t.count((2, 80), Event::Attempt);
+            t.count((3, 1000 + i), Event::Attempt);
+        }
+        let busy = t.services().find(|s| s.0 .1 == 443).expect("443 is kept");
+        // Its statistics hold what it did since admission; what it missed
+        // is at most the inherited error.
+        assert!(
+            busy.2.attempts <= 200 && 200 <= busy.2.attempts + busy.1,
+            "{busy:?}"
+        );
+        let total: u64 = t.services().map(|s| s.2.attempts).sum::<u64>() + t.other.attempts;
+        assert_eq!(total, 400, "nothing lost: tracked plus other");
+    }
+
+    #[test]
+    fn merge_joins_services_and_respects_capacity() {
+        let mut a = ServiceTable::new(2);
+        let mut b = ServiceTable::new(2);
+        for _ in 0..3 {
+            a.count((1, 1), Event::Attempt);
+            b.count((1, 1), Event::Attempt);
+            b.count((2, 2), Event::Attempt);
+        }
+        a.count((3, 3), Event::Attempt);
+        a.merge(&b);
+        let mut v: Vec<(u16, u64)> = a.services().map(|s| (s.0 .1, s.2.attempts)).collect();
+        v.sort();
+        assert_eq!(v, vec![(1, 6), (2, 3)]);
+        assert_eq!(a.other.attempts, 1);
+    }
+}
