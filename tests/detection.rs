@@ -210,6 +210,26 @@ fn configuration_decides_what_is_protected_and_bad_files_name_line_and_key() {
     assert_eq!(a.len(), 1, "{a:#?}");
     assert_eq!(a[0]["hostgroup"], "servers");
 
+    // New flows per second alone: every other threshold out of reach, the
+    // spoofed SYN flood (a new 5-tuple per packet) is volumetric by flows.
+    let cfg4 = dir.join("flows.toml");
+    std::fs::write(
+        &cfg4,
+        "[[detect.hostgroup]]\nname = \"servers\"\nnetworks = [\"10.2.0.0/16\"]\n\
+         pps = 1e9\nbps = 1e12\nsyn_pps = 1e9\nudp_amp_pps = 1e9\nicmp_pps = 1e9\n\
+         distinct_sources = 1e9\nprefix_pps = 1e9\nbaseline = false\nflows = 2000\n",
+    )
+    .unwrap();
+    let a = alerts_of(&pcap, &["--config", cfg4.to_str().unwrap()]);
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(
+        (a[0]["type"].as_str(), a[0]["victim"].as_str()),
+        (Some("volumetric"), Some("10.2.0.10"))
+    );
+    let flows = &a[0]["evidence"]["flows_per_s"];
+    assert!(flows["lower"].as_f64().unwrap() >= 2000.0, "{flows}");
+    assert!(flows["lower"].as_f64() <= flows["upper"].as_f64());
+
     for (text, want) in [
         (
             "[detect]\nstart_epochs = 2\nstrat_epochs = 3\n",

@@ -1,4 +1,4 @@
-//! DoS detection over closed epochs.
+//! DoS and SLA detection over closed epochs.
 //!
 //! Runs on the merging thread, once per closed epoch, reading that epoch's
 //! [`Summary`]; never on the per-packet path. Every figure that triggers an
@@ -12,15 +12,21 @@
 //! `syn_flood` (unanswered SYNs: SYNs to it minus SYN-ACKs from it),
 //! `udp_amplification` (UDP from reflector source ports), `icmp_flood`,
 //! `distributed_flood` (many distinct sources and a packet rate),
-//! `volumetric` (packets or bits per second), `baseline_change` (far above
-//! its own learned normal, an EWMA of its packet rate with k-sigma); and per
-//! destination prefix `carpet_bombing` (a /24 or /64 over threshold with no
-//! host of it alerting). Traffic its victim answers (packets back at least
-//! `answered_ratio` of those in, 0.25 by default: bulk TCP is acknowledged
-//! about every second segment) is a busy service, not an attack, for the
-//! volumetric, distributed and baseline conditions: a flash crowd does not
-//! raise a DoS alert. Floods that are one-way by nature (SYN, reflection,
-//! ICMP) are judged on their own counters.
+//! `volumetric` (packets, bits or new flows per second), `baseline_change`
+//! (far above its own learned normal, an EWMA of its packet rate with
+//! k-sigma); and per destination prefix `carpet_bombing` (a /24 or /64 over
+//! threshold with no host of it alerting). Traffic its victim answers
+//! (packets back at least `answered_ratio` of those in, 0.25 by default:
+//! bulk TCP is acknowledged about every second segment) is a busy service,
+//! not an attack, for the volumetric, distributed and baseline conditions:
+//! a flash crowd does not raise a DoS alert. Floods that are one-way by
+//! nature (SYN, reflection, ICMP) are judged on their own counters.
+//!
+//! Per service (`addr:port`, from [`crate::handshake`]): `sla_failures`
+//! (refused and unanswered handshakes over a share of the outcomes) and
+//! `sla_latency` (a handshake round-trip quantile's whole HdrHistogram
+//! bucket over the threshold), held for `epochs` (3 by default) before
+//! they start. A service whose host is under a DoS alert is left to it.
 //!
 //! Lifecycle: an alert starts after its condition held `start_epochs`
 //! epochs in a row, is updated every epoch it still holds, and ends after
@@ -105,6 +111,8 @@ pub struct HostGroup {
     pub pps: f64,
     /// Bits per second (IP bytes) to one host.
     pub bps: f64,
+    /// New flows (distinct 5-tuples) per second to one host.
+    pub flows: f64,
     /// Unanswered SYNs per second to one host.
     pub syn_pps: f64,
     /// UDP packets per second from reflector ports to one host.
@@ -131,6 +139,7 @@ impl Default for HostGroup {
             ],
             pps: 10_000.0,
             bps: 1e9,
+            flows: 5_000.0,
             syn_pps: 1_000.0,
             udp_amp_pps: 1_000.0,
             icmp_pps: 1_000.0,
@@ -277,6 +286,7 @@ impl DetectConfig {
             for (k, v) in [
                 ("pps", g.pps),
                 ("bps", g.bps),
+                ("flows", g.flows),
                 ("syn_pps", g.syn_pps),
                 ("udp_amp_pps", g.udp_amp_pps),
                 ("icmp_pps", g.icmp_pps),
@@ -568,6 +578,8 @@ impl Detector {
             let (syn, synack) = (b(Counter::SynTo), b(Counter::SynAckFrom));
             let (icmp, amp) = (b(Counter::IcmpTo), b(Counter::AmpTo));
             let distinct = s.distinct_sources_of(v);
+            let flows = s.distinct_flows_to(v);
+            let flows_lo = flows.map_or(0.0, |e| e.lower) * per_s;
             let pps_lo = pkts.0 as f64 * per_s;
             let bps_lo = bytes.0 as f64 * 8.0 * per_s;
             // Unanswered SYNs, at least: SYNs in (lower) less SYN-ACKs out
@@ -587,7 +599,7 @@ impl Detector {
                 "icmp_flood"
             } else if !answered && ds_lo >= g.distinct_sources && pps_lo >= g.distributed_pps {
                 "distributed_flood"
-            } else if !answered && (pps_lo >= g.pps || bps_lo >= g.bps) {
+            } else if !answered && (pps_lo >= g.pps || bps_lo >= g.bps || flows_lo >= g.flows) {
                 "volumetric"
             } else if let Some(b) = baseline {
                 let mut ev = self.evidence(
@@ -696,16 +708,11 @@ impl Detector {
                 Side::Client => &st.client_rtt,
             };
             // The quantile's bucket: the true sample lies in [lower, upper].
-            let latency = hist
-                .as_ref()
-                .filter(|h| h.len() >= g.min_handshakes)
-                .map(|h| {
-                    let v = h.value_at_quantile(g.latency_quantile);
-                    (
-                        h.lowest_equivalent(v) * 1000,
-                        h.highest_equivalent(v) * 1000,
-                    )
-                });
+            let latency = if hist.len() >= g.min_handshakes {
+                hist.quantile_ns(g.latency_quantile)
+            } else {
+                None
+            };
             let slow = latency.is_some_and(|(lo, _)| lo as f64 >= g.latency_ms * 1e6);
             let failing = ratio >= g.failure_ratio;
             if !slow && !failing {
@@ -808,6 +815,10 @@ impl Detector {
                 "icmp_pps": est(icmp, per_s),
                 "udp_reflector_pps": est(amp, per_s),
             },
+            "flows_per_s": s.distinct_flows_to(v).map(|e| json!({
+                "value": e.value * per_s, "lower": e.lower * per_s, "upper": e.upper * per_s,
+                "confidence": e.confidence
+            })),
             "distinct_sources": distinct.map(|e| json!({
                 "value": e.value, "lower": e.lower, "upper": e.upper, "confidence": e.confidence
             })),

@@ -69,6 +69,116 @@ pub fn service_shard(server: u128, port: u16) -> usize {
     ))
 }
 
+/// Round-trip samples of one service: the first few kept as they are (a
+/// busy link sees thousands of services with a handshake or two each, and
+/// a histogram costs 10 KiB), an HdrHistogram beyond.
+#[derive(Debug, Clone)]
+pub enum Rtt {
+    /// Up to [`Rtt::SPARSE`] samples, in µs.
+    Sparse(u8, [u32; Rtt::SPARSE]),
+    /// Every sample, in µs.
+    Dense(Box<RttHistogram>),
+}
+
+impl Default for Rtt {
+    fn default() -> Rtt {
+        Rtt::Sparse(0, [0; Rtt::SPARSE])
+    }
+}
+
+impl Rtt {
+    /// Samples held before switching to a histogram.
+    pub const SPARSE: usize = 8;
+
+    /// Records one round trip of `ns`.
+    #[inline]
+    pub fn record_ns(&mut self, ns: u64) {
+        self.record_us((ns / 1000).clamp(RTT_LOW_US, RTT_HIGH_US));
+    }
+
+    fn record_us(&mut self, us: u64) {
+        match self {
+            Rtt::Sparse(n, v) if (*n as usize) < Rtt::SPARSE => {
+                v[*n as usize] = us as u32;
+                *n += 1;
+            }
+            Rtt::Sparse(..) => {
+                let mut h = self.to_histogram();
+                h.saturating_record(us);
+                *self = Rtt::Dense(Box::new(h));
+            }
+            Rtt::Dense(h) => h.saturating_record(us),
+        }
+    }
+
+    /// Adds every sample of `o`.
+    pub fn merge(&mut self, o: &Rtt) {
+        match o {
+            Rtt::Sparse(n, v) => {
+                for &us in &v[..*n as usize] {
+                    self.record_us(us as u64);
+                }
+            }
+            Rtt::Dense(oh) => match self {
+                // Same bounds by construction; counts saturate.
+                Rtt::Dense(h) => {
+                    let _ = h.add(&**oh);
+                }
+                Rtt::Sparse(..) => {
+                    let mine = std::mem::replace(self, Rtt::Dense(oh.clone()));
+                    self.merge(&mine);
+                }
+            },
+        }
+    }
+
+    /// Samples held.
+    pub fn len(&self) -> u64 {
+        match self {
+            Rtt::Sparse(n, _) => *n as u64,
+            Rtt::Dense(h) => h.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The samples as a histogram (a copy).
+    pub fn to_histogram(&self) -> RttHistogram {
+        match self {
+            Rtt::Sparse(n, v) => {
+                let mut h = new_histogram();
+                for &us in &v[..*n as usize] {
+                    h.saturating_record(us as u64);
+                }
+                h
+            }
+            Rtt::Dense(h) => (**h).clone(),
+        }
+    }
+
+    /// The `q` quantile's HdrHistogram bucket `(lowest, highest)`, in ns:
+    /// the true sample lies inside it. `None` without samples.
+    pub fn quantile_ns(&self, q: f64) -> Option<(u64, u64)> {
+        if self.is_empty() {
+            return None;
+        }
+        let with = |h: &RttHistogram| {
+            let v = h.value_at_quantile(q);
+            (
+                h.lowest_equivalent(v) * 1000,
+                h.highest_equivalent(v) * 1000,
+            )
+        };
+        Some(match self {
+            Rtt::Dense(h) => with(h),
+            Rtt::Sparse(..) => with(&self.to_histogram()),
+        })
+    }
+}
+
 /// Handshake counts and round-trip times of one service (or of the
 /// `other` bucket) over an epoch or window.
 #[derive(Debug, Clone, Default)]
@@ -87,28 +197,10 @@ pub struct ServiceStats {
     pub unanswered: u64,
     /// SYN-ACKs the client never acknowledged in time, or reset.
     pub incomplete: u64,
-    /// Server side: SYN (the first) to SYN-ACK, in µs.
-    pub server_rtt: Option<Box<RttHistogram>>,
-    /// Client side: SYN-ACK to the client's ACK, in µs.
-    pub client_rtt: Option<Box<RttHistogram>>,
-}
-
-fn add_hist(into: &mut Option<Box<RttHistogram>>, from: &Option<Box<RttHistogram>>) {
-    if let Some(f) = from {
-        match into {
-            // Same bounds by construction; counts saturate.
-            Some(h) => {
-                let _ = h.add(&**f);
-            }
-            None => *into = Some(f.clone()),
-        }
-    }
-}
-
-fn record(h: &mut Option<Box<RttHistogram>>, ns: u64) {
-    let us = (ns / 1000).clamp(RTT_LOW_US, RTT_HIGH_US);
-    h.get_or_insert_with(|| Box::new(new_histogram()))
-        .saturating_record(us);
+    /// Server side: SYN (the first) to SYN-ACK.
+    pub server_rtt: Rtt,
+    /// Client side: SYN-ACK to the client's ACK.
+    pub client_rtt: Rtt,
 }
 
 impl ServiceStats {
@@ -121,8 +213,8 @@ impl ServiceStats {
         self.refused += o.refused;
         self.unanswered += o.unanswered;
         self.incomplete += o.incomplete;
-        add_hist(&mut self.server_rtt, &o.server_rtt);
-        add_hist(&mut self.client_rtt, &o.client_rtt);
+        self.server_rtt.merge(&o.server_rtt);
+        self.client_rtt.merge(&o.client_rtt);
     }
 
     /// Failed attempts: refused or unanswered.
@@ -131,23 +223,25 @@ impl ServiceStats {
     }
 }
 
-/// Quantiles of a round-trip histogram, in ns, as JSON: `count`, `p50`,
-/// `p90`, `p99`, `max`, each the top of its bucket (at most 1/128 above
-/// the true sample). `null` without samples.
-pub fn rtt_json(h: &Option<Box<RttHistogram>>) -> Value {
-    match h {
-        Some(h) if !h.is_empty() => {
-            let q = |x: f64| h.value_at_quantile(x) * 1000;
-            json!({
-                "count": h.len(),
-                "p50": q(0.5),
-                "p90": q(0.9),
-                "p99": q(0.99),
-                "max": h.highest_equivalent(h.max()) * 1000,
-            })
-        }
-        _ => Value::Null,
+/// Quantiles of round-trip samples, in ns, as JSON: `count`, `p50`, `p90`,
+/// `p99`, `max`, each the top of its HdrHistogram bucket (at most 1/128
+/// above the true sample). `null` without samples.
+pub fn rtt_json(r: &Rtt) -> Value {
+    if r.is_empty() {
+        return Value::Null;
     }
+    let h = match r {
+        Rtt::Dense(h) => std::borrow::Cow::Borrowed(&**h),
+        Rtt::Sparse(..) => std::borrow::Cow::Owned(r.to_histogram()),
+    };
+    let q = |x: f64| h.value_at_quantile(x) * 1000;
+    json!({
+        "count": h.len(),
+        "p50": q(0.5),
+        "p90": q(0.9),
+        "p99": q(0.99),
+        "max": h.highest_equivalent(h.max()) * 1000,
+    })
 }
 
 /// A service's handshakes over an epoch or window.
@@ -273,11 +367,11 @@ impl ServiceTable {
             Event::Retransmit => st.syn_retransmits += 1,
             Event::Answered { rtt_ns } => {
                 st.answered += 1;
-                record(&mut st.server_rtt, rtt_ns);
+                st.server_rtt.record_ns(rtt_ns);
             }
             Event::Completed { rtt_ns } => {
                 st.completed += 1;
-                record(&mut st.client_rtt, rtt_ns);
+                st.client_rtt.record_ns(rtt_ns);
             }
             Event::Refused => st.refused += 1,
             Event::Unanswered => st.unanswered += 1,
@@ -663,11 +757,33 @@ mod tests {
         let t = run(&segs, None);
         let s = service(&t);
         assert_eq!((s.attempts, s.answered, s.completed), (1, 1, 1));
-        let srv = s.server_rtt.as_ref().unwrap();
-        assert_eq!(srv.len(), 1);
-        assert!(srv.value_at_quantile(0.5).abs_diff(30_000) <= 30_000 / 128);
-        let cli = s.client_rtt.as_ref().unwrap();
-        assert!(cli.value_at_quantile(0.5).abs_diff(2_000) <= 2_000 / 128);
+        assert_eq!(s.server_rtt.len(), 1);
+        let (lo, hi) = s.server_rtt.quantile_ns(0.5).unwrap();
+        assert!(lo <= 30_000_000 && 30_000_000 <= hi, "{lo} {hi}");
+        let (lo, hi) = s.client_rtt.quantile_ns(0.5).unwrap();
+        assert!(lo <= 2_000_000 && 2_000_000 <= hi, "{lo} {hi}");
+    }
+
+    #[test]
+    fn sparse_samples_turn_dense_with_the_same_quantiles() {
+        let samples: Vec<u64> = (1..=50).map(|i| i * 7_919_000).collect();
+        let mut exact = new_histogram();
+        let mut r = Rtt::default();
+        let mut merged = Rtt::default();
+        for (i, &ns) in samples.iter().enumerate() {
+            r.record_ns(ns);
+            exact.saturating_record(ns / 1000);
+            let mut one = Rtt::default();
+            one.record_ns(ns);
+            merged.merge(&one);
+            assert_eq!(matches!(r, Rtt::Sparse(..)), i < Rtt::SPARSE);
+            for q in [0.5, 0.9, 0.99, 1.0] {
+                let want = exact.value_at_quantile(q) * 1000;
+                assert_eq!(r.quantile_ns(q).unwrap().1, want);
+                assert_eq!(merged.quantile_ns(q).unwrap().1, want);
+            }
+        }
+        assert_eq!(r.len(), 50);
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Budget {
         let hll_p = if per_shard >= 256 << 10 { 14 } else { 12 };
         let dst_sources_p = 10;
         let dst_sources_capacity = 32;
-        let fixed = 3 * (1usize << hll_p) + dst_sources_capacity * ((1 << dst_sources_p) + 64);
+        let fixed = 3 * (1usize << hll_p) + dst_sources_capacity * 2 * ((1 << dst_sources_p) + 64);
         // Handshake statistics: up to 8 services per shard, an eighth of
         // the shard's memory at most.
         let services_per_shard = (per_shard / 8 / ServiceTable::max_bytes(1)).clamp(1, 8);
@@ -99,8 +99,8 @@ impl Budget {
                 + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
                 + ATTACK_SKETCHES * SpaceSaving::<u128>::bytes_per_counter());
         let cm = 2 * self.cm_width * CM_DEPTH * 8;
-        let hll =
-            3 * (1 << self.hll_p) + self.dst_sources_capacity * ((1 << self.dst_sources_p) + 64);
+        let hll = 3 * (1 << self.hll_p)
+            + self.dst_sources_capacity * 2 * ((1 << self.dst_sources_p) + 64);
         SHARDS * (hh + cm + hll + ServiceTable::max_bytes(self.services_per_shard))
     }
 }
@@ -144,7 +144,8 @@ pub struct ShardSketches {
     pub hll_flows: HyperLogLog,
     /// Destinations whose distinct sources are tracked (by packets).
     pub dst_sources_hh: SpaceSaving<u128>,
-    pub dst_sources: HashMap<u128, HyperLogLog, foldhash::fast::FixedState>,
+    /// Distinct sources and distinct flows of each tracked destination.
+    pub dst_sources: HashMap<u128, DstDistinct, foldhash::fast::FixedState>,
     /// TCP handshakes per service (round-trip times, failures).
     pub services: ServiceTable,
     budget: Budget,
@@ -228,7 +229,8 @@ impl ShardSketches {
         for (k, h) in &o.dst_sources {
             match self.dst_sources.get_mut(k) {
                 Some(mine) => {
-                    let _ = mine.merge(h);
+                    let _ = mine.sources.merge(&h.sources);
+                    let _ = mine.flows.merge(&h.flows);
                 }
                 None => {
                     self.dst_sources.insert(*k, h.clone());
@@ -238,6 +240,25 @@ impl ShardSketches {
         let hh = &self.dst_sources_hh;
         self.dst_sources.retain(|k, _| hh.contains(k));
         self.services.merge(&o.services);
+    }
+}
+
+/// Distinct counts of one destination.
+#[derive(Debug, Clone)]
+pub struct DstDistinct {
+    /// Distinct source addresses.
+    pub sources: HyperLogLog,
+    /// Distinct flows (5-tuples) to it.
+    pub flows: HyperLogLog,
+}
+
+impl DstDistinct {
+    fn new(p: u8) -> DstDistinct {
+        let h = || HyperLogLog::new(p, DEFAULT_SEED).expect("budget sizes are valid");
+        DstDistinct {
+            sources: h(),
+            flows: h(),
+        }
     }
 }
 
@@ -316,12 +337,12 @@ impl OwnedShards {
                 s.dst_sources.remove(&gone);
             }
             let p = s.budget.dst_sources_p;
-            s.dst_sources
+            let d = s
+                .dst_sources
                 .entry(dst)
-                .or_insert_with(|| {
-                    HyperLogLog::new(p, DEFAULT_SEED).expect("budget sizes are valid")
-                })
-                .update(h.src);
+                .or_insert_with(|| DstDistinct::new(p));
+            d.sources.update(h.src);
+            d.flows.update(h.flow);
         }
         let prefix = attack_prefix(dst);
         if let Some(s) = self.get(hash_u128(prefix, DEFAULT_SEED ^ 0x24)) {

@@ -307,7 +307,7 @@ impl Summary {
         let mut all: Vec<TopItem> = self
             .shards
             .iter()
-            .flat_map(|s| s.pair_packets.top(s.pair_packets.len()))
+            .flat_map(|s| s.pair_packets.iter())
             .filter(|h| h.key.1 == dst.0)
             .map(|h| TopItem {
                 key: ip_text(h.key.0),
@@ -316,7 +316,12 @@ impl Summary {
                 upper: h.upper,
             })
             .collect();
-        all.sort_by(|a, b| b.upper.cmp(&a.upper).then(a.key.cmp(&b.key)));
+        all.sort_by(|a, b| {
+            b.upper
+                .cmp(&a.upper)
+                .then(b.lower.cmp(&a.lower))
+                .then(a.key.cmp(&b.key))
+        });
         all.truncate(k);
         all
     }
@@ -339,7 +344,17 @@ impl Summary {
         self.shards[shard_of(h)]
             .dst_sources
             .get(&dst.0)
-            .map(HyperLogLog::estimate)
+            .map(|d| d.sources.estimate())
+    }
+
+    /// Distinct flows (5-tuples) to a destination, when it is among the
+    /// busiest of its shard (as [`Summary::distinct_sources_of`]).
+    pub fn distinct_flows_to(&self, dst: Ip) -> Option<Estimate> {
+        let h = sketches::hash::hash_u128(dst.0, sketches::hash::DEFAULT_SEED);
+        self.shards[shard_of(h)]
+            .dst_sources
+            .get(&dst.0)
+            .map(|d| d.flows.estimate())
     }
 
     /// Destinations with tracked distinct-source counts, busiest first.
@@ -348,9 +363,13 @@ impl Summary {
             .shards
             .iter()
             .flat_map(|s| {
-                s.dst_sources
-                    .iter()
-                    .map(|(d, h)| (Ip(*d), s.dst_sources_hh.bounds(d).upper, h.estimate()))
+                s.dst_sources.iter().map(|(d, h)| {
+                    (
+                        Ip(*d),
+                        s.dst_sources_hh.bounds(d).upper,
+                        h.sources.estimate(),
+                    )
+                })
             })
             .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

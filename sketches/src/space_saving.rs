@@ -235,16 +235,20 @@ impl<K: SketchKey> SpaceSaving<K> {
         }
     }
 
+    /// Every monitored key with its bounds, in no particular order (for
+    /// filtering without sorting everything first).
+    pub fn iter(&self) -> impl Iterator<Item = HeavyHitter<K>> + '_ {
+        (0..self.keys.len()).map(|s| HeavyHitter {
+            key: self.keys[s],
+            upper: self.counts[s],
+            lower: self.counts[s] - self.errors[s],
+        })
+    }
+
     /// The `n` largest monitored keys by count, ties broken by key so the
     /// order is deterministic.
     pub fn top(&self, n: usize) -> Vec<HeavyHitter<K>> {
-        let mut v: Vec<HeavyHitter<K>> = (0..self.keys.len())
-            .map(|s| HeavyHitter {
-                key: self.keys[s],
-                upper: self.counts[s],
-                lower: self.counts[s] - self.errors[s],
-            })
-            .collect();
+        let mut v: Vec<HeavyHitter<K>> = self.iter().collect();
         v.sort_unstable_by(|a, b| {
             b.upper
                 .cmp(&a.upper)
