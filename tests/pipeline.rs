@@ -71,7 +71,12 @@ fn answers(v: &Value) -> Value {
 #[test]
 fn answers_are_identical_for_any_worker_count_and_batch_size() {
     let dir = TempDir::new("pl-det");
-    let (p, _) = trace(&dir, "baseline,syn-flood,udp-amplification", "4", "20000");
+    let (p, _) = trace(
+        &dir,
+        "baseline,syn-flood,udp-amplification,connection-failures",
+        "6",
+        "20000",
+    );
     let p = p.to_str().unwrap();
     let base = [
         "replay",
@@ -88,6 +93,7 @@ fn answers_are_identical_for_any_worker_count_and_batch_size() {
         ["-w", "2", "--batch", "1024"],
         ["-w", "2", "--batch", "7"],
         ["-w", "3", "--batch", "64"],
+        ["-w", "0", "--batch", "5"],
     ]
     .iter()
     .map(|extra| lines(&[&base[..], &extra[..]].concat()))
