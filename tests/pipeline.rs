@@ -362,6 +362,32 @@ fn demo_runs_and_reports() {
         text.contains("top dst by bytes: 10/10 in the exact order, 10 within their bounds"),
         "{text}"
     );
+    // At the demo's default rate (100k pps), the three events and nothing
+    // else: a busy /24 of clients or servers is not carpet bombing.
+    let s = summary(&["demo", "--no-pin", "--json"]);
+    let mut got: Vec<(String, String)> = s["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert!(a["detected_after_event_s"].as_f64().unwrap() <= 5.0, "{a}");
+            (
+                a["type"].as_str().unwrap().to_string(),
+                a["victim"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("sla_latency", "10.2.0.20:443"),
+        ("syn_flood", "10.2.0.10"),
+        ("udp_amplification", "10.2.0.11"),
+    ];
+    assert_eq!(
+        got,
+        want.map(|(a, b)| (a.to_string(), b.to_string())),
+        "{s}"
+    );
 }
 
 #[test]

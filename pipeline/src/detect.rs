@@ -224,6 +224,9 @@ pub struct DetectConfig {
     /// Packets back over packets in at or above which traffic counts as
     /// answered (a busy service, not a flood).
     pub answered_ratio: f64,
+    /// Bytes back over bytes in at or above which a destination prefix's
+    /// traffic counts as answered (carpet bombing is judged on bytes).
+    pub answered_bytes_ratio: f64,
     /// Addresses and networks never reported as victims.
     pub whitelist: Vec<Cidr>,
     /// Candidate victims examined per epoch and counter.
@@ -256,6 +259,7 @@ impl Default for DetectConfig {
             start_epochs: 1,
             end_epochs: 3,
             answered_ratio: 0.25,
+            answered_bytes_ratio: 0.01,
             whitelist: Vec::new(),
             candidates: 20,
             baseline_alpha: 0.1,
@@ -640,7 +644,17 @@ impl Detector {
                 continue;
             }
             let v4 = p.to_v4().is_some();
-            let victim = format!("{}/{}", p, if v4 { 24 } else { 64 });
+            let len = if v4 { 24 } else { 64 };
+            // A prefix that answers is busy, not bombed: bytes back (upper
+            // bound) at least `answered_bytes_ratio` of bytes in (lower).
+            // Bytes, as only per-prefix bytes are kept (Count-Min): a
+            // download's ACKs are 2-4% of its bytes.
+            if let (Some(back), Some(inb)) = (s.bytes_of(p, len, true), s.bytes_of(p, len, false)) {
+                if back.upper >= self.cfg.answered_bytes_ratio * inb.lower {
+                    continue;
+                }
+            }
+            let victim = format!("{p}/{len}");
             let top: Vec<(Ip, u64, u64)> = s
                 .counter_top(Counter::DstPackets, 4 * k)
                 .into_iter()
