@@ -144,3 +144,54 @@ fn missing_interface_says_what_to_do() {
         "{err}"
     );
 }
+
+#[test]
+#[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
+fn live_reflection_flood_raises_an_alert() {
+    let port = 49_000 + (std::process::id() % 1000) as u16;
+    let dir = common::TempDir::new("live-detect");
+    let cfg = dir.join("detect.toml");
+    std::fs::write(
+        &cfg,
+        "[[detect.hostgroup]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\nudp_amp_pps = 200\n",
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let cap = capture_lo(
+        port,
+        &[
+            "-d",
+            "5",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+    );
+    // About 1,000 packets/s for 3 s from memcached's port (11211, one of
+    // the reflector ports), well over the group's 200.
+    let sock = UdpSocket::bind("127.0.0.1:11211").expect("port 11211 is free");
+    let t0 = std::time::Instant::now();
+    let mut i = 0u32;
+    while t0.elapsed() < Duration::from_secs(3) {
+        sock.send_to(&[0u8; 400], ("127.0.0.1", port)).unwrap();
+        i += 1;
+        if i % 10 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let s = summary_of(cap);
+    let a = s["alerts"].as_array().unwrap();
+    assert_eq!(a.len(), 1, "{s}");
+    assert_eq!(a[0]["type"], "udp_amplification");
+    assert_eq!(a[0]["victim"], "127.0.0.1");
+    let lines = std::fs::read_to_string(&alerts).unwrap();
+    assert!(
+        lines
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"event\":\"start\""),
+        "{lines}"
+    );
+}

@@ -26,6 +26,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use pipeline::{Backpressure, Engine, Source};
     use serde_json::{json, Map};
 
+    use crate::alerts::{alerts_text, Alerting};
     use crate::render::{
         answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
         window_printer, Rates,
@@ -92,6 +93,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     }
     let engine = Engine::new(args.engine.config()?)?;
     let queries = args.engine.queries()?;
+    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),
@@ -129,7 +131,20 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let k = args.engine.top;
     let json = args.output.json;
     let start = Instant::now();
-    let out = engine.run(&mut source, stop.flag(), window_printer(json, k, &queries));
+    let out = engine.run_observed(
+        &mut source,
+        stop.flag(),
+        |e| {
+            if let Some(a) = alerting.as_mut() {
+                a.on_epoch(e);
+            }
+        },
+        window_printer(json, k, &queries),
+    );
+    let (alerts, alert_failures) = alerting.map(Alerting::finish).unwrap_or_default();
+    for f in alert_failures {
+        eprintln!("netsketch: warning: {f}");
+    }
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
         eprintln!("netsketch: error: {e}");
@@ -148,6 +163,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         extra.extend(answers_json(&out.total, k));
         if !queries.is_empty() {
             extra.insert("point".into(), queries_json(&out.total, &queries));
+        }
+        if !args.detect.no_detect {
+            extra.insert("alerts".into(), json!(alerts));
         }
         println!("{}", summary_json(totals, rates, extra));
     } else {
@@ -172,6 +190,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         );
         print!("{}", answers_text(&out.total, k));
         print!("{}", queries_text(&out.total, &queries));
+        if !args.detect.no_detect {
+            print!("{}", alerts_text(&alerts, totals.first_ts_ns));
+        }
     }
     Ok(if source.error.is_some() {
         ExitCode::FAILURE

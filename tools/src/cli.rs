@@ -185,4 +185,6 @@ pub struct CaptureArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub detect: crate::alerts::DetectArgs,
 }
