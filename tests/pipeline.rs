@@ -533,3 +533,43 @@ fn an_engine_runs_repeatedly_with_its_own_counts_per_run() {
         "the second run reports its own batches, not the sum"
     );
 }
+
+/// Regression: a handshake timing out across a gap in the traffic was
+/// counted in an epoch of its own, which the source never closed, and
+/// every later epoch was lost.
+#[test]
+fn handshakes_timing_out_across_a_gap_lose_no_epoch() {
+    let dir = TempDir::new("pl-gap");
+    let mut files = Vec::new();
+    for (name, start) in [("a", "1704067200000000000"), ("b", "1704067300000000000")] {
+        let p = dir.join(&format!("{name}.pcap"));
+        let out = run(&[
+            "gen",
+            "--scenario",
+            "baseline,connection-failures",
+            "-d",
+            "5",
+            "-r",
+            "2000",
+            "--start-ns",
+            start,
+            "-o",
+            p.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        files.push(p.to_str().unwrap().to_string());
+    }
+    let one = |f: &[&str]| {
+        let mut args = vec!["replay", "--json", "--no-pin", "-w", "0"];
+        args.extend_from_slice(f);
+        summary(&args)
+    };
+    let (a, b) = (one(&[&files[0]]), one(&[&files[1]]));
+    let both = one(&[&files[0], &files[1]]);
+    assert_eq!(
+        both["epochs"].as_u64().unwrap(),
+        a["epochs"].as_u64().unwrap() + b["epochs"].as_u64().unwrap()
+    );
+    let top = |s: &Value| s["top"]["src"]["packets"][0]["value"].as_u64().unwrap();
+    assert!(top(&both) >= top(&a).max(top(&b)));
+}

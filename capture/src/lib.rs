@@ -27,6 +27,7 @@ mod error;
 mod fast;
 mod file;
 mod flow_update;
+pub mod flows;
 mod linktype;
 #[cfg(feature = "live")]
 pub mod live;
@@ -42,7 +43,7 @@ pub use error::ReadError;
 pub use file::{CaptureFile, FileFormat};
 pub use flow_update::{tcp_flags, FlowUpdate, Ip};
 pub use linktype::Linktype;
-pub use parse::{parse_packet, parse_packet_general, Layer, ParseError};
+pub use parse::{parse_packet, parse_packet_general, udp_datagram, Layer, ParseError, UdpDatagram};
 pub use reason::{Reason, ReasonCounts};
 pub use totals::{LinktypeCounts, ProtocolCounts, Totals};
 

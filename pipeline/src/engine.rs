@@ -191,7 +191,8 @@ impl<'e> WorkerState<'e> {
             }
             let shards = &mut self.open[cur].1;
             shards.apply(u, &mut self.coupons);
-            if u.proto == FlowUpdate::TCP && u.has_ports {
+            // Packets only: a flow record's flags are an OR over the flow.
+            if u.proto == FlowUpdate::TCP && u.has_ports && u.wire_len > 0 {
                 self.conns.observe(u, shards);
             }
         }
@@ -220,10 +221,19 @@ impl<'e> WorkerState<'e> {
     fn close(&mut self, x: u64, merge: &Sender<MergeMsg>) {
         // Handshakes that timed out by the end of the closing epoch fail
         // in it.
+        // They are counted in the newest open epoch up to `x`, else the
+        // oldest after it: never in an epoch of their own, which would
+        // have no totals from the source (and no updates to make it exist).
         let now = (x + 1).saturating_mul(self.engine.cfg.epoch_ns);
         if self.conns.any_expiring(now) {
-            let i = self.epoch_index(x);
-            self.conns.expire(now, &mut self.open[i].1);
+            let i = self
+                .open
+                .iter()
+                .rposition(|(e, _)| *e <= x)
+                .or_else(|| self.open.iter().position(|(e, _)| *e > x));
+            if let Some(i) = i {
+                self.conns.expire(now, &mut self.open[i].1);
+            }
         }
         self.flush(x, merge);
         let _ = merge.send(MergeMsg::Closed(self.owner, x));

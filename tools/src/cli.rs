@@ -115,6 +115,16 @@ pub struct ReplayArgs {
     /// top_{src,dst}_{bytes,packets}.fi (frequent strings).
     #[arg(long, value_name = "DIR")]
     pub export_sketches: Option<PathBuf>,
+    /// The captures hold flow exports (NetFlow v5/v9, IPFIX, on any UDP
+    /// port): analyse their flow records instead of the packets.
+    #[arg(long)]
+    pub flows: bool,
+    /// With --flows: sampling rate of records whose exporter states none.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "flows")]
+    pub default_sampling: u32,
+    /// With --flows: scale every record by N, whatever its exporter says.
+    #[arg(long, value_name = "N", requires = "flows")]
+    pub sampling_override: Option<u32>,
     #[command(flatten)]
     pub detect: DetectArgs,
     #[command(flatten)]

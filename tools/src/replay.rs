@@ -39,7 +39,22 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let stop = StopFlag::install();
-    let mut source = FileSource::new(files);
+    anyhow::ensure!(
+        args.default_sampling > 0 && args.sampling_override != Some(0),
+        "sampling rates must be at least 1"
+    );
+    let mut source = if args.flows {
+        FileSource::flows(
+            files,
+            capture::flows::Limits {
+                default_sampling: args.default_sampling,
+                override_sampling: args.sampling_override,
+                ..Default::default()
+            },
+        )
+    } else {
+        FileSource::new(files)
+    };
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
     let k = args.engine.top;
@@ -117,14 +132,26 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         if !args.detect.no_detect {
             extra.insert("alerts".into(), json!(alerts));
         }
-        println!("{}", summary_json(totals, rates, extra));
+        if let Some(dec) = &source.flows {
+            extra.insert("flow_records".into(), json!(dec.counts.records));
+            extra.insert("flow_datagrams".into(), json!(dec.counts.datagrams));
+            extra.insert("flow_templates".into(), json!(dec.counts.templates));
+        }
+        let mut v = summary_json(totals, rates, extra);
+        if let Some(dec) = &source.flows {
+            // Records and datagrams given up count with the packet errors.
+            for (reason, n) in &dec.counts.errors {
+                v["errors"][*reason] = json!(n);
+            }
+        }
+        println!("{v}");
     } else {
         let title = format!(
             "netsketch replay: {} file(s), {} worker(s)",
             args.files.len(),
             cfg.workers
         );
-        let rows = vec![(
+        let mut rows = vec![(
             "epochs".to_string(),
             format!(
                 "{} closed, {} late updates",
@@ -132,6 +159,24 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 thousands(out.late)
             ),
         )];
+        if let Some(dec) = &source.flows {
+            let c = &dec.counts;
+            let errs: Vec<String> = c.errors.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            rows.push((
+                "flow records".to_string(),
+                format!(
+                    "{} from {} datagrams, {} templates; given up: {}",
+                    thousands(c.records),
+                    thousands(c.datagrams),
+                    thousands(c.templates),
+                    if errs.is_empty() {
+                        "none".to_string()
+                    } else {
+                        errs.join(", ")
+                    }
+                ),
+            ));
+        }
         print!("{}", table(&title, totals, rates, &rows));
         print!("{}", answers_text(&out.total, k));
         print!("{}", queries_text(&out.total, &queries));

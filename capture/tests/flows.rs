@@ -1,0 +1,279 @@
+//! Flow export decoding: hand-built NetFlow v5/v9 and IPFIX datagrams with
+//! known contents, data before its template, sampling from options data,
+//! bounded templates, and garbage that must never panic.
+
+use capture::flows::{FlowDecoder, Limits};
+use capture::{FlowUpdate, Ip};
+use proptest::prelude::*;
+
+const EXPORTER: (Ip, u16) = (Ip(0xffff_0a00_0001), 2055);
+
+fn u16b(v: &mut Vec<u8>, x: u16) {
+    v.extend_from_slice(&x.to_be_bytes());
+}
+fn u32b(v: &mut Vec<u8>, x: u32) {
+    v.extend_from_slice(&x.to_be_bytes());
+}
+
+/// A v9 header with `sets` appended.
+fn v9(sets: &[Vec<u8>]) -> Vec<u8> {
+    let mut d = Vec::new();
+    u16b(&mut d, 9);
+    u16b(&mut d, sets.len() as u16);
+    u32b(&mut d, 100_000); // sysUptime, ms
+    u32b(&mut d, 1_700_000_000); // unix secs
+    u32b(&mut d, 1); // sequence
+    u32b(&mut d, 7); // source id
+    for s in sets {
+        d.extend_from_slice(s);
+    }
+    d
+}
+
+fn set(id: u16, body: &[u8]) -> Vec<u8> {
+    let mut s = Vec::new();
+    u16b(&mut s, id);
+    u16b(&mut s, (body.len() + 4) as u16);
+    s.extend_from_slice(body);
+    s
+}
+
+/// Template 300: src4, dst4, sport, dport, proto, bytes(4), packets(4),
+/// last switched (21).
+fn v9_template() -> Vec<u8> {
+    let mut b = Vec::new();
+    u16b(&mut b, 300);
+    u16b(&mut b, 8);
+    for (id, len) in [
+        (8, 4),
+        (12, 4),
+        (7, 2),
+        (11, 2),
+        (4, 1),
+        (1, 4),
+        (2, 4),
+        (21, 4),
+    ] {
+        u16b(&mut b, id);
+        u16b(&mut b, len);
+    }
+    set(0, &b)
+}
+
+fn v9_record(b: &mut Vec<u8>, src: [u8; 4], bytes: u32, packets: u32) {
+    b.extend_from_slice(&src);
+    b.extend_from_slice(&[10, 0, 0, 9]);
+    u16b(b, 40000);
+    u16b(b, 443);
+    b.push(6);
+    u32b(b, bytes);
+    u32b(b, packets);
+    u32b(b, 99_000); // ended 1 s before the export
+}
+
+fn decode(dec: &mut FlowDecoder, d: &[u8]) -> Vec<FlowUpdate> {
+    let mut out = Vec::new();
+    let _ = dec.decode(EXPORTER, d, &mut out);
+    out
+}
+
+#[test]
+fn v9_records_decode_with_their_fields_and_end_time() {
+    let mut dec = FlowDecoder::new(Limits::default());
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 1500, 3);
+    v9_record(&mut data, [192, 0, 2, 2], 600, 1);
+    // Two bytes of padding after the records.
+    data.extend_from_slice(&[0, 0]);
+    let out = decode(&mut dec, &v9(&[v9_template(), set(300, &data)]));
+    assert_eq!(out.len(), 2, "{:?}", dec.counts);
+    let u = &out[0];
+    assert_eq!(u.src, Ip::v4([192, 0, 2, 1]));
+    assert_eq!(u.dst, Ip::v4([10, 0, 0, 9]));
+    assert_eq!((u.sport, u.dport, u.proto), (40000, 443, 6));
+    assert_eq!((u.bytes, u.packets, u.sampling_rate), (1500, 3, 1));
+    assert_eq!(u.ts_ns, 1_699_999_999_000_000_000);
+    assert!(dec.counts.errors.is_empty(), "{:?}", dec.counts);
+}
+
+#[test]
+fn data_before_its_template_is_held_and_decoded_when_it_comes() {
+    let mut dec = FlowDecoder::new(Limits::default());
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    assert!(decode(&mut dec, &v9(&[set(300, &data)])).is_empty());
+    let out = decode(&mut dec, &v9(&[v9_template()]));
+    assert_eq!(out.len(), 1);
+    assert_eq!(dec.counts.pending_decoded, 1);
+    // A data set whose template never comes is given up, and counted.
+    assert!(decode(&mut dec, &v9(&[set(301, &data)])).is_empty());
+    dec.finish();
+    assert_eq!(dec.counts.errors.get("flow_missing_template"), Some(&1));
+}
+
+#[test]
+fn sampling_from_options_data_scales_the_records() {
+    let mut dec = FlowDecoder::new(Limits::default());
+    // Options template 400: scope System (1, len 4), sampling interval (34,
+    // len 4).
+    let mut ot = Vec::new();
+    u16b(&mut ot, 400);
+    u16b(&mut ot, 4);
+    u16b(&mut ot, 4);
+    for (id, len) in [(1u16, 4u16), (34, 4)] {
+        u16b(&mut ot, id);
+        u16b(&mut ot, len);
+    }
+    let mut od = Vec::new();
+    u32b(&mut od, 0);
+    u32b(&mut od, 100);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 1000, 2);
+    let out = decode(
+        &mut dec,
+        &v9(&[set(1, &ot), set(400, &od), v9_template(), set(300, &data)]),
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].bytes, out[0].packets, out[0].sampling_rate),
+        (100_000, 200, 100)
+    );
+    // An override wins over what the exporter says.
+    let mut dec = FlowDecoder::new(Limits {
+        override_sampling: Some(10),
+        ..Limits::default()
+    });
+    let out = decode(
+        &mut dec,
+        &v9(&[set(1, &ot), set(400, &od), v9_template(), set(300, &data)]),
+    );
+    assert_eq!((out[0].bytes, out[0].sampling_rate), (10_000, 10));
+}
+
+#[test]
+fn ipfix_variable_length_and_enterprise_fields_are_skipped_correctly() {
+    // Template 500: enterprise field (E bit, id 1, len 2, PEN 9), src6,
+    // dst6, variable-length field (id 82 interfaceName), octets in 2 bytes
+    // (reduced size), flowEndMilliseconds.
+    let mut t = Vec::new();
+    u16b(&mut t, 500);
+    u16b(&mut t, 6);
+    u16b(&mut t, 0x8001);
+    u16b(&mut t, 2);
+    u32b(&mut t, 9);
+    for (id, len) in [(27u16, 16u16), (28, 16), (82, 65535), (1, 2), (153, 8)] {
+        u16b(&mut t, id);
+        u16b(&mut t, len);
+    }
+    let mut rec = vec![0xab, 0xcd];
+    rec.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    rec.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    rec.push(4);
+    rec.extend_from_slice(b"eth0");
+    u16b(&mut rec, 1234);
+    rec.extend_from_slice(&1_700_000_000_123u64.to_be_bytes());
+    let sets = [set(2, &t), set(500, &rec)];
+    let len: usize = 16 + sets.iter().map(Vec::len).sum::<usize>();
+    let mut d = Vec::new();
+    u16b(&mut d, 10);
+    u16b(&mut d, len as u16);
+    u32b(&mut d, 1_700_000_001);
+    u32b(&mut d, 0);
+    u32b(&mut d, 42);
+    for s in &sets {
+        d.extend_from_slice(s);
+    }
+    let mut dec = FlowDecoder::new(Limits::default());
+    let out = decode(&mut dec, &d);
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+    assert_eq!(out[0].src.to_string(), "2001:db8::1");
+    assert_eq!(out[0].dst.to_string(), "2001:db8::2");
+    assert_eq!(out[0].bytes, 1234);
+    assert_eq!(out[0].ts_ns, 1_700_000_000_123_000_000);
+}
+
+#[test]
+fn v5_records_and_header_sampling() {
+    let mut d = Vec::new();
+    u16b(&mut d, 5);
+    u16b(&mut d, 1);
+    u32b(&mut d, 10_000);
+    u32b(&mut d, 1_700_000_000);
+    u32b(&mut d, 0);
+    u32b(&mut d, 0);
+    d.extend_from_slice(&[0, 0]);
+    u16b(&mut d, 0x4000 | 64); // mode 1, interval 64
+    let mut r = vec![198, 51, 100, 7, 10, 0, 0, 1, 0, 0, 0, 0];
+    r.extend_from_slice(&[0; 4]); // input, output
+    r.extend_from_slice(&5u32.to_be_bytes());
+    r.extend_from_slice(&700u32.to_be_bytes());
+    r.extend_from_slice(&9_000u32.to_be_bytes());
+    r.extend_from_slice(&9_500u32.to_be_bytes());
+    r.extend_from_slice(&53u16.to_be_bytes());
+    r.extend_from_slice(&3333u16.to_be_bytes());
+    r.extend_from_slice(&[0, 0, 17, 0]);
+    r.extend_from_slice(&[0; 8]);
+    d.extend_from_slice(&r);
+    let mut dec = FlowDecoder::new(Limits::default());
+    let out = decode(&mut dec, &d);
+    assert_eq!(out.len(), 1);
+    let u = &out[0];
+    assert_eq!((u.packets, u.bytes, u.sampling_rate), (320, 44_800, 64));
+    assert_eq!((u.sport, u.dport, u.proto), (53, 3333, 17));
+    assert_eq!(u.ts_ns, 1_699_999_999_500_000_000);
+    // A count beyond the datagram is refused whole.
+    d[3] = 2;
+    assert!(decode(&mut dec, &d).is_empty());
+    assert_eq!(dec.counts.errors.get("flow_bad_count"), Some(&1));
+}
+
+#[test]
+fn a_template_flood_is_bounded_and_counted() {
+    let mut dec = FlowDecoder::new(Limits {
+        templates_per_exporter: 100,
+        ..Limits::default()
+    });
+    for id in 256..1256u16 {
+        let mut b = Vec::new();
+        u16b(&mut b, id);
+        u16b(&mut b, 1);
+        u16b(&mut b, 8);
+        u16b(&mut b, 4);
+        decode(&mut dec, &v9(&[set(0, &b)]));
+    }
+    assert_eq!(dec.counts.templates, 100);
+    assert_eq!(dec.counts.errors.get("flow_template_limit"), Some(&900));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn garbage_never_panics(d in proptest::collection::vec(any::<u8>(), 0..600), v in 0u16..12) {
+        let mut dec = FlowDecoder::new(Limits::default());
+        let mut d = d;
+        if d.len() >= 2 {
+            d[..2].copy_from_slice(&v.to_be_bytes());
+        }
+        let mut out = Vec::new();
+        let _ = dec.decode(EXPORTER, &d, &mut out);
+        dec.finish();
+    }
+
+    #[test]
+    fn mutated_valid_datagrams_never_panic(flips in proptest::collection::vec((0usize..200, any::<u8>()), 1..8), cut in 0usize..200) {
+        let mut data = Vec::new();
+        v9_record(&mut data, [192, 0, 2, 1], 1, 1);
+        let mut d = v9(&[v9_template(), set(300, &data)]);
+        for (i, b) in flips {
+            let n = d.len();
+            d[i % n] = b;
+        }
+        d.truncate(d.len().saturating_sub(cut % 40));
+        let mut dec = FlowDecoder::new(Limits::default());
+        let mut out = Vec::new();
+        let _ = dec.decode(EXPORTER, &d, &mut out);
+        let _ = dec.decode(EXPORTER, &d, &mut out);
+        dec.finish();
+    }
+}
