@@ -346,7 +346,17 @@ fn public_attack_captures_are_detected_as_what_they_are() {
         // 500 DHCP requests over 5 s.
         ("zeek_dhcp_flood.pcap", None),
     ] {
-        let a = alerts_of(dir.join(file).to_str().unwrap(), &[]);
+        let mut a = alerts_of(dir.join(file).to_str().unwrap(), &[]);
+        if file == "pkt.TCP.synflood.spoofed.pcap" {
+            // Ten seconds after the flood (5,000 SYN/s for 5 s) a trickle of
+            // ~80 unanswered SYN/s to port 25565 lasts 10 s: under every DoS
+            // threshold, and after the DoS cooldown, it is what an operator
+            // sees as that service not answering.
+            assert_eq!(a.len(), 2, "{file}: {a:#?}");
+            assert_eq!(a[1]["type"], "sla_failures");
+            assert_eq!(a[1]["victim"], "10.10.10.10:25565");
+            a.truncate(1);
+        }
         match want {
             Some((t, v)) => {
                 assert_eq!(a.len(), 1, "{file}: {a:#?}");

@@ -325,6 +325,10 @@ impl DetectConfig {
     }
 }
 
+/// Epochs after a host's DoS alert during which its services raise no SLA
+/// alert.
+const SLA_COOLDOWN: u64 = 10;
+
 /// One alert line: `event` (`start`, `update`, `end`), `type`, `victim`,
 /// `start_ts_ns` and the evidence.
 pub type AlertLine = Value;
@@ -357,6 +361,8 @@ pub struct Detector {
     groups: Vec<HostGroup>,
     service_groups: Vec<ServiceGroup>,
     tracks: BTreeMap<String, Track>,
+    /// DoS victims and the last epoch they were under an alert.
+    dos_seen: BTreeMap<String, u64>,
     baselines: HashMap<u128, Ewma>,
     epoch_ns: u64,
     last_epoch: Option<u64>,
@@ -398,6 +404,7 @@ impl Detector {
             groups,
             service_groups,
             tracks: BTreeMap::new(),
+            dos_seen: BTreeMap::new(),
             baselines: HashMap::new(),
             epoch_ns,
             last_epoch: None,
@@ -680,14 +687,22 @@ impl Detector {
                 need: None,
             });
         }
-        // Hosts under a DoS alert, now or still active.
-        let mut dos_hosts: Vec<String> = out.iter().map(|f| f.victim.clone()).collect();
-        dos_hosts.extend(
-            self.tracks
-                .iter()
-                .filter(|(_, t)| t.active && !t.kind.starts_with("sla_"))
-                .map(|(v, _)| v.clone()),
-        );
+        // Hosts under a DoS alert, now, still active, or ended less than
+        // SLA_COOLDOWN epochs ago: a flood's tail (its last SYNs timing
+        // out, a trickle below the thresholds) is that attack, not a
+        // service fault.
+        let epoch = self.last_epoch.unwrap_or(0);
+        for (v, t) in &self.tracks {
+            if t.active && !t.kind.starts_with("sla_") {
+                self.dos_seen.insert(v.clone(), epoch);
+            }
+        }
+        for f in &out {
+            self.dos_seen.insert(f.victim.clone(), epoch);
+        }
+        self.dos_seen
+            .retain(|_, e| epoch.saturating_sub(*e) <= SLA_COOLDOWN);
+        let dos_hosts: Vec<String> = self.dos_seen.keys().cloned().collect();
         out.extend(self.sla_findings(s, &dos_hosts));
         out
     }
