@@ -26,7 +26,8 @@
 //! (refused and unanswered handshakes over a share of the outcomes) and
 //! `sla_latency` (a handshake round-trip quantile's whole HdrHistogram
 //! bucket over the threshold), held for `epochs` (3 by default) before
-//! they start. A service whose host is under a DoS alert is left to it.
+//! they start. A service whose host is under a DoS alert, or was within
+//! the last 10 epochs, is left to that alert.
 //!
 //! Lifecycle: an alert starts after its condition held `start_epochs`
 //! epochs in a row, is updated every epoch it still holds, and ends after
@@ -707,8 +708,7 @@ impl Detector {
         out
     }
 
-    /// Services over their SLA thresholds. A service whose host is the
-    /// victim of a DoS finding is left to that alert.
+    /// Services over their SLA thresholds, except on `dos_hosts`.
     fn sla_findings(&self, s: &Summary, dos_hosts: &[String]) -> Vec<Finding> {
         let mut out = Vec::new();
         for r in s.services(usize::MAX) {

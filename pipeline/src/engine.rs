@@ -162,14 +162,15 @@ struct WorkerState<'e> {
 
 impl<'e> WorkerState<'e> {
     fn new(engine: &'e Engine, owner: usize) -> WorkerState<'e> {
+        let owners = engine.cfg.workers.max(1);
         WorkerState {
             engine,
             owner,
-            owners: engine.cfg.workers.max(1),
+            owners,
             open: Vec::new(),
             conns: ConnTables::new(
                 owner,
-                engine.cfg.workers.max(1),
+                owners,
                 engine.cfg.handshake_table.div_ceil(SHARDS),
                 engine.cfg.handshake_timeout_ns,
             ),
@@ -219,21 +220,18 @@ impl<'e> WorkerState<'e> {
     }
 
     fn close(&mut self, x: u64, merge: &Sender<MergeMsg>) {
-        // Handshakes that timed out by the end of the closing epoch fail
-        // in it.
-        // They are counted in the newest open epoch up to `x`, else the
-        // oldest after it: never in an epoch of their own, which would
-        // have no totals from the source (and no updates to make it exist).
+        // Handshakes that timed out by the end of the closing epoch fail,
+        // counted in the newest open epoch up to `x`, else the oldest after
+        // it: never in an epoch of their own, which would have no totals
+        // from the source (and no updates to make it exist).
         let now = (x + 1).saturating_mul(self.engine.cfg.epoch_ns);
-        if self.conns.any_expiring(now) {
-            let i = self
-                .open
-                .iter()
-                .rposition(|(e, _)| *e <= x)
-                .or_else(|| self.open.iter().position(|(e, _)| *e > x));
-            if let Some(i) = i {
-                self.conns.expire(now, &mut self.open[i].1);
-            }
+        let i = self
+            .open
+            .iter()
+            .rposition(|(e, _)| *e <= x)
+            .or_else(|| self.open.iter().position(|(e, _)| *e > x));
+        if let Some(i) = i {
+            self.conns.expire(now, &mut self.open[i].1);
         }
         self.flush(x, merge);
         let _ = merge.send(MergeMsg::Closed(self.owner, x));

@@ -477,6 +477,18 @@ struct Pending {
     synack: Option<(u64, u32)>,
 }
 
+impl Pending {
+    /// How the handshake ends when it goes no further: `unanswered` (or
+    /// what stands for it) before a SYN-ACK, incomplete after one.
+    fn ended(&self, unanswered: Event) -> Event {
+        if self.synack.is_none() {
+            unanswered
+        } else {
+            Event::Incomplete
+        }
+    }
+}
+
 /// `(client, server, client port, server port)`.
 type ConnKey = (u128, u128, u16, u16);
 
@@ -546,12 +558,7 @@ impl ConnTables {
                 Some(p) => {
                     // The port pair reused for a new connection: the old
                     // attempt ends unanswered or incomplete.
-                    let ev = if p.synack.is_none() {
-                        Event::Unanswered
-                    } else {
-                        Event::Incomplete
-                    };
-                    stats.count(service, ev);
+                    stats.count(service, p.ended(Event::Unanswered));
                     *p = Pending {
                         syn_ts: u.ts_ns,
                         syn_seq: u.tcp_seq,
@@ -591,35 +598,15 @@ impl ConnTables {
         } else if rst {
             // From the server (refusing, or the handshake aborted) or from
             // the client (giving up on a SYN-ACK).
-            let from_server = (dst, src, u.dport, u.sport);
-            let shard = service_shard(src, u.sport);
-            if let Some(p) = self.tables[shard]
-                .as_mut()
-                .and_then(|t| t.remove(&from_server))
-            {
-                let ev = if p.synack.is_none() {
-                    Event::Refused
-                } else {
-                    Event::Incomplete
-                };
-                if let Some(stats) = tables.table(shard) {
-                    stats.count((src, u.sport), ev);
-                }
-                return;
-            }
-            let from_client = (src, dst, u.sport, u.dport);
-            let shard = service_shard(dst, u.dport);
-            if let Some(p) = self.tables[shard]
-                .as_mut()
-                .and_then(|t| t.remove(&from_client))
-            {
-                let ev = if p.synack.is_none() {
-                    Event::Unanswered
-                } else {
-                    Event::Incomplete
-                };
-                if let Some(stats) = tables.table(shard) {
-                    stats.count((dst, u.dport), ev);
+            let from_server = ((dst, src, u.dport, u.sport), Event::Refused);
+            let from_client = ((src, dst, u.sport, u.dport), Event::Unanswered);
+            for (key, before_answer) in [from_server, from_client] {
+                let shard = service_shard(key.1, key.3);
+                if let Some(p) = self.tables[shard].as_mut().and_then(|t| t.remove(&key)) {
+                    if let Some(stats) = tables.table(shard) {
+                        stats.count((key.1, key.3), p.ended(before_answer));
+                    }
+                    return;
                 }
             }
         } else if ack {
@@ -656,41 +643,25 @@ impl ConnTables {
         let timeout = self.timeout_ns;
         for (shard, t) in self.tables.iter_mut().enumerate() {
             let Some(t) = t.as_mut() else { continue };
-            if !t
-                .values()
-                .any(|p| p.syn_ts.saturating_add(timeout) <= now_ns)
-            {
-                continue;
-            }
-            let Some(stats) = tables.table(shard) else {
-                continue;
-            };
-            // Count in key order, so the services admitted (and any
-            // eviction) do not depend on the hash map's iteration order.
+            // Count in time and key order, so the services admitted (and
+            // any eviction) do not depend on the hash map's iteration order.
             let mut gone: Vec<(ConnKey, Pending)> = t
                 .iter()
                 .filter(|(_, p)| p.syn_ts.saturating_add(timeout) <= now_ns)
                 .map(|(k, p)| (*k, *p))
                 .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let Some(stats) = tables.table(shard) else {
+                continue;
+            };
             gone.sort_unstable_by_key(|(k, p)| (p.syn_ts, *k));
             for (k, p) in gone {
                 t.remove(&k);
-                let ev = if p.synack.is_none() {
-                    Event::Unanswered
-                } else {
-                    Event::Incomplete
-                };
-                stats.count((k.1, k.3), ev);
+                stats.count((k.1, k.3), p.ended(Event::Unanswered));
             }
         }
-    }
-
-    /// Whether any owned table has a handshake that times out by `now_ns`.
-    pub fn any_expiring(&self, now_ns: u64) -> bool {
-        self.tables.iter().flatten().any(|t| {
-            t.values()
-                .any(|p| p.syn_ts.saturating_add(self.timeout_ns) <= now_ns)
-        })
     }
 }
 

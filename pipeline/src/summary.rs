@@ -5,7 +5,7 @@ use sketches::{Estimate, HeavyHitter, HyperLogLog};
 
 use crate::handshake::{ServiceReport, ServiceStats};
 use crate::keys::{prefix_hash, shard_of, Dimension, Metric, SHARDS};
-use crate::shard::{Budget, ShardSketches};
+use crate::shard::{Budget, DstDistinct, ShardSketches};
 
 /// Exact counters of an epoch or window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -340,21 +340,18 @@ impl Summary {
     /// (by packets) of its shard. A destination that became busy late
     /// reports only the sources seen since: a lower bound.
     pub fn distinct_sources_of(&self, dst: Ip) -> Option<Estimate> {
-        let h = sketches::hash::hash_u128(dst.0, sketches::hash::DEFAULT_SEED);
-        self.shards[shard_of(h)]
-            .dst_sources
-            .get(&dst.0)
-            .map(|d| d.sources.estimate())
+        self.dst_distinct(dst).map(|d| d.sources.estimate())
     }
 
     /// Distinct flows (5-tuples) to a destination, when it is among the
     /// busiest of its shard (as [`Summary::distinct_sources_of`]).
     pub fn distinct_flows_to(&self, dst: Ip) -> Option<Estimate> {
+        self.dst_distinct(dst).map(|d| d.flows.estimate())
+    }
+
+    fn dst_distinct(&self, dst: Ip) -> Option<&DstDistinct> {
         let h = sketches::hash::hash_u128(dst.0, sketches::hash::DEFAULT_SEED);
-        self.shards[shard_of(h)]
-            .dst_sources
-            .get(&dst.0)
-            .map(|d| d.flows.estimate())
+        self.shards[shard_of(h)].dst_sources.get(&dst.0)
     }
 
     /// Destinations with tracked distinct-source counts, busiest first.
@@ -426,19 +423,6 @@ impl Summary {
         });
         v.truncate(k);
         v
-    }
-
-    /// One service's handshakes, if it is tracked.
-    pub fn service(&self, ip: Ip, port: u16) -> Option<ServiceReport> {
-        let t = &self.shards[crate::handshake::service_shard(ip.0, port)].services;
-        t.services()
-            .find(|s| s.0 == (ip, port))
-            .map(|(_, missed, st)| ServiceReport {
-                server: ip,
-                port,
-                missed_upper: missed,
-                stats: st.clone(),
-            })
     }
 
     /// Handshakes of every service not tracked on its own, and SYNs not

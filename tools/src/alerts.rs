@@ -180,6 +180,23 @@ impl Alerting {
     }
 }
 
+/// Feeds a closed epoch to detection, if it is on.
+pub fn feed(alerting: &mut Option<Alerting>, epoch: &Summary) {
+    if let Some(a) = alerting.as_mut() {
+        a.on_epoch(epoch);
+    }
+}
+
+/// Ends detection: every alert of the run (none if it was off), with any
+/// output failure printed as a warning.
+pub fn finish(alerting: Option<Alerting>) -> Vec<Value> {
+    let (alerts, failures) = alerting.map(Alerting::finish).unwrap_or_default();
+    for f in failures {
+        eprintln!("netsketch: warning: {f}");
+    }
+    alerts
+}
+
 /// One line per alert for the text report; `origin_ns` is the trace start.
 pub fn alerts_text(alerts: &[Value], origin_ns: u64) -> String {
     let mut s = String::new();

@@ -26,7 +26,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use pipeline::{Backpressure, Engine, Source};
     use serde_json::{json, Map};
 
-    use crate::alerts::{alerts_text, Alerting};
+    use crate::alerts::{self, alerts_text, Alerting};
     use crate::render::{
         answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
         window_printer, Rates,
@@ -134,17 +134,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let out = engine.run_observed(
         &mut source,
         stop.flag(),
-        |e| {
-            if let Some(a) = alerting.as_mut() {
-                a.on_epoch(e);
-            }
-        },
+        |e| alerts::feed(&mut alerting, e),
         window_printer(json, k, &queries),
     );
-    let (alerts, alert_failures) = alerting.map(Alerting::finish).unwrap_or_default();
-    for f in alert_failures {
-        eprintln!("netsketch: warning: {f}");
-    }
+    let alerts = alerts::finish(alerting);
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
         eprintln!("netsketch: error: {e}");

@@ -9,7 +9,7 @@ use capture::{parse_packet, FlowUpdate, Linktype, RawPacket, Totals};
 use pipeline::{Dimension, Engine, Metric, Source};
 use serde_json::{json, Map};
 
-use crate::alerts::{alerts_text, Alerting};
+use crate::alerts::{self, alerts_text, Alerting};
 use crate::cli::DemoArgs;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
@@ -87,18 +87,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let out = engine.run_observed(
         &mut source,
         stop.flag(),
-        |e| {
-            if let Some(a) = alerting.as_mut() {
-                a.on_epoch(e);
-            }
-        },
+        |e| alerts::feed(&mut alerting, e),
         window_printer(json, k, &queries),
     );
     let elapsed = start.elapsed();
-    let (mut alerts, alert_failures) = alerting.map(Alerting::finish).unwrap_or_default();
-    for f in alert_failures {
-        eprintln!("netsketch: warning: {f}");
-    }
+    let mut alerts = alerts::finish(alerting);
     // Detection time relative to the generated event of the same victim.
     for a in &mut alerts {
         let v = a["victim"].as_str().unwrap_or("").to_string();

@@ -10,7 +10,7 @@ use capture::CaptureFile;
 use pipeline::{Engine, FileSource};
 use serde_json::{json, Map};
 
-use crate::alerts::{alerts_text, Alerting};
+use crate::alerts::{self, alerts_text, Alerting};
 use crate::cli::ReplayArgs;
 use crate::progress::file_bar;
 use crate::render::{
@@ -72,11 +72,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         let out = engine.run_observed(
             &mut source,
             stop.flag(),
-            |e| {
-                if let Some(a) = alerting.as_mut() {
-                    bar.suspend(|| a.on_epoch(e));
-                }
-            },
+            |e| bar.suspend(|| alerts::feed(&mut alerting, e)),
             |_, w| {
                 if json {
                     let v = window_line(w, k, &queries);
@@ -112,10 +108,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
-    let (alerts, alert_failures) = alerting.map(Alerting::finish).unwrap_or_default();
-    for f in alert_failures {
-        eprintln!("netsketch: warning: {f}");
-    }
+    let alerts = alerts::finish(alerting);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
     let cfg = engine.config();
