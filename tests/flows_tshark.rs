@@ -178,3 +178,119 @@ fn every_recorded_export_decodes_without_unexpected_errors() {
         );
     }
 }
+
+/// tshark's sFlow fields, one row per frame, every occurrence.
+fn tshark_sflow(path: &str, fields: &[&str]) -> Vec<Vec<Vec<String>>> {
+    let mut args: Vec<String> = ["-n", "-r", path, "-Y", "sflow", "-T", "fields"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["-E", "occurrence=a", "-E", "aggregator=,"].map(String::from));
+    for f in fields {
+        args.push("-e".into());
+        args.push((*f).into());
+    }
+    let out = std::process::Command::new("tshark")
+        .args(&args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            l.split('\t')
+                .map(|c| {
+                    c.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs ../shared/traces and tshark; run by .ci/run"]
+fn sflow_captures_agree_with_tshark_sample_for_sample() {
+    common::require("tshark", "tshark");
+    let dir = traces_dir().join("sflow");
+    let mut byte_checked = 0;
+    let mut files = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let p = path.to_str().unwrap();
+        let s = summary(&[
+            "replay",
+            "--flows",
+            "--json",
+            "--no-detect",
+            "--top",
+            "1000",
+            p,
+        ]);
+        let rows = tshark_sflow(
+            p,
+            &[
+                "sflow_245.sampletype",
+                "sflow.flow_sample.sampling_rate",
+                "ip.len",
+                "ipv6.plen",
+                "eth.type",
+            ],
+        );
+        let (mut flow, mut counter) = (0u64, 0u64);
+        // Bytes, where every flow sample of the frame holds exactly one IP
+        // header (outer IPv4 + one per sample) and tshark shows its rate.
+        let mut bytes = 0u64;
+        let mut aligned = true;
+        for r in &rows {
+            let n = |i: usize| r.get(i).cloned().unwrap_or_default();
+            let types = n(0);
+            let f = types.iter().filter(|t| *t == "1" || *t == "3").count();
+            flow += f as u64;
+            counter += types.iter().filter(|t| *t == "2" || *t == "4").count() as u64;
+            let rates: Vec<u64> = n(1).iter().map(|x| x.parse().unwrap()).collect();
+            // The datagram's own IP header comes first.
+            let outer_v6 = n(4).first().is_some_and(|t| t == "0x86dd");
+            let v4: Vec<u64> = n(2)
+                .iter()
+                .skip(usize::from(!outer_v6))
+                .map(|x| x.parse().unwrap())
+                .collect();
+            let v6: Vec<u64> = n(3)
+                .iter()
+                .skip(usize::from(outer_v6))
+                .map(|x| x.parse::<u64>().unwrap() + 40)
+                .collect();
+            if f == 0 {
+                continue;
+            }
+            if rates.len() != f || v4.len() + v6.len() != f || rates.iter().any(|x| *x != rates[0])
+            {
+                aligned = false;
+                continue;
+            }
+            bytes += rates[0] * (v4.iter().sum::<u64>() + v6.iter().sum::<u64>());
+        }
+        let name = path.file_name().unwrap().to_string_lossy();
+        let sf = &s["sflow"];
+        assert_eq!(sf["flow_samples"], flow, "{name}: flow samples");
+        assert_eq!(sf["counter_samples"], counter, "{name}: counter samples");
+        assert_eq!(s["errors"], serde_json::json!({}), "{name}: errors");
+        if aligned && flow > 0 {
+            let ours: u64 = s["top"]["src"]["bytes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["value"].as_u64().unwrap())
+                .sum();
+            assert_eq!(ours, bytes, "{name}: scaled bytes");
+            byte_checked += 1;
+        }
+        files += 1;
+    }
+    assert_eq!(files, 12, "sFlow captures read");
+    assert!(
+        byte_checked >= 7,
+        "only {byte_checked} files had bytes compared"
+    );
+}

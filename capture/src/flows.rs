@@ -26,7 +26,7 @@
 //! to the exporter's uptime (v5 `Last`, IE 21 with the header's sysUptime),
 //! or the export time when the record has neither.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::{FlowUpdate, Ip};
 
@@ -56,11 +56,13 @@ pub enum FlowError {
     /// A datagram cut short in the capture, or an IP fragment of one (not
     /// reassembled).
     TruncatedDatagram,
+    /// A datagram from an exporter not on the allowlist.
+    NotAllowed,
 }
 
 impl FlowError {
     /// Every reason, in report order.
-    pub const ALL: [FlowError; 11] = [
+    pub const ALL: [FlowError; 12] = [
         FlowError::TruncatedHeader,
         FlowError::UnknownVersion,
         FlowError::BadLength,
@@ -72,6 +74,7 @@ impl FlowError {
         FlowError::NoAddress,
         FlowError::BadCount,
         FlowError::TruncatedDatagram,
+        FlowError::NotAllowed,
     ];
 
     /// The stable label counted in reports and metrics.
@@ -88,6 +91,7 @@ impl FlowError {
             FlowError::NoAddress => "flow_no_address",
             FlowError::BadCount => "flow_bad_count",
             FlowError::TruncatedDatagram => "flow_truncated_datagram",
+            FlowError::NotAllowed => "flow_exporter_not_allowed",
         }
     }
 }
@@ -139,13 +143,72 @@ pub struct FlowCounts {
     /// Data sets decoded after waiting for their template.
     pub pending_decoded: u64,
     /// Errors by reason.
-    pub errors: std::collections::BTreeMap<&'static str, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Errors by exporter address and reason (the first
+    /// [`MAX_ERROR_EXPORTERS`] exporters with errors; later ones are
+    /// counted under the unspecified address `::`).
+    pub exporter_errors: BTreeMap<(Ip, &'static str), u64>,
+    /// sFlow flow samples read.
+    pub sflow_flow_samples: u64,
+    /// sFlow counter samples read.
+    pub sflow_counter_samples: u64,
+    /// sFlow samples of other enterprises or formats, skipped.
+    pub sflow_other_samples: u64,
+    /// sFlow flow samples that held no IP packet (ARP, LLDP...).
+    pub sflow_non_ip: u64,
+    /// sFlow raw headers of a protocol the parser does not read.
+    pub sflow_unknown_header: u64,
+    /// Packets the agents say they dropped before sampling (sum of the
+    /// samples' `drops`).
+    pub sflow_agent_drops: u64,
+    /// Interface counter rows not kept (table full).
+    pub sflow_interfaces_dropped: u64,
+    /// The exporter of the datagram being decoded, for `exporter_errors`.
+    pub(crate) current: Ip,
 }
 
+/// Exporters whose errors are counted separately, at most.
+pub const MAX_ERROR_EXPORTERS: usize = 1024;
+
 impl FlowCounts {
-    /// Counts one error.
+    /// Counts one error, against the exporter of the datagram being decoded.
     pub fn error(&mut self, e: FlowError) {
         *self.errors.entry(e.reason()).or_insert(0) += 1;
+        let mut who = self.current;
+        if self.exporter_errors.len() >= MAX_ERROR_EXPORTERS * 4
+            && !self.exporter_errors.contains_key(&(who, e.reason()))
+        {
+            who = Ip(0);
+        }
+        *self.exporter_errors.entry((who, e.reason())).or_insert(0) += 1;
+    }
+
+    /// Counts one error of a datagram from `exporter`.
+    pub fn error_from(&mut self, exporter: Ip, e: FlowError) {
+        self.current = exporter;
+        self.error(e);
+    }
+
+    /// Adds another decoder's counts (receiving threads).
+    pub fn merge(&mut self, o: &FlowCounts) {
+        self.datagrams += o.datagrams;
+        self.records += o.records;
+        self.templates += o.templates;
+        self.options_records += o.options_records;
+        self.pending_decoded += o.pending_decoded;
+        for (k, v) in &o.errors {
+            *self.errors.entry(k).or_insert(0) += v;
+        }
+        for (k, v) in &o.exporter_errors {
+            *self.exporter_errors.entry(*k).or_insert(0) += v;
+        }
+        self.sflow_flow_samples += o.sflow_flow_samples;
+        self.sflow_counter_samples += o.sflow_counter_samples;
+        self.sflow_other_samples += o.sflow_other_samples;
+        self.sflow_non_ip += o.sflow_non_ip;
+        self.sflow_unknown_header += o.sflow_unknown_header;
+        self.sflow_agent_drops += o.sflow_agent_drops;
+        self.sflow_interfaces_dropped += o.sflow_interfaces_dropped;
     }
 }
 
@@ -371,6 +434,7 @@ pub struct FlowDecoder {
     init_ms: HashMap<Domain, u64>,
     held: VecDeque<Held>,
     held_bytes: usize,
+    sflow: crate::sflow::SflowState,
     /// Counters so far.
     pub counts: FlowCounts,
 }
@@ -387,22 +451,43 @@ impl FlowDecoder {
             init_ms: HashMap::new(),
             held: VecDeque::new(),
             held_bytes: 0,
+            sflow: crate::sflow::SflowState::default(),
             counts: FlowCounts::default(),
         }
     }
 
     /// Decodes one datagram from `exporter` (address and UDP port),
-    /// appending its flow records to `out`. Errors of single sets or
-    /// records are counted and skipped; an error of the whole datagram is
-    /// counted and returned.
+    /// received at `recv_ns` (the event time of sFlow samples, which carry
+    /// no clock), appending its flow records to `out`. Errors of single
+    /// sets or records are counted and skipped; an error of the whole
+    /// datagram is counted and returned.
     pub fn decode(
         &mut self,
         exporter: (Ip, u16),
         d: &[u8],
+        recv_ns: u64,
         out: &mut Vec<FlowUpdate>,
     ) -> Result<(), FlowError> {
+        self.counts.current = exporter.0;
+        let limits = self.limits;
         let r = match be16(d, 0) {
             None => Err(FlowError::TruncatedHeader),
+            // sFlow's version is a 32-bit word; NetFlow has no version 0.
+            Some(0) if be16(d, 2) == Some(5) => crate::sflow::decode(
+                &mut self.sflow,
+                &mut self.counts,
+                exporter.0,
+                d,
+                recv_ns,
+                |own| {
+                    limits.override_sampling.unwrap_or(if own > 0 {
+                        own
+                    } else {
+                        limits.default_sampling
+                    })
+                },
+                out,
+            ),
             Some(5) => self.v5(d, out),
             Some(9) => self.v9(exporter, d, out),
             Some(10) => self.ipfix(exporter, d, out),
@@ -418,10 +503,16 @@ impl FlowDecoder {
     /// Gives up what is still waiting for a template (counted as
     /// `flow_missing_template`, one per data set).
     pub fn finish(&mut self) {
-        for _ in self.held.drain(..) {
-            self.counts.error(FlowError::MissingTemplate);
+        for h in self.held.drain(..) {
+            self.counts
+                .error_from(Ip(h.domain.0), FlowError::MissingTemplate);
         }
         self.held_bytes = 0;
+    }
+
+    /// The latest sFlow interface counters, by agent and ifIndex.
+    pub fn sflow_interfaces(&self) -> impl Iterator<Item = &crate::sflow::SflowInterface> {
+        self.sflow.interfaces.values()
     }
 
     fn v5(&mut self, d: &[u8], out: &mut Vec<FlowUpdate>) -> Result<(), FlowError> {

@@ -35,6 +35,7 @@ mod parse;
 mod pcap_file;
 mod pcapng;
 mod reason;
+pub mod sflow;
 mod stream;
 mod totals;
 pub mod write;

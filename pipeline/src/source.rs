@@ -88,11 +88,17 @@ impl Source for FileSource {
                             // Errors are counted by the decoder, by reason.
                             match udp_datagram(&pkt) {
                                 Ok(Some(d)) => {
-                                    let _ =
-                                        dec.decode((d.src, d.sport), d.payload, &mut self.ready);
+                                    let _ = dec.decode(
+                                        (d.src, d.sport),
+                                        d.payload,
+                                        pkt.ts_ns,
+                                        &mut self.ready,
+                                    );
                                 }
                                 Ok(None) => {}
-                                Err(_) => dec.counts.error(FlowError::TruncatedDatagram),
+                                Err(_) => {
+                                    dec.counts.error_from(u.src, FlowError::TruncatedDatagram)
+                                }
                             }
                             let take = self.ready.len().min(max - out.len());
                             out.extend(self.ready.drain(..take));

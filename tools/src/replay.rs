@@ -14,8 +14,8 @@ use crate::alerts::{self, alerts_text, Alerting};
 use crate::cli::ReplayArgs;
 use crate::progress::file_bar;
 use crate::render::{
-    answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
-    window_line, Rates,
+    answers_json, answers_text, flow_errors_into, flow_json, flow_rows, queries_json, queries_text,
+    summary_json, table, thousands, window_line, Rates,
 };
 use crate::stop::StopFlag;
 
@@ -126,16 +126,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             extra.insert("alerts".into(), json!(alerts));
         }
         if let Some(dec) = &source.flows {
-            extra.insert("flow_records".into(), json!(dec.counts.records));
-            extra.insert("flow_datagrams".into(), json!(dec.counts.datagrams));
-            extra.insert("flow_templates".into(), json!(dec.counts.templates));
+            let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
+            extra.extend(flow_json(&dec.counts, &ifs));
         }
         let mut v = summary_json(totals, rates, extra);
         if let Some(dec) = &source.flows {
             // Records and datagrams given up count with the packet errors.
-            for (reason, n) in &dec.counts.errors {
-                v["errors"][*reason] = json!(n);
-            }
+            flow_errors_into(&mut v, &dec.counts);
         }
         println!("{v}");
     } else {
@@ -153,22 +150,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             ),
         )];
         if let Some(dec) = &source.flows {
-            let c = &dec.counts;
-            let errs: Vec<String> = c.errors.iter().map(|(r, n)| format!("{r} {n}")).collect();
-            rows.push((
-                "flow records".to_string(),
-                format!(
-                    "{} from {} datagrams, {} templates; given up: {}",
-                    thousands(c.records),
-                    thousands(c.datagrams),
-                    thousands(c.templates),
-                    if errs.is_empty() {
-                        "none".to_string()
-                    } else {
-                        errs.join(", ")
-                    }
-                ),
-            ));
+            rows.extend(flow_rows(&dec.counts));
         }
         print!("{}", table(&title, totals, rates, &rows));
         print!("{}", answers_text(&out.total, k));
