@@ -38,6 +38,7 @@ mod reason;
 pub mod sflow;
 mod stream;
 mod totals;
+pub mod udp;
 pub mod write;
 
 pub use error::ReadError;

@@ -47,6 +47,14 @@ pub trait Source: Send {
     fn backpressure(&self) -> Backpressure {
         Backpressure::Block
     }
+    /// The wall clock, ns since the Unix epoch, for live sources whose
+    /// event times follow it: epochs then close on time even when no
+    /// update comes (a quiet link, an idle exporter). `None` (files): event
+    /// time alone closes epochs, so a replay gives the same answers at any
+    /// speed.
+    fn clock_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A sliding window: `length` epochs, reported every `slide` epochs.
@@ -132,6 +140,9 @@ pub struct RunOutput {
     pub epochs: u64,
     /// Updates folded into a later epoch.
     pub late: u64,
+    /// Updates of a live source stamped ahead of its clock, counted at
+    /// the clock.
+    pub future: u64,
     /// Updates dropped on full queues.
     pub dropped: u64,
     /// Batches handed to the workers.
@@ -449,9 +460,40 @@ impl Engine {
                 let _ = t.send(msg());
             }
         };
+        // Closes every epoch through `x`: the source's totals, then the
+        // workers (or the inline state) flush their partials.
+        let close_through = |x: u64,
+                             open: &mut BTreeMap<u64, EpochTotals>,
+                             inline: &mut Option<WorkerState<'_>>| {
+            let done: Vec<u64> = open.range(..=x).map(|(e, _)| *e).collect();
+            for e in done {
+                let t = open.remove(&e).unwrap_or_default();
+                let _ = merge.send(MergeMsg::Totals(e, t));
+            }
+            match inline.as_mut() {
+                Some(state) => state.close(x, &merge),
+                None => send_all(&|| WorkerMsg::Close(x)),
+            }
+        };
         while more && !stop.load(Ordering::Relaxed) {
             let mut staging = Vec::with_capacity(self.cfg.batch_size);
             more = source.fill(&mut staging, self.cfg.batch_size);
+            // A live source's epochs follow its clock: they close on time
+            // when no update comes (a quiet link, an idle exporter), and
+            // updates older than the clock allows (flow records of long
+            // flows, a burst from an exporter reading a file) are late,
+            // counted, in the current epoch, rather than reopening the past.
+            let clock = source.clock_ns();
+            if let Some(now) = clock {
+                let watermark = now.saturating_sub(self.cfg.lateness_ns);
+                if let Some(x) = (watermark / e_ns).checked_sub(1) {
+                    if closed_through.is_none_or(|c| x > c) {
+                        close_through(x, &mut open, &mut inline);
+                        closed_through = Some(x);
+                        max_ts = Some(max_ts.map_or(now, |m| m.max((x + 1) * e_ns)));
+                    }
+                }
+            }
             if staging.is_empty() {
                 continue;
             }
@@ -475,7 +517,18 @@ impl Engine {
             // is cut wherever an epoch closes, so neither the batch size nor
             // the timing of the workers changes what lands in which epoch.
             let mut cuts: Vec<(usize, u64)> = Vec::new();
+            // A live source's updates may not run ahead of its clock by
+            // more than an epoch: one bogus timestamp would otherwise close
+            // every epoch up to it and make all later updates late.
+            let ceiling = clock.map(|now| now.saturating_add(e_ns));
             for (i, u) in staging.iter_mut().enumerate() {
+                let mut future = false;
+                if let Some(c) = ceiling {
+                    if u.ts_ns > c {
+                        u.ts_ns = c - e_ns;
+                        future = true;
+                    }
+                }
                 let mut e = u.ts_ns / e_ns;
                 if let Some(c) = closed_through {
                     if e <= c {
@@ -486,7 +539,12 @@ impl Engine {
                         self.metrics.late.inc();
                     }
                 }
-                open.entry(e).or_default().add(u);
+                let t = open.entry(e).or_default();
+                t.add(u);
+                if future {
+                    t.future += 1;
+                    self.metrics.future.inc();
+                }
                 let m = max_ts.map_or(u.ts_ns, |m| m.max(u.ts_ns));
                 max_ts = Some(m);
                 let watermark = m.saturating_sub(self.cfg.lateness_ns);
@@ -513,15 +571,7 @@ impl Engine {
                     start = end;
                 }
                 if close != u64::MAX {
-                    let done: Vec<u64> = open.range(..=close).map(|(e, _)| *e).collect();
-                    for e in done {
-                        let t = open.remove(&e).unwrap_or_default();
-                        let _ = merge.send(MergeMsg::Totals(e, t));
-                    }
-                    match inline.as_mut() {
-                        Some(state) => state.close(close, &merge),
-                        None => send_all(&|| WorkerMsg::Close(close)),
-                    }
+                    close_through(close, &mut open, &mut inline);
                 }
             }
             for (w, t) in tx.iter().enumerate() {
@@ -579,6 +629,7 @@ impl Engine {
         let mut total: Option<Summary> = None;
         let mut epochs = 0u64;
         let mut late = 0u64;
+        let mut future = 0u64;
         let hist = self.metrics.stage_seconds.with_label_values(&["merge"]);
         let new_pending = || (None, (0..SHARDS).map(|_| None).collect::<Vec<_>>());
         for msg in rx {
@@ -620,6 +671,7 @@ impl Engine {
                 };
                 epochs += 1;
                 late += summary.totals.late;
+                future += summary.totals.future;
                 on_epoch(&summary);
                 self.metrics.epochs.inc();
                 match &mut total {
@@ -654,6 +706,7 @@ impl Engine {
             total: total.unwrap_or_else(|| Summary::empty(0, 0, &self.budget)),
             epochs,
             late,
+            future,
             dropped: self.metrics.drops.with_label_values(&["queue_full"]).get(),
             batches: self.metrics.batches.get(),
         }

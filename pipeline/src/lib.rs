@@ -11,6 +11,7 @@
 //! same sub-stream in the same order however the work is split.
 #![deny(missing_docs)]
 
+pub mod collect;
 pub mod detect;
 mod engine;
 pub mod handshake;
@@ -20,6 +21,7 @@ mod shard;
 mod source;
 mod summary;
 
+pub use collect::{CollectConfig, Collector};
 pub use engine::{Backpressure, Engine, EngineConfig, EngineError, RunOutput, Source, WindowSpec};
 pub use handshake::{ServiceReport, ServiceStats};
 pub use keys::{Dimension, Metric, SHARDS};

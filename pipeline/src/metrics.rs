@@ -24,10 +24,20 @@ pub struct Metrics {
     pub late: IntCounter,
     /// Epochs closed.
     pub epochs: IntCounter,
+    /// Updates of a live source stamped ahead of its clock.
+    pub future: IntCounter,
     /// How far the newest event time is ahead of the last closed epoch's end.
     pub epoch_lag: Gauge,
     /// Time per batch (worker) and per epoch (merge), by stage.
     pub stage_seconds: HistogramVec,
+    /// Flow records decoded by the collector.
+    pub flow_records: IntCounter,
+    /// Flow export datagrams decoded by the collector.
+    pub flow_datagrams: IntCounter,
+    /// Flow datagrams, sets or records given up, by reason and exporter.
+    pub flow_errors: IntCounterVec,
+    /// Packets or datagrams the kernel dropped before netsketch read them.
+    pub kernel_drops: IntCounterVec,
 }
 
 impl Metrics {
@@ -75,6 +85,12 @@ impl Metrics {
         .expect("valid");
         let epochs =
             IntCounter::new("netsketch_epochs_closed_total", "Epochs closed").expect("valid");
+        let future = IntCounter::new(
+            "netsketch_future_updates_total",
+            "Updates of a live source stamped ahead of its clock, counted at the clock",
+        )
+        .expect("valid");
+        reg(Box::new(future.clone()));
         let epoch_lag = Gauge::new(
             "netsketch_epoch_lag_seconds",
             "Newest event time minus the end of the last closed epoch",
@@ -89,6 +105,36 @@ impl Metrics {
             &["stage"],
         )
         .expect("valid");
+        let flow_records = IntCounter::new(
+            "netsketch_flow_records_total",
+            "Flow records decoded by the collector",
+        )
+        .expect("valid");
+        let flow_datagrams = IntCounter::new(
+            "netsketch_flow_datagrams_total",
+            "Flow export datagrams decoded by the collector",
+        )
+        .expect("valid");
+        let flow_errors = IntCounterVec::new(
+            Opts::new(
+                "netsketch_flow_errors_total",
+                "Flow datagrams, sets or records given up, by reason and exporter",
+            ),
+            &["reason", "exporter"],
+        )
+        .expect("valid");
+        let kernel_drops = IntCounterVec::new(
+            Opts::new(
+                "netsketch_kernel_drops_total",
+                "Packets or datagrams the kernel dropped before netsketch read them",
+            ),
+            &["source"],
+        )
+        .expect("valid");
+        reg(Box::new(flow_records.clone()));
+        reg(Box::new(flow_datagrams.clone()));
+        reg(Box::new(flow_errors.clone()));
+        reg(Box::new(kernel_drops.clone()));
         reg(Box::new(packets.clone()));
         reg(Box::new(wire_bytes.clone()));
         reg(Box::new(batches.clone()));
@@ -107,8 +153,13 @@ impl Metrics {
             drops,
             late,
             epochs,
+            future,
             epoch_lag,
             stage_seconds,
+            flow_records,
+            flow_datagrams,
+            flow_errors,
+            kernel_drops,
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Capture from a live interface (libpcap) and report exact counters.
     Capture(CaptureArgs),
+    /// Collect NetFlow v5/v9, IPFIX and sFlow v5 exports over UDP.
+    Collect(CollectArgs),
     /// Measure each sketch against exact counts on Zipf streams.
     Accuracy(AccuracyArgs),
     /// Generate a synthetic capture (background traffic plus attack and
@@ -197,4 +199,41 @@ pub struct CaptureArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub detect: crate::alerts::DetectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Address to receive exports on (repeatable; IPv4 or IPv6, `[::]:PORT`
+    /// takes both). The default listens on loopback only, for safety: give
+    /// `0.0.0.0:2055` (or the exporters' side's address) to collect from
+    /// the network.
+    #[arg(short = 'l', long = "listen", value_name = "ADDR:PORT", default_values_t = vec!["127.0.0.1:2055".to_string()])]
+    pub listen: Vec<String>,
+    /// Receiving threads per address, sharing it with SO_REUSEPORT (the
+    /// kernel keeps each exporter on one thread).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+    /// Socket receive buffer to ask for, in bytes (capped by the kernel's
+    /// net.core.rmem_max; the granted size is printed).
+    #[arg(long, default_value_t = 32 << 20, value_name = "BYTES")]
+    pub recv_buffer: usize,
+    /// Accept exports only from these exporters (repeatable CIDR: 192.0.2.0/24,
+    /// 2001:db8::1). Others are dropped and counted by exporter.
+    #[arg(long = "allow", value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// Sampling rate of records whose exporter states none.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub default_sampling: u32,
+    /// Scale every record by N, whatever its exporter says.
+    #[arg(long, value_name = "N")]
+    pub sampling_override: Option<u32>,
+    /// Stop after this many seconds.
+    #[arg(short = 'd', long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }

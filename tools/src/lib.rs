@@ -9,6 +9,7 @@ mod accuracy;
 mod alerts;
 mod capture_cmd;
 mod cli;
+mod collect_cmd;
 mod demo;
 mod engine_args;
 pub mod gen;
@@ -32,6 +33,7 @@ pub fn main() -> ExitCode {
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Replay(args) => replay::run(&args),
         cli::Command::Capture(args) => capture_cmd::run(&args),
+        cli::Command::Collect(args) => collect_cmd::run(&args),
         cli::Command::Gen(args) => gen::run(&args),
         cli::Command::Accuracy(args) => accuracy::run(&args),
     };

@@ -92,6 +92,11 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
         })
         .collect();
     let mut m = Map::new();
+    // Exact: the pipeline counts every update.
+    m.insert(
+        "traffic".into(),
+        json!({"packets": s.totals.packets, "bytes": s.totals.bytes}),
+    );
     m.insert("top".into(), Value::Object(top));
     m.insert(
         "distinct".into(),

@@ -1,0 +1,208 @@
+//! `netsketch collect`: NetFlow v5/v9, IPFIX and sFlow v5 over UDP through
+//! the pipeline. Ctrl-C, SIGTERM or `--duration` stop the receivers first;
+//! what they decoded is handed over before the final report, so a stop
+//! loses no record.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use capture::flows::Limits;
+use pipeline::detect::Cidr;
+use pipeline::{CollectConfig, Collector, Engine};
+use serde_json::{json, Map, Value};
+
+use crate::alerts::{self, alerts_text, Alerting};
+use crate::cli::CollectArgs;
+use crate::render::{
+    answers_json, answers_text, flow_json, flow_rows, queries_json, queries_text, thousands,
+    window_printer,
+};
+use crate::stop::StopFlag;
+
+/// The collector settings of `collect` (and of `run --config`).
+pub fn collect_config(
+    listen: &[String],
+    threads: usize,
+    recv_buffer: usize,
+    allow: &[String],
+    default_sampling: u32,
+    sampling_override: Option<u32>,
+    engine: &pipeline::EngineConfig,
+) -> Result<CollectConfig> {
+    let listen = listen
+        .iter()
+        .map(|a| {
+            a.parse::<SocketAddr>().with_context(|| {
+                format!("--listen {a:?}: expected ADDR:PORT, like 127.0.0.1:2055 or [::]:6343")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let allow = allow
+        .iter()
+        .map(|c| {
+            c.parse::<Cidr>()
+                .map_err(|e| anyhow::anyhow!("--allow: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        (1..=64).contains(&threads),
+        "--threads must be 1 to 64, got {threads}"
+    );
+    anyhow::ensure!(
+        default_sampling >= 1 && sampling_override != Some(0),
+        "sampling rates must be at least 1"
+    );
+    Ok(CollectConfig {
+        listen,
+        threads,
+        recv_buffer,
+        allow,
+        limits: Limits {
+            default_sampling,
+            override_sampling: sampling_override,
+            ..Limits::default()
+        },
+        cpus: engine.pin.then(|| engine.cpus.clone()).flatten(),
+        batch: engine.batch_size,
+    })
+}
+
+pub fn run(args: &CollectArgs) -> Result<ExitCode> {
+    if let Some(d) = args.duration {
+        anyhow::ensure!(
+            d.is_finite() && d > 0.0,
+            "--duration must be a positive number of seconds"
+        );
+    }
+    let engine = Engine::new(args.engine.config()?)?;
+    let queries = args.engine.queries()?;
+    let cfg = collect_config(
+        &args.listen,
+        args.threads,
+        args.recv_buffer,
+        &args.allow,
+        args.default_sampling,
+        args.sampling_override,
+        engine.config(),
+    )?;
+    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let mut collector = Collector::start(&cfg, engine.metrics())?;
+    let shutdown = collector.shutdown_handle();
+    let wake = std::sync::Arc::clone(&shutdown);
+    let _stop = StopFlag::install_with(move || wake.store(true, Ordering::SeqCst));
+    if let Some(d) = args.duration {
+        let s = std::sync::Arc::clone(&shutdown);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs_f64(d));
+            s.store(true, Ordering::SeqCst);
+        });
+    }
+    let addrs: Vec<String> = collector
+        .local_addrs()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    eprintln!(
+        "netsketch: collecting on {} ({} thread(s) each, receive buffer {} bytes{}); Ctrl-C or SIGTERM stops",
+        addrs.join(", "),
+        cfg.threads,
+        collector.recv_buffer(),
+        if cfg.listen.iter().all(|a| a.ip().is_loopback()) {
+            "; loopback only: --listen 0.0.0.0:PORT takes exports from the network"
+        } else {
+            ""
+        }
+    );
+    let k = args.engine.top;
+    let json = args.output.json;
+    let start = Instant::now();
+    // The engine's own stop flag stays unset: the receivers' shutdown ends
+    // the source once every decoded record is in.
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let out = engine.run_observed(
+        &mut collector,
+        &never,
+        |e| alerts::feed(&mut alerting, e),
+        window_printer(json, k, &queries),
+    );
+    let alerts = alerts::finish(alerting);
+    let elapsed = start.elapsed().as_secs_f64();
+    let kernel = collector.kernel_drops();
+    let (counts, ifs, recv_errors) = collector.finish();
+    let shed = engine
+        .metrics()
+        .drops
+        .with_label_values(&["collector_queue_full"])
+        .get();
+    if json {
+        let mut v = Map::new();
+        v.insert("type".into(), json!("summary"));
+        v.insert("listen".into(), json!(addrs));
+        v.insert("elapsed_s".into(), json!(elapsed));
+        v.insert(
+            "records_per_s".into(),
+            json!((counts.records as f64 / elapsed.max(1e-9)).round()),
+        );
+        v.extend(flow_json(&counts, &ifs));
+        let errors: Map<String, Value> = counts
+            .errors
+            .iter()
+            .map(|(r, n)| ((*r).to_string(), json!(n)))
+            .collect();
+        v.insert("errors".into(), Value::Object(errors));
+        v.insert("kernel_drops".into(), json!(kernel));
+        v.insert("queue_drops".into(), json!(shed + out.dropped));
+        v.insert("recv_errors".into(), json!(recv_errors));
+        v.insert("late".into(), json!(out.late));
+        v.insert("future".into(), json!(out.future));
+        v.insert("epochs".into(), json!(out.epochs));
+        v.extend(answers_json(&out.total, k));
+        if !queries.is_empty() {
+            v.insert("point".into(), queries_json(&out.total, &queries));
+        }
+        if !args.detect.no_detect {
+            v.insert("alerts".into(), json!(alerts));
+        }
+        println!("{}", Value::Object(v));
+    } else {
+        println!("netsketch collect on {}", addrs.join(", "));
+        let mut rows = flow_rows(&counts);
+        rows.push((
+            "drops".into(),
+            format!(
+                "kernel {}  queue full {}  receive errors {}",
+                kernel.map_or("unknown".into(), thousands),
+                thousands(shed + out.dropped),
+                thousands(recv_errors)
+            ),
+        ));
+        rows.push((
+            "epochs".into(),
+            format!(
+                "{} closed, {} late records, {} ahead of the clock",
+                thousands(out.epochs),
+                thousands(out.late),
+                thousands(out.future)
+            ),
+        ));
+        rows.push((
+            "throughput".into(),
+            format!(
+                "{elapsed:.3} s, {} records/s",
+                thousands((counts.records as f64 / elapsed.max(1e-9)) as u64)
+            ),
+        ));
+        for (name, value) in rows {
+            println!("  {name:<18} {value}");
+        }
+        print!("{}", answers_text(&out.total, k));
+        print!("{}", queries_text(&out.total, &queries));
+        if !args.detect.no_detect {
+            print!("{}", alerts_text(&alerts, 0));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
