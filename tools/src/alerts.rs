@@ -161,6 +161,11 @@ impl Alerting {
         }
     }
 
+    /// Every alert so far, each in its latest state.
+    pub fn alerts(&self) -> &[Value] {
+        self.detector.alerts()
+    }
+
     /// Waits for notify commands, and returns every alert of the run with
     /// any output failures.
     pub fn finish(mut self) -> (Vec<Value>, Vec<String>) {

@@ -139,12 +139,25 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     };
     let k = args.engine.top;
     let json = args.output.json;
+    let server = args
+        .serve
+        .start(engine.metrics().registry.clone(), "capture", k)?;
     let start = Instant::now();
     let out = engine.run_observed(
         &mut source,
         stop.flag(),
-        |e| alerts::feed(&mut alerting, e),
-        window_printer(json, k, &queries),
+        |e| {
+            alerts::feed(&mut alerting, e);
+            crate::serve::epoch(server.as_ref(), &alerting, e);
+        },
+        {
+            let mut print = window_printer(json, k, &queries);
+            let server = server.as_ref();
+            move |i, w| {
+                crate::serve::window(server, i, w);
+                print(i, w);
+            }
+        },
     );
     let alerts = alerts::finish(alerting);
     let elapsed = start.elapsed();

@@ -30,6 +30,10 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Collect NetFlow v5/v9, IPFIX and sFlow v5 exports over UDP.
     Collect(CollectArgs),
+    /// A live, refreshing view of a running instance (its --serve endpoint).
+    Top(TopArgs),
+    /// Ask a running instance's JSON API, e.g. `query top?dim=dst&k=5`.
+    Query(QueryArgs),
     /// Measure each sketch against exact counts on Zipf streams.
     Accuracy(AccuracyArgs),
     /// Generate a synthetic capture (background traffic plus attack and
@@ -127,6 +131,20 @@ pub struct ReplayArgs {
     /// With --flows: scale every record by N, whatever its exporter says.
     #[arg(long, value_name = "N", requires = "flows")]
     pub sampling_override: Option<u32>,
+    /// Replay at this multiple of the capture's own pace (1 = real time);
+    /// by default as fast as possible.
+    #[arg(long, value_name = "X")]
+    pub speed: Option<f64>,
+    /// With --serve: keep serving this many seconds after the input ends.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 0.0,
+        requires = "serve"
+    )]
+    pub linger: f64,
+    #[command(flatten)]
+    pub serve: ServeArgs,
     #[command(flatten)]
     pub detect: DetectArgs,
     #[command(flatten)]
@@ -194,6 +212,8 @@ pub struct CaptureArgs {
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
     #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -231,9 +251,53 @@ pub struct CollectArgs {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     pub duration: Option<f64>,
     #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub detect: DetectArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Serve Prometheus metrics (/metrics), the JSON API (/api/v1/...) and
+    /// /healthz on ADDR:PORT while running (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub serve: Option<String>,
+    /// Labelled series per metric family (top talkers, distinct sources per
+    /// destination, handshake RTT per service) on /metrics.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub metrics_series: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The instance's endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:9464")]
+    pub url: String,
+    /// Seconds between refreshes.
+    #[arg(short = 'i', long, default_value_t = 1.0)]
+    pub interval: f64,
+    /// Rows per list.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    pub rows: usize,
+    /// Print one snapshot and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: the snapshot as JSON (status, latest window, active alerts).
+    #[arg(long, requires = "once")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// API path under /api/v1/: status, windows, window[?index=N],
+    /// top?dim=src|dst&metric=bytes|packets&k=N, estimate?prefix=ADDR/LEN&direction=src|dst,
+    /// distinct[?dst=ADDR], alerts.
+    pub path: String,
+    /// The instance's endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:9464")]
+    pub url: String,
 }

@@ -118,6 +118,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     );
     let k = args.engine.top;
     let json = args.output.json;
+    let server = args
+        .serve
+        .start(engine.metrics().registry.clone(), "collect", k)?;
     let start = Instant::now();
     // The engine's own stop flag stays unset: the receivers' shutdown ends
     // the source once every decoded record is in.
@@ -125,8 +128,18 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let out = engine.run_observed(
         &mut collector,
         &never,
-        |e| alerts::feed(&mut alerting, e),
-        window_printer(json, k, &queries),
+        |e| {
+            alerts::feed(&mut alerting, e);
+            crate::serve::epoch(server.as_ref(), &alerting, e);
+        },
+        {
+            let mut print = window_printer(json, k, &queries);
+            let server = server.as_ref();
+            move |i, w| {
+                crate::serve::window(server, i, w);
+                print(i, w);
+            }
+        },
     );
     let alerts = alerts::finish(alerting);
     let elapsed = start.elapsed().as_secs_f64();

@@ -16,7 +16,9 @@ pub mod gen;
 mod progress;
 mod render;
 mod replay;
+mod serve;
 mod stop;
+mod top;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,8 @@ pub fn main() -> ExitCode {
         cli::Command::Replay(args) => replay::run(&args),
         cli::Command::Capture(args) => capture_cmd::run(&args),
         cli::Command::Collect(args) => collect_cmd::run(&args),
+        cli::Command::Top(args) => top::run(&args),
+        cli::Command::Query(args) => top::query(&args),
         cli::Command::Gen(args) => gen::run(&args),
         cli::Command::Accuracy(args) => accuracy::run(&args),
     };

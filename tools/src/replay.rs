@@ -17,7 +17,38 @@ use crate::render::{
     answers_json, answers_text, flow_errors_into, flow_json, flow_rows, queries_json, queries_text,
     summary_json, table, thousands, window_line, Rates,
 };
+use crate::serve;
 use crate::stop::StopFlag;
+
+/// A source replayed at a multiple of its own pace (`--speed`), or as fast
+/// as possible. Sleeps per batch (at most 256 updates), never per packet.
+struct Paced<'a, S> {
+    inner: &'a mut S,
+    speed: Option<f64>,
+    first: Option<(u64, Instant)>,
+}
+
+impl<S: pipeline::Source> pipeline::Source for Paced<'_, S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn fill(&mut self, out: &mut Vec<capture::FlowUpdate>, max: usize) -> bool {
+        let Some(speed) = self.speed else {
+            return self.inner.fill(out, max);
+        };
+        let n0 = out.len();
+        let more = self.inner.fill(out, max.min(256));
+        if let (Some(first), Some(last)) = (out.get(n0), out.last()) {
+            let (t0, w0) = *self.first.get_or_insert((first.ts_ns, Instant::now()));
+            let due = Duration::from_secs_f64(last.ts_ns.saturating_sub(t0) as f64 / 1e9 / speed);
+            if let Some(wait) = due.checked_sub(w0.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        more
+    }
+}
 
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     // Build every stage before any thread starts: a bad option or an
@@ -55,6 +86,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     } else {
         FileSource::new(files)
     };
+    let server = args
+        .serve
+        .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
+    if let Some(x) = args.speed {
+        anyhow::ensure!(
+            x.is_finite() && x > 0.0,
+            "--speed must be a positive multiple, like 1 or 10"
+        );
+    }
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
     let k = args.engine.top;
@@ -69,11 +109,20 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
+        let mut paced = Paced {
+            inner: &mut source,
+            speed: args.speed,
+            first: None,
+        };
         let out = engine.run_observed(
-            &mut source,
+            &mut paced,
             stop.flag(),
-            |e| bar.suspend(|| alerts::feed(&mut alerting, e)),
-            |_, w| {
+            |e| {
+                bar.suspend(|| alerts::feed(&mut alerting, e));
+                serve::epoch(server.as_ref(), &alerting, e);
+            },
+            |i, w| {
+                serve::window(server.as_ref(), i, w);
                 if json {
                     let v = window_line(w, k, &queries);
                     bar.suspend(|| println!("{v}"));
@@ -86,6 +135,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     });
     let elapsed = start.elapsed();
     bar.finish_and_clear();
+    if let Some(s) = &server {
+        s.done();
+        std::thread::sleep(Duration::from_secs_f64(args.linger.max(0.0)));
+    }
     let mut failed = false;
     for p in &source.problems {
         if p.cut_short {
