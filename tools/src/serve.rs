@@ -232,14 +232,14 @@ impl Server {
             self.traffic
                 .distinct
                 .with_label_values(&[what])
-                .set(e.value as f64);
+                .set(e.value);
         }
         self.traffic.distinct_to.reset();
         for (ip, e) in w.distinct_sources_top(n) {
             self.traffic
                 .distinct_to
                 .with_label_values(&[&ip.to_string()])
-                .set(e.value as f64);
+                .set(e.value);
         }
         self.traffic.rtt.reset();
         for svc in w.services(n) {
