@@ -53,6 +53,20 @@ pub struct ConfigFile {
     /// Detection settings.
     #[serde(default)]
     pub detect: DetectConfig,
+    /// `netsketch run`: pipeline options, as on the command line
+    /// (`workers = 2`, `window = ["60/10"]`).
+    #[serde(default)]
+    pub engine: toml::Table,
+    /// `netsketch run`: the HTTP endpoint (`listen`, `metrics_series`).
+    #[serde(default)]
+    pub serve: Option<toml::Table>,
+    /// `netsketch run`: where the input comes from (`kind` = collect,
+    /// capture or file, and that command's options).
+    #[serde(default)]
+    pub source: Vec<toml::Table>,
+    /// `netsketch run`: alert outputs (`alerts` file, `notify` command).
+    #[serde(default)]
+    pub output: toml::Table,
 }
 
 /// Reads and checks a configuration file; errors name the line and key.

@@ -30,6 +30,9 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Collect NetFlow v5/v9, IPFIX and sFlow v5 exports over UDP.
     Collect(CollectArgs),
+    /// Appliance mode: sources, endpoint, detection and outputs from one
+    /// TOML file (see deploy/netsketch.toml).
+    Run(RunArgs),
     /// A live, refreshing view of a running instance (its --serve endpoint).
     Top(TopArgs),
     /// Ask a running instance's JSON API, e.g. `query top?dim=dst&k=5`.
@@ -300,4 +303,14 @@ pub struct QueryArgs {
     /// The instance's endpoint.
     #[arg(long, default_value = "http://127.0.0.1:9464")]
     pub url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print the command the file amounts to and exit.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -16,6 +16,7 @@ pub mod gen;
 mod progress;
 mod render;
 mod replay;
+mod run_cmd;
 mod serve;
 mod stop;
 mod top;
@@ -31,7 +32,19 @@ pub use cli::Cli;
 /// (from clap).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netsketch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command.
+fn dispatch(command: cli::Command) -> anyhow::Result<ExitCode> {
+    match command {
+        cli::Command::Run(args) => run_cmd::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Replay(args) => replay::run(&args),
         cli::Command::Capture(args) => capture_cmd::run(&args),
@@ -40,12 +53,5 @@ pub fn main() -> ExitCode {
         cli::Command::Query(args) => top::query(&args),
         cli::Command::Gen(args) => gen::run(&args),
         cli::Command::Accuracy(args) => accuracy::run(&args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("netsketch: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }
