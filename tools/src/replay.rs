@@ -137,7 +137,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     if let Some(s) = &server {
         s.done();
-        std::thread::sleep(Duration::from_secs_f64(args.linger.max(0.0)));
+        // Serve the final answers a while (Ctrl-C ends it early).
+        let until = Instant::now() + Duration::from_secs_f64(args.linger.max(0.0));
+        while Instant::now() < until && !stop.flag().load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let mut failed = false;
     for p in &source.problems {
