@@ -29,7 +29,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use crate::alerts::{self, alerts_text, Alerting};
     use crate::render::{
         answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
-        window_printer, Rates,
+        Rates,
     };
     use crate::stop::StopFlag;
 
@@ -146,18 +146,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let out = engine.run_observed(
         &mut source,
         stop.flag(),
-        |e| {
-            alerts::feed(&mut alerting, e);
-            crate::serve::epoch(server.as_ref(), &alerting, e);
-        },
-        {
-            let mut print = window_printer(json, k, &queries);
-            let server = server.as_ref();
-            move |i, w| {
-                crate::serve::window(server, i, w);
-                print(i, w);
-            }
-        },
+        |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
+        crate::serve::window_sink(server.as_ref(), json, k, &queries),
     );
     let alerts = alerts::finish(alerting);
     let elapsed = start.elapsed();

@@ -18,7 +18,6 @@ use crate::alerts::{self, alerts_text, Alerting};
 use crate::cli::CollectArgs;
 use crate::render::{
     answers_json, answers_text, flow_json, flow_rows, queries_json, queries_text, thousands,
-    window_printer,
 };
 use crate::stop::StopFlag;
 
@@ -128,18 +127,8 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let out = engine.run_observed(
         &mut collector,
         &never,
-        |e| {
-            alerts::feed(&mut alerting, e);
-            crate::serve::epoch(server.as_ref(), &alerting, e);
-        },
-        {
-            let mut print = window_printer(json, k, &queries);
-            let server = server.as_ref();
-            move |i, w| {
-                crate::serve::window(server, i, w);
-                print(i, w);
-            }
-        },
+        |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
+        crate::serve::window_sink(server.as_ref(), json, k, &queries),
     );
     let alerts = alerts::finish(alerting);
     let elapsed = start.elapsed().as_secs_f64();

@@ -479,3 +479,24 @@ pub fn window(server: Option<&Server>, index: usize, w: &Summary) {
         s.on_window(w);
     }
 }
+
+/// The engine's `on_epoch` work of a command: detection, then the endpoint.
+pub fn feed(alerting: &mut Option<crate::alerts::Alerting>, server: Option<&Server>, e: &Summary) {
+    crate::alerts::feed(alerting, e);
+    epoch(server, alerting, e);
+}
+
+/// The engine's `on_window` work of a command: the endpoint, then the
+/// `--json` window line.
+pub fn window_sink<'a>(
+    server: Option<&'a Server>,
+    json: bool,
+    k: usize,
+    queries: &'a [crate::engine_args::Query],
+) -> impl FnMut(usize, &Summary) + 'a {
+    let mut print = crate::render::window_printer(json, k, queries);
+    move |i, w| {
+        window(server, i, w);
+        print(i, w);
+    }
+}
