@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{netsketch, traces_dir, TempDir};
+use common::{signal, spawn_announced, traces_dir, TempDir};
 use serde_json::Value;
 
 fn free_port() -> u16 {
@@ -23,45 +22,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn term(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-}
-
 /// `netsketch collect` on a free loopback port; returns it once it says it
 /// is listening, with the port.
 fn start_collect(extra: &[&str]) -> (Child, u16) {
-    let mut child = netsketch()
-        .args([
-            "collect",
-            "-l",
-            "127.0.0.1:0",
-            "--json",
-            "--no-detect",
-            "--top",
-            "30",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let port = line
-        .split("collecting on 127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+    let mut args = vec![
+        "collect",
+        "-l",
+        "127.0.0.1:0",
+        "--json",
+        "--no-detect",
+        "--top",
+        "30",
+    ];
+    args.extend_from_slice(extra);
+    let (child, rest) = spawn_announced(&args, "collecting on 127.0.0.1:");
+    let port = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no listening line: {line:?}"));
+        .unwrap_or_else(|| panic!("no port in {rest:?}"));
     (child, port)
 }
 
 /// Stops `collect` with SIGTERM and returns its summary line.
 fn stop_collect(child: Child) -> Value {
-    term(&child);
+    signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "collect failed: {:?}", out.status);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -144,7 +129,7 @@ fn export_through_nfcapd(
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     export(exporter, version, trace, port, dir);
-    term(&nfcapd);
+    signal(&nfcapd, "TERM");
     nfcapd.wait_with_output().unwrap();
     let stats = Command::new("nfdump")
         .args(["-R", store.to_str().unwrap(), "-I"])

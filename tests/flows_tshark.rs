@@ -27,6 +27,12 @@ fn tshark_fields(path: &str, fields: &[&str]) -> Vec<Vec<String>> {
         args.push("-d".into());
         args.push(format!("udp.port=={p},cflow"));
     }
+    tshark_columns(args, fields)
+}
+
+/// tshark with `args`, printing `fields` (every occurrence, joined by
+/// commas): one row per frame, one column per field.
+fn tshark_columns(mut args: Vec<String>, fields: &[&str]) -> Vec<Vec<String>> {
     args.extend(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"].map(String::from));
     for f in fields {
         args.push("-e".into());
@@ -181,22 +187,11 @@ fn every_recorded_export_decodes_without_unexpected_errors() {
 
 /// tshark's sFlow fields, one row per frame, every occurrence.
 fn tshark_sflow(path: &str, fields: &[&str]) -> Vec<Vec<Vec<String>>> {
-    let mut args: Vec<String> = ["-n", "-r", path, "-Y", "sflow", "-T", "fields"]
-        .map(String::from)
-        .to_vec();
-    args.extend(["-E", "occurrence=a", "-E", "aggregator=,"].map(String::from));
-    for f in fields {
-        args.push("-e".into());
-        args.push((*f).into());
-    }
-    let out = std::process::Command::new("tshark")
-        .args(&args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            l.split('\t')
+    let args = ["-n", "-r", path, "-Y", "sflow"].map(String::from).to_vec();
+    tshark_columns(args, fields)
+        .into_iter()
+        .map(|row| {
+            row.iter()
                 .map(|c| {
                     c.split(',')
                         .filter(|x| !x.is_empty())

@@ -118,11 +118,7 @@ fn sigterm_stops_cleanly_with_final_counters() {
     let started = std::time::Instant::now();
     send_udp(port, 20);
     std::thread::sleep(Duration::from_millis(300));
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &cap.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(common::signal(&cap.child, "TERM"));
     let s = summary_of(cap);
     assert!(
         started.elapsed() < Duration::from_secs(200),

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsketch, TempDir};
+use common::{netsketch, signal, spawn_announced, TempDir};
 use serde_json::Value;
 
 /// A generated trace with a SYN flood and a slow service.
@@ -33,29 +33,17 @@ fn trace(dir: &TempDir, seconds: u32) -> String {
 /// Starts `replay --serve 127.0.0.1:0` with `extra` options; returns it
 /// with its endpoint once it says where it serves.
 fn serve_replay(file: &str, extra: &[&str]) -> (Child, String) {
-    let mut child = netsketch()
-        .args([
-            "replay",
-            "--serve",
-            "127.0.0.1:0",
-            "--json",
-            "--no-progress",
-        ])
-        .args(extra)
-        .arg(file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let addr = line
-        .split("serving http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no serving line: {line:?}"))
-        .to_string();
+    let mut args = vec![
+        "replay",
+        "--serve",
+        "127.0.0.1:0",
+        "--json",
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    args.push(file);
+    let (child, rest) = spawn_announced(&args, "serving http://");
+    let addr = rest.split('/').next().unwrap_or_default();
     (child, format!("http://{addr}"))
 }
 
@@ -125,9 +113,7 @@ fn the_api_answers_what_the_report_says() {
     let metrics = http_get(&format!("{url}/metrics"));
     assert_eq!(http_get(&format!("{url}/healthz")), "ok\n");
     // Stop lingering; the report is printed after.
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -257,9 +243,7 @@ fn prometheus_scrapes_a_real_time_replay() {
     let syn = value("netsketch_alerts_active{type=\"syn_flood\"}");
     let series = promql("netsketch_top_bytes{direction=\"src\"}");
     let status = query(&url, "status");
-    let _ = Command::new("kill")
-        .args(["-TERM", &prom.id().to_string()])
-        .status();
+    signal(&prom, "TERM");
     let _ = prom.wait();
     let out = child.wait_with_output().unwrap();
     let summary: Value =
@@ -304,9 +288,7 @@ fn top_shows_the_talkers_and_the_alert_in_a_terminal() {
     let _ = Command::new("tmux")
         .args(["kill-session", "-t", &session])
         .status();
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    signal(&child, "INT");
     let _ = child.wait_with_output();
     let pane = String::from_utf8_lossy(&pane.stdout);
     for want in [

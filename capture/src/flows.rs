@@ -117,6 +117,16 @@ pub struct Limits {
     pub override_sampling: Option<u32>,
 }
 
+impl Limits {
+    /// The sampling rate to scale a record by: the override if set, else
+    /// the rate the export states (`stated`, asked only without an
+    /// override), else the default.
+    pub fn rate(&self, stated: impl FnOnce() -> Option<u32>) -> u32 {
+        self.override_sampling
+            .unwrap_or_else(|| stated().unwrap_or(self.default_sampling))
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -145,8 +155,8 @@ pub struct FlowCounts {
     /// Errors by reason.
     pub errors: BTreeMap<&'static str, u64>,
     /// Errors by exporter address and reason (the first
-    /// [`MAX_ERROR_EXPORTERS`] exporters with errors; later ones are
-    /// counted under the unspecified address `::`).
+    /// [`MAX_EXPORTER_ERROR_KEYS`] (exporter, reason) pairs; later pairs
+    /// are counted under the unspecified address `::`).
     pub exporter_errors: BTreeMap<(Ip, &'static str), u64>,
     /// sFlow flow samples read.
     pub sflow_flow_samples: u64,
@@ -167,26 +177,26 @@ pub struct FlowCounts {
     pub(crate) current: Ip,
 }
 
-/// Exporters whose errors are counted separately, at most.
-pub const MAX_ERROR_EXPORTERS: usize = 1024;
+/// (exporter, reason) pairs counted separately, at most.
+pub const MAX_EXPORTER_ERROR_KEYS: usize = 4096;
 
 impl FlowCounts {
     /// Counts one error, against the exporter of the datagram being decoded.
     pub fn error(&mut self, e: FlowError) {
-        *self.errors.entry(e.reason()).or_insert(0) += 1;
-        let mut who = self.current;
-        if self.exporter_errors.len() >= MAX_ERROR_EXPORTERS * 4
-            && !self.exporter_errors.contains_key(&(who, e.reason()))
-        {
-            who = Ip(0);
-        }
-        *self.exporter_errors.entry((who, e.reason())).or_insert(0) += 1;
+        self.error_from(self.current, e);
     }
 
-    /// Counts one error of a datagram from `exporter`.
+    /// Counts one error of a datagram from `exporter` (which need not be
+    /// the one being decoded: held data given up belongs to its own).
     pub fn error_from(&mut self, exporter: Ip, e: FlowError) {
-        self.current = exporter;
-        self.error(e);
+        *self.errors.entry(e.reason()).or_insert(0) += 1;
+        let mut key = (exporter, e.reason());
+        if self.exporter_errors.len() >= MAX_EXPORTER_ERROR_KEYS
+            && !self.exporter_errors.contains_key(&key)
+        {
+            key.0 = Ip(0);
+        }
+        *self.exporter_errors.entry(key).or_insert(0) += 1;
     }
 
     /// Adds another decoder's counts (receiving threads).
@@ -469,7 +479,6 @@ impl FlowDecoder {
         out: &mut Vec<FlowUpdate>,
     ) -> Result<(), FlowError> {
         self.counts.current = exporter.0;
-        let limits = self.limits;
         let r = match be16(d, 0) {
             None => Err(FlowError::TruncatedHeader),
             // sFlow's version is a 32-bit word; NetFlow has no version 0.
@@ -479,13 +488,7 @@ impl FlowDecoder {
                 exporter.0,
                 d,
                 recv_ns,
-                |own| {
-                    limits.override_sampling.unwrap_or(if own > 0 {
-                        own
-                    } else {
-                        limits.default_sampling
-                    })
-                },
+                &self.limits,
                 out,
             ),
             Some(5) => self.v5(d, out),
@@ -531,7 +534,7 @@ impl FlowDecoder {
         let export_ns = secs * 1_000_000_000 + nsecs.min(999_999_999);
         // Top two bits: sampling mode; low 14: the interval.
         let interval = (be16(d, 22).unwrap_or(0) & 0x3fff) as u32;
-        let header_rate = (interval > 1).then_some(interval);
+        let rate = self.limits.rate(|| (interval > 1).then_some(interval));
         for i in 0..count {
             let r = &d[HDR + i * REC..HDR + (i + 1) * REC];
             let last = be32(r, 28).unwrap_or(0) as u64;
@@ -548,11 +551,6 @@ impl FlowDecoder {
                 end_ns: Some(end_ns),
                 ..Rec::default()
             };
-            let rate = self
-                .limits
-                .override_sampling
-                .or(header_rate)
-                .unwrap_or(self.limits.default_sampling);
             self.emit(&rec, rate, export_ns, out);
         }
         Ok(())
@@ -837,7 +835,8 @@ impl FlowDecoder {
             match self.held.pop_front() {
                 Some(h) => {
                     self.held_bytes -= h.data.len();
-                    self.counts.error(FlowError::MissingTemplate);
+                    self.counts
+                        .error_from(Ip(h.domain.0), FlowError::MissingTemplate);
                 }
                 None => break,
             }
@@ -869,14 +868,13 @@ impl FlowDecoder {
     }
 
     fn flow_record(&mut self, domain: Domain, hdr: Header, rec: &Rec, out: &mut Vec<FlowUpdate>) {
-        let rate = self.limits.override_sampling.unwrap_or_else(|| {
+        let rate = self.limits.rate(|| {
             rec.own_rate()
                 .or_else(|| {
                     rec.sampler_id
                         .and_then(|s| self.sampler_rates.get(&(domain, s)).copied())
                 })
                 .or_else(|| self.domain_rates.get(&domain).copied())
-                .unwrap_or(self.limits.default_sampling)
         });
         let mut rec = *rec;
         if rec.end_ns.is_none() {

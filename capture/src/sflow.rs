@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::flows::{FlowCounts, FlowError};
+use crate::flows::{FlowCounts, FlowError, Limits};
 use crate::{parse_packet, FlowUpdate, Ip, Linktype, RawPacket};
 
 /// Interfaces kept from counter samples, at most.
@@ -112,15 +112,15 @@ pub(crate) struct SflowState {
 }
 
 /// Decodes one sFlow v5 datagram (the version word already checked by the
-/// caller) received from `sender` at `recv_ns`. `rate_of` maps the sample's
-/// own sampling rate to the one to use (override, default).
+/// caller) received from `sender` at `recv_ns`; `limits` decide each
+/// sample's rate (an override, else the sample's own, else the default).
 pub(crate) fn decode(
     state: &mut SflowState,
     counts: &mut FlowCounts,
     sender: Ip,
     d: &[u8],
     recv_ns: u64,
-    rate_of: impl Fn(u32) -> u32,
+    limits: &Limits,
     out: &mut Vec<FlowUpdate>,
 ) -> Result<(), FlowError> {
     let mut x = Xdr { d, at: 4 };
@@ -144,8 +144,8 @@ pub(crate) fn decode(
         };
         let mut s = Xdr { d: body, at: 0 };
         let ok = match format {
-            1 => flow_sample(&mut s, false, counts, recv_ns, &rate_of, out),
-            3 => flow_sample(&mut s, true, counts, recv_ns, &rate_of, out),
+            1 => flow_sample(&mut s, false, counts, recv_ns, limits, out),
+            3 => flow_sample(&mut s, true, counts, recv_ns, limits, out),
             2 => counter_sample(&mut s, false, state, counts, agent, uptime),
             4 => counter_sample(&mut s, true, state, counts, agent, uptime),
             // Other enterprises' samples: skipped whole, their length known.
@@ -166,7 +166,7 @@ fn flow_sample(
     expanded: bool,
     counts: &mut FlowCounts,
     recv_ns: u64,
-    rate_of: &impl Fn(u32) -> u32,
+    limits: &Limits,
     out: &mut Vec<FlowUpdate>,
 ) -> Option<()> {
     s.u32()?; // sequence number
@@ -174,7 +174,8 @@ fn flow_sample(
     if expanded {
         s.u32()?;
     }
-    let rate = rate_of(s.u32()?).max(1);
+    let own = s.u32()?;
+    let rate = limits.rate(|| (own > 0).then_some(own)).max(1);
     s.u32()?; // sample pool
     let drops = s.u32()?;
     // Input and output interfaces: one word each, two when expanded.

@@ -30,6 +30,10 @@ use crate::detect::Cidr;
 use crate::engine::{Backpressure, Source};
 use crate::metrics::Metrics;
 
+/// How long a receiving thread waits for a datagram before it looks at
+/// the shutdown flag again.
+const READ_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// How to collect.
 #[derive(Debug, Clone)]
 pub struct CollectConfig {
@@ -105,22 +109,16 @@ impl Collector {
         let mut sockets: Vec<Arc<UdpSocket>> = Vec::new();
         let mut bound = Vec::new();
         for addr in &cfg.listen {
-            let first = capture::udp::bind(*addr, true, cfg.recv_buffer, Duration::from_millis(50))
-                .map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                })?;
-            // Port 0: the others join the port the first one got.
-            let actual = first.local_addr()?;
-            bound.push(actual);
-            sockets.push(Arc::new(first));
-            for _ in 1..threads {
-                sockets.push(Arc::new(capture::udp::bind(
-                    actual,
-                    true,
-                    cfg.recv_buffer,
-                    Duration::from_millis(50),
-                )?));
+            let mut target = *addr;
+            for _ in 0..threads {
+                let s = capture::udp::bind(target, true, cfg.recv_buffer, READ_TIMEOUT).map_err(
+                    |e| std::io::Error::new(e.kind(), format!("cannot listen on {target}: {e}")),
+                )?;
+                // Port 0: the others join the port the first one got.
+                target = s.local_addr()?;
+                sockets.push(Arc::new(s));
             }
+            bound.push(target);
         }
         let granted_buffer = capture::udp::recv_buffer_size(&sockets[0]).unwrap_or(0);
         let inodes = sockets
@@ -369,11 +367,7 @@ impl UdpReceiver {
                         Err(TrySendError::Disconnected(_)) => break,
                     }
                 }
-                let mut p = self.published.lock().unwrap_or_else(|e| e.into_inner());
-                p.counts.clone_from(&self.dec.counts);
-                p.interfaces.clear();
-                p.interfaces.extend(self.dec.sflow_interfaces().copied());
-                p.recv_errors = recv_errors;
+                self.publish(recv_errors);
                 last_send = Instant::now();
             }
         }
@@ -389,6 +383,11 @@ impl UdpReceiver {
                 shed.inc_by(n);
             }
         }
+        self.publish(recv_errors);
+    }
+
+    /// Copies the decoder's counters where the source thread reads them.
+    fn publish(&self, recv_errors: u64) {
         let mut p = self.published.lock().unwrap_or_else(|e| e.into_inner());
         p.counts.clone_from(&self.dec.counts);
         p.interfaces.clear();

@@ -14,8 +14,6 @@ pub struct EpochTotals {
     pub packets: u64,
     /// Sum of frame lengths.
     pub wire_bytes: u64,
-    /// IP-layer bytes (flow input: the bytes the records stand for).
-    pub bytes: u64,
     /// Per protocol and TCP flag.
     pub proto: ProtocolCounts,
     /// Updates that arrived after their epoch closed, folded into a later
@@ -32,7 +30,6 @@ impl EpochTotals {
     pub fn add(&mut self, u: &FlowUpdate) {
         self.packets += u.packets as u64;
         self.wire_bytes += u.wire_len as u64;
-        self.bytes += u.bytes;
         self.proto.add(u);
     }
 
@@ -40,7 +37,6 @@ impl EpochTotals {
     pub fn merge(&mut self, o: &EpochTotals) {
         self.packets += o.packets;
         self.wire_bytes += o.wire_bytes;
-        self.bytes += o.bytes;
         self.proto.merge(&o.proto);
         self.late += o.late;
         self.future += o.future;

@@ -1,8 +1,9 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -99,4 +100,33 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Sends `sig` (`TERM`, `INT`) to a child; true if it was delivered.
+pub fn signal(child: &Child, sig: &str) -> bool {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Spawns `netsketch ARGS` with piped output and waits for its first stderr
+/// line, which must contain `marker` (`collecting on `, `serving http://`);
+/// returns the child and the rest of that line after the marker.
+pub fn spawn_announced(args: &[&str], marker: &str) -> (Child, String) {
+    let mut child = netsketch()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let rest = line
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("expected {marker:?} on stderr, got {line:?}"))
+        .1
+        .to_string();
+    (child, rest)
 }

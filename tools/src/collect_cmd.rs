@@ -9,29 +9,23 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use capture::flows::Limits;
 use pipeline::detect::Cidr;
 use pipeline::{CollectConfig, Collector, Engine};
 use serde_json::{json, Map, Value};
 
 use crate::alerts::{self, alerts_text, Alerting};
 use crate::cli::CollectArgs;
+use crate::engine_args::sampling_limits;
 use crate::render::{
-    answers_json, answers_text, flow_json, flow_rows, queries_json, queries_text, thousands,
+    answers_json, answers_text, flow_errors_into, flow_json, flow_rows, queries_json, queries_text,
+    thousands,
 };
 use crate::stop::StopFlag;
 
-/// The collector settings of `collect` (and of `run --config`).
-pub fn collect_config(
-    listen: &[String],
-    threads: usize,
-    recv_buffer: usize,
-    allow: &[String],
-    default_sampling: u32,
-    sampling_override: Option<u32>,
-    engine: &pipeline::EngineConfig,
-) -> Result<CollectConfig> {
-    let listen = listen
+/// The collector settings of `collect`.
+fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result<CollectConfig> {
+    let listen = args
+        .listen
         .iter()
         .map(|a| {
             a.parse::<SocketAddr>().with_context(|| {
@@ -39,31 +33,25 @@ pub fn collect_config(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let allow = allow
+    let allow = args
+        .allow
         .iter()
         .map(|c| {
             c.parse::<Cidr>()
                 .map_err(|e| anyhow::anyhow!("--allow: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
+    let threads = args.threads;
     anyhow::ensure!(
         (1..=64).contains(&threads),
         "--threads must be 1 to 64, got {threads}"
     );
-    anyhow::ensure!(
-        default_sampling >= 1 && sampling_override != Some(0),
-        "sampling rates must be at least 1"
-    );
     Ok(CollectConfig {
         listen,
         threads,
-        recv_buffer,
+        recv_buffer: args.recv_buffer,
         allow,
-        limits: Limits {
-            default_sampling,
-            override_sampling: sampling_override,
-            ..Limits::default()
-        },
+        limits: sampling_limits(args.default_sampling, args.sampling_override)?,
         cpus: engine.pin.then(|| engine.cpus.clone()).flatten(),
         batch: engine.batch_size,
     })
@@ -78,15 +66,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     }
     let engine = Engine::new(args.engine.config()?)?;
     let queries = args.engine.queries()?;
-    let cfg = collect_config(
-        &args.listen,
-        args.threads,
-        args.recv_buffer,
-        &args.allow,
-        args.default_sampling,
-        args.sampling_override,
-        engine.config(),
-    )?;
+    let cfg = collect_config(args, engine.config())?;
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let mut collector = Collector::start(&cfg, engine.metrics())?;
     let shutdown = collector.shutdown_handle();
@@ -139,22 +119,15 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         .drops
         .with_label_values(&["collector_queue_full"])
         .get();
+    let records_per_s = counts.records as f64 / elapsed.max(1e-9);
     if json {
         let mut v = Map::new();
         v.insert("type".into(), json!("summary"));
         v.insert("listen".into(), json!(addrs));
         v.insert("elapsed_s".into(), json!(elapsed));
-        v.insert(
-            "records_per_s".into(),
-            json!((counts.records as f64 / elapsed.max(1e-9)).round()),
-        );
+        v.insert("records_per_s".into(), json!(records_per_s.round()));
         v.extend(flow_json(&counts, &ifs));
-        let errors: Map<String, Value> = counts
-            .errors
-            .iter()
-            .map(|(r, n)| ((*r).to_string(), json!(n)))
-            .collect();
-        v.insert("errors".into(), Value::Object(errors));
+        v.insert("errors".into(), json!({}));
         v.insert("kernel_drops".into(), json!(kernel));
         v.insert("queue_drops".into(), json!(shed + out.dropped));
         v.insert("recv_errors".into(), json!(recv_errors));
@@ -168,7 +141,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         if !args.detect.no_detect {
             v.insert("alerts".into(), json!(alerts));
         }
-        println!("{}", Value::Object(v));
+        let mut v = Value::Object(v);
+        flow_errors_into(&mut v, &counts);
+        println!("{v}");
     } else {
         println!("netsketch collect on {}", addrs.join(", "));
         let mut rows = flow_rows(&counts);
@@ -194,7 +169,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             "throughput".into(),
             format!(
                 "{elapsed:.3} s, {} records/s",
-                thousands((counts.records as f64 / elapsed.max(1e-9)) as u64)
+                thousands(records_per_s as u64)
             ),
         ));
         for (name, value) in rows {

@@ -55,6 +55,39 @@ pub struct Query {
     pub len: u8,
 }
 
+impl std::str::FromStr for Query {
+    type Err = String;
+
+    /// `ADDR[/LEN]`, a whole address without a length; only the tracked
+    /// prefix lengths are accepted.
+    fn from_str(q: &str) -> std::result::Result<Query, String> {
+        let (a, l) = q.split_once('/').unwrap_or((q, ""));
+        let ip: std::net::IpAddr = a.parse().map_err(|_| format!("{q:?}: not an address"))?;
+        let v4 = ip.is_ipv4();
+        let len: u8 = if l.is_empty() {
+            if v4 {
+                32
+            } else {
+                128
+            }
+        } else {
+            l.parse().map_err(|_| format!("{q:?}: bad prefix length"))?
+        };
+        let ok: &[u8] = if v4 {
+            &[32, 24, 16, 8]
+        } else {
+            &[128, 64, 48, 32]
+        };
+        if !ok.contains(&len) {
+            return Err(format!("{q:?}: /{len} is not tracked; use one of {ok:?}"));
+        }
+        Ok(Query {
+            addr: capture::Ip::from(ip),
+            len,
+        })
+    }
+}
+
 impl std::fmt::Display for Query {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
@@ -75,35 +108,7 @@ impl EngineArgs {
     pub fn queries(&self) -> Result<Vec<Query>> {
         self.queries
             .iter()
-            .map(|q| {
-                let (a, l) = q.split_once('/').unwrap_or((q.as_str(), ""));
-                let ip: std::net::IpAddr = a
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("--query {q:?}: not an address"))?;
-                let v4 = ip.is_ipv4();
-                let len: u8 = if l.is_empty() {
-                    if v4 {
-                        32
-                    } else {
-                        128
-                    }
-                } else {
-                    l.parse()
-                        .map_err(|_| anyhow::anyhow!("--query {q:?}: bad prefix length"))?
-                };
-                let ok: &[u8] = if v4 {
-                    &[32, 24, 16, 8]
-                } else {
-                    &[128, 64, 48, 32]
-                };
-                if !ok.contains(&len) {
-                    bail!("--query {q:?}: /{len} is not tracked; use one of {ok:?}");
-                }
-                Ok(Query {
-                    addr: capture::Ip::from(ip),
-                    len,
-                })
-            })
+            .map(|q| q.parse().map_err(|e| anyhow::anyhow!("--query {e}")))
             .collect()
     }
 
@@ -161,4 +166,21 @@ impl EngineArgs {
             handshake_table: defaults.handshake_table,
         })
     }
+}
+
+/// Flow decoding limits from `--default-sampling` and `--sampling-override`
+/// (both at least 1).
+pub fn sampling_limits(
+    default_sampling: u32,
+    sampling_override: Option<u32>,
+) -> Result<capture::flows::Limits> {
+    anyhow::ensure!(
+        default_sampling > 0 && sampling_override != Some(0),
+        "sampling rates must be at least 1"
+    );
+    Ok(capture::flows::Limits {
+        default_sampling,
+        override_sampling: sampling_override,
+        ..Default::default()
+    })
 }

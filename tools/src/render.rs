@@ -64,12 +64,7 @@ pub fn queries_text(s: &Summary, queries: &[crate::engine_args::Query]) -> Strin
 
 /// `top` and `distinct` of a summary, as DESIGN.md's contract has them.
 pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
-    let items = |v: Vec<TopItem>| {
-        let items = v
-            .into_iter()
-            .map(|t| json!({"key": t.key, "value": t.value, "lower": t.lower, "upper": t.upper}));
-        Value::Array(items.collect())
-    };
+    let items = top_items_json;
     let mut top = Map::new();
     for d in Dimension::ALL {
         let mut by = Map::new();
@@ -95,7 +90,7 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
     // Exact: the pipeline counts every update.
     m.insert(
         "traffic".into(),
-        json!({"packets": s.totals.packets, "bytes": s.totals.bytes}),
+        json!({"packets": s.totals.packets, "bytes": s.totals.proto.ip_bytes}),
     );
     m.insert("top".into(), Value::Object(top));
     m.insert(
@@ -156,6 +151,14 @@ pub fn window_json(s: &Summary, k: usize) -> Value {
         m.extend(answers_json(s, k));
     }
     v
+}
+
+/// Top-k items with their bounds, as every report and the API show them.
+pub fn top_items_json(v: Vec<TopItem>) -> Value {
+    let items = v
+        .into_iter()
+        .map(|t| json!({"key": t.key, "value": t.value, "lower": t.lower, "upper": t.upper}));
+    Value::Array(items.collect())
 }
 
 /// A window line with the answers to `--query`, as every command prints it.

@@ -12,6 +12,7 @@ use serde_json::{json, Map};
 
 use crate::alerts::{self, alerts_text, Alerting};
 use crate::cli::ReplayArgs;
+use crate::engine_args::sampling_limits;
 use crate::progress::file_bar;
 use crate::render::{
     answers_json, answers_text, flow_errors_into, flow_json, flow_rows, queries_json, queries_text,
@@ -70,19 +71,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let stop = StopFlag::install();
-    anyhow::ensure!(
-        args.default_sampling > 0 && args.sampling_override != Some(0),
-        "sampling rates must be at least 1"
-    );
+    let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
     let mut source = if args.flows {
-        FileSource::flows(
-            files,
-            capture::flows::Limits {
-                default_sampling: args.default_sampling,
-                override_sampling: args.sampling_override,
-                ..Default::default()
-            },
-        )
+        FileSource::flows(files, limits)
     } else {
         FileSource::new(files)
     };

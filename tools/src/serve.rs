@@ -28,7 +28,8 @@ use pipeline::{Dimension, Metric, Summary};
 use prometheus::{Encoder, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use serde_json::{json, Value};
 
-use crate::render::{estimate_json, window_json};
+use crate::engine_args::Query;
+use crate::render::{estimate_json, top_items_json, window_json};
 
 /// Windows kept for `/api/v1/windows` and `/api/v1/window?index=`.
 const KEEP_WINDOWS: usize = 32;
@@ -74,7 +75,7 @@ impl Traffic {
             updates: IntCounterVec::new(
                 Opts::new(
                     "netsketch_traffic_updates_total",
-                    "Packets or flow records by transport protocol, exact",
+                    "Packets by transport protocol (flow input: the packets the records stand for), exact",
                 ),
                 &["protocol"],
             )?,
@@ -194,7 +195,7 @@ impl Server {
     pub fn on_epoch(&self, s: &Summary, alerts: Option<&[Value]>) {
         let t = &s.totals;
         self.traffic.packets.inc_by(t.packets);
-        self.traffic.bytes.inc_by(t.bytes);
+        self.traffic.bytes.inc_by(t.proto.ip_bytes);
         for (p, n) in [
             ("tcp", t.proto.tcp),
             ("udp", t.proto.udp),
@@ -283,16 +284,9 @@ fn respond(url: &str, registry: &Registry, st: &Mutex<State>) -> (u16, &'static 
     const JSON: &str = "application/json";
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| {
-                v.replace("%2F", "/")
-                    .replace("%2f", "/")
-                    .replace("%3A", ":")
-                    .replace("%3a", ":")
-            })
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     };
     let bad = |msg: String| (400, JSON, json!({"error": msg}).to_string().into_bytes());
     match path {
@@ -314,6 +308,9 @@ fn respond(url: &str, registry: &Registry, st: &Mutex<State>) -> (u16, &'static 
         p if p.starts_with("/api/v1/") => {
             let st = st.lock().unwrap_or_else(|e| e.into_inner());
             let latest = st.windows.back();
+            let brief = |(i, v, _): &(u64, Value, Summary)| {
+                json!({"index": i, "start_ts_ns": v["start_ts_ns"], "end_ts_ns": v["end_ts_ns"]})
+            };
             let body = match &p["/api/v1/".len()..] {
                 "status" => json!({
                     "uptime_s": st.started.elapsed().as_secs_f64(),
@@ -321,14 +318,9 @@ fn respond(url: &str, registry: &Registry, st: &Mutex<State>) -> (u16, &'static 
                     "epochs": st.epochs,
                     "windows": st.reported,
                     "done": st.done,
-                    "latest_window": latest.map(|(i, v, _)| json!({"index": i, "start_ts_ns": v["start_ts_ns"], "end_ts_ns": v["end_ts_ns"]})),
+                    "latest_window": latest.map(brief),
                 }),
-                "windows" => Value::Array(
-                    st.windows
-                        .iter()
-                        .map(|(i, v, _)| json!({"index": i, "start_ts_ns": v["start_ts_ns"], "end_ts_ns": v["end_ts_ns"]}))
-                        .collect(),
-                ),
+                "windows" => Value::Array(st.windows.iter().map(brief).collect()),
                 "window" => {
                     let w = match param("index") {
                         None => latest,
@@ -389,38 +381,23 @@ fn api_query(
                 .transpose()?
                 .unwrap_or(10)
                 .min(1000);
-            let items: Vec<Value> = s
-                .top(dim, metric, k)
-                .iter()
-                .map(|t| json!({"key": t.key.to_string(), "value": t.value, "lower": t.lower, "upper": t.upper}))
-                .collect();
+            let items = top_items_json(s.top(dim, metric, k));
             Ok(
                 json!({"window": window, "dim": dim.name(), "metric": metric.name(), "items": items}),
             )
         }
         "estimate" => {
             let p = param("prefix").ok_or("give prefix=ADDR[/LEN]")?;
-            let (a, l) = p.split_once('/').unwrap_or((&p, ""));
-            let ip: std::net::IpAddr = a.parse().map_err(|_| format!("{a:?} is not an address"))?;
-            let len: u8 = if l.is_empty() {
-                if ip.is_ipv4() {
-                    32
-                } else {
-                    128
-                }
-            } else {
-                l.parse().map_err(|_| format!("bad prefix length {l:?}"))?
-            };
+            let q: Query = p.parse()?;
             let source = match param("direction").as_deref().unwrap_or("src") {
                 "src" => true,
                 "dst" => false,
                 d => return Err(format!("direction {d:?}: use src or dst")),
             };
-            let e = s
-                .bytes_of(capture::Ip::from(ip), len, source)
-                .ok_or(format!(
-                    "/{len} is not tracked (IPv4 /8 /16 /24 /32, IPv6 /32 /48 /64 /128)"
-                ))?;
+            let e = s.bytes_of(q.addr, q.len, source).ok_or(format!(
+                "/{} is not tracked (IPv4 /8 /16 /24 /32, IPv6 /32 /48 /64 /128)",
+                q.len
+            ))?;
             Ok(
                 json!({"window": window, "prefix": p, "direction": if source {"src"} else {"dst"}, "bytes": estimate_json(&e)}),
             )
