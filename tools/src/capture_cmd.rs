@@ -26,10 +26,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use pipeline::{Backpressure, Engine, Source};
     use serde_json::{json, Map};
 
-    use crate::alerts::{self, alerts_text, Alerting};
+    use crate::alerts::{self, Alerting};
     use crate::render::{
-        answers_json, answers_text, queries_json, queries_text, summary_json, table, thousands,
-        Rates,
+        run_answers_json, run_answers_text, summary_json, table, thousands, Rates,
     };
     use crate::stop::StopFlag;
 
@@ -150,6 +149,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         crate::serve::window_sink(server.as_ref(), json, k, &queries),
     );
     let alerts = alerts::finish(alerting);
+    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
         eprintln!("netsketch: error: {e}");
@@ -165,13 +165,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         extra.insert("interface_drops".into(), json!(ks.if_dropped));
         extra.insert("queue_drops".into(), json!(out.dropped));
         extra.insert("epochs".into(), json!(out.epochs));
-        extra.extend(answers_json(&out.total, k));
-        if !queries.is_empty() {
-            extra.insert("point".into(), queries_json(&out.total, &queries));
-        }
-        if !args.detect.no_detect {
-            extra.insert("alerts".into(), json!(alerts));
-        }
+        run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         println!("{}", summary_json(totals, rates, extra));
     } else {
         let rows = vec![(
@@ -193,11 +187,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 &rows
             )
         );
-        print!("{}", answers_text(&out.total, k));
-        print!("{}", queries_text(&out.total, &queries));
-        if !args.detect.no_detect {
-            print!("{}", alerts_text(&alerts, totals.first_ts_ns));
-        }
+        print!(
+            "{}",
+            run_answers_text(&out.total, k, &queries, shown_alerts, totals.first_ts_ns)
+        );
     }
     Ok(if source.error.is_some() {
         ExitCode::FAILURE

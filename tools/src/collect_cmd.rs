@@ -13,12 +13,11 @@ use pipeline::detect::Cidr;
 use pipeline::{CollectConfig, Collector, Engine};
 use serde_json::{json, Map, Value};
 
-use crate::alerts::{self, alerts_text, Alerting};
+use crate::alerts::{self, Alerting};
 use crate::cli::CollectArgs;
 use crate::engine_args::sampling_limits;
 use crate::render::{
-    answers_json, answers_text, flow_errors_into, flow_json, flow_rows, queries_json, queries_text,
-    thousands,
+    flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, thousands,
 };
 use crate::stop::StopFlag;
 
@@ -111,6 +110,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         crate::serve::window_sink(server.as_ref(), json, k, &queries),
     );
     let alerts = alerts::finish(alerting);
+    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
     let (counts, ifs, recv_errors) = collector.finish();
@@ -134,13 +134,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("late".into(), json!(out.late));
         v.insert("future".into(), json!(out.future));
         v.insert("epochs".into(), json!(out.epochs));
-        v.extend(answers_json(&out.total, k));
-        if !queries.is_empty() {
-            v.insert("point".into(), queries_json(&out.total, &queries));
-        }
-        if !args.detect.no_detect {
-            v.insert("alerts".into(), json!(alerts));
-        }
+        run_answers_json(&mut v, &out.total, k, &queries, shown_alerts);
         let mut v = Value::Object(v);
         flow_errors_into(&mut v, &counts);
         println!("{v}");
@@ -175,11 +169,10 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         for (name, value) in rows {
             println!("  {name:<18} {value}");
         }
-        print!("{}", answers_text(&out.total, k));
-        print!("{}", queries_text(&out.total, &queries));
-        if !args.detect.no_detect {
-            print!("{}", alerts_text(&alerts, 0));
-        }
+        print!(
+            "{}",
+            run_answers_text(&out.total, k, &queries, shown_alerts, 0)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,12 +9,11 @@ use capture::{parse_packet, FlowUpdate, Linktype, RawPacket, Totals};
 use pipeline::{Dimension, Engine, Metric, Source};
 use serde_json::{json, Map};
 
-use crate::alerts::{self, alerts_text, Alerting};
+use crate::alerts::{self, Alerting};
 use crate::cli::DemoArgs;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
-    answers_json, answers_text, queries_json, queries_text, summary_json, table, window_printer,
-    Rates,
+    answers_json, queries_json, run_answers_text, summary_json, table, window_printer, Rates,
 };
 use crate::stop::StopFlag;
 
@@ -134,11 +133,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         engine.config().workers,
     );
     print!("{}", table(&title, &source.totals, rates, &[]));
-    print!("{}", answers_text(&out.total, k));
-    print!("{}", queries_text(&out.total, &queries));
-    if !args.detect.no_detect {
-        print!("{}", alerts_text(&alerts, cfg.start_ns));
-    }
+    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
+    print!(
+        "{}",
+        run_answers_text(&out.total, k, &queries, shown_alerts, cfg.start_ns)
+    );
     if let Some(t) = truth {
         println!("  exact (--verify):");
         for d in [Dimension::Src, Dimension::Dst] {

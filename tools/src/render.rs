@@ -153,6 +153,41 @@ pub fn window_json(s: &Summary, k: usize) -> Value {
     v
 }
 
+/// A run's answers into its JSON summary: top-k and distinct counts, the
+/// `--query` answers, and the alerts when detection ran.
+pub fn run_answers_json(
+    m: &mut Map<String, Value>,
+    total: &Summary,
+    k: usize,
+    queries: &[crate::engine_args::Query],
+    alerts: Option<&[Value]>,
+) {
+    m.extend(answers_json(total, k));
+    if !queries.is_empty() {
+        m.insert("point".into(), queries_json(total, queries));
+    }
+    if let Some(a) = alerts {
+        m.insert("alerts".into(), json!(a));
+    }
+}
+
+/// The same answers for the text report; alert times count from
+/// `origin_ns`.
+pub fn run_answers_text(
+    total: &Summary,
+    k: usize,
+    queries: &[crate::engine_args::Query],
+    alerts: Option<&[Value]>,
+    origin_ns: u64,
+) -> String {
+    let mut out = answers_text(total, k);
+    out.push_str(&queries_text(total, queries));
+    if let Some(a) = alerts {
+        out.push_str(&crate::alerts::alerts_text(a, origin_ns));
+    }
+    out
+}
+
 /// Top-k items with their bounds, as every report and the API show them.
 pub fn top_items_json(v: Vec<TopItem>) -> Value {
     let items = v

@@ -10,13 +10,13 @@ use capture::CaptureFile;
 use pipeline::{Engine, FileSource};
 use serde_json::{json, Map};
 
-use crate::alerts::{self, alerts_text, Alerting};
+use crate::alerts::{self, Alerting};
 use crate::cli::ReplayArgs;
 use crate::engine_args::sampling_limits;
 use crate::progress::file_bar;
 use crate::render::{
-    answers_json, answers_text, flow_errors_into, flow_json, flow_rows, queries_json, queries_text,
-    summary_json, table, thousands, window_line, Rates,
+    flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, summary_json,
+    table, thousands, window_line, Rates,
 };
 use crate::serve;
 use crate::stop::StopFlag;
@@ -157,6 +157,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         }
     }
     let alerts = alerts::finish(alerting);
+    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
     let cfg = engine.config();
@@ -166,13 +167,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         extra.insert("late".into(), json!(out.late));
         extra.insert("epochs".into(), json!(out.epochs));
         extra.insert("workers".into(), json!(cfg.workers));
-        extra.extend(answers_json(&out.total, k));
-        if !queries.is_empty() {
-            extra.insert("point".into(), queries_json(&out.total, &queries));
-        }
-        if !args.detect.no_detect {
-            extra.insert("alerts".into(), json!(alerts));
-        }
+        run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
             extra.extend(flow_json(&dec.counts, &ifs));
@@ -201,11 +196,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             rows.extend(flow_rows(&dec.counts));
         }
         print!("{}", table(&title, totals, rates, &rows));
-        print!("{}", answers_text(&out.total, k));
-        print!("{}", queries_text(&out.total, &queries));
-        if !args.detect.no_detect {
-            print!("{}", alerts_text(&alerts, totals.first_ts_ns));
-        }
+        print!(
+            "{}",
+            run_answers_text(&out.total, k, &queries, shown_alerts, totals.first_ts_ns)
+        );
     }
     Ok(if failed {
         ExitCode::FAILURE
