@@ -13,16 +13,23 @@ use std::time::Duration;
 use common::netsketch;
 
 /// A running `netsketch capture --json` on lo, with its stderr collected
-/// by a thread.
+/// by a thread. It holds [`LO`] while it lives.
 struct Capture {
     child: std::process::Child,
     stderr: std::thread::JoinHandle<String>,
+    _lo: std::sync::MutexGuard<'static, ()>,
 }
+
+/// One capture on lo at a time: the tests run as threads of one process,
+/// and one test's flood is another's unfiltered noise in the moment before
+/// its filter is in place.
+static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Starts `netsketch capture --json` on lo for UDP to `port`, plus `extra`
 /// options, and returns once it says it is listening (the stop handler is
 /// installed and the filter set), so no packet sent after that is missed.
 fn capture_lo(port: u16, extra: &[&str]) -> Capture {
+    let lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let filter = format!("udp and dst port {port}");
     let mut child = netsketch()
         .args([
@@ -58,7 +65,11 @@ fn capture_lo(port: u16, extra: &[&str]) -> Capture {
         let _ = child.wait();
         panic!("capture never started: {}", stderr.join().unwrap());
     }
-    Capture { child, stderr }
+    Capture {
+        child,
+        stderr,
+        _lo: lo,
+    }
 }
 
 /// Waits for a capture to end and returns its JSON summary.
@@ -125,6 +136,57 @@ fn sigterm_stops_cleanly_with_final_counters() {
         "SIGTERM did not stop the capture"
     );
     assert_eq!(s["packets"], 20);
+}
+
+#[test]
+#[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
+fn a_quiet_link_still_closes_its_windows_on_time() {
+    // Without --immediate, Linux libpcap (TPACKET_V3) leaves the read
+    // timeout to the kernel, which never fires on an idle link: a read
+    // blocked there closed no epoch until the next packet came.
+    let port = 46_000 + (std::process::id() % 1000) as u16;
+    let filter = format!("udp and dst port {port}");
+    let lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let mut child = netsketch()
+        .args(["capture", "-i", "lo", "-f", &filter, "--json"])
+        .args(["--window", "1", "-d", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        err.by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.contains("listening on lo")),
+        "capture never started"
+    );
+    send_udp(port, 5);
+    // Then silence. Window lines go to stdout as windows close; the first
+    // one holding the 5 packets must come within seconds, not at exit.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut seen = 0;
+    while seen < 5 && started.elapsed() < Duration::from_secs(20) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == "window" {
+                seen += v["packets"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    let waited = started.elapsed();
+    assert!(common::signal(&child, "TERM"));
+    child.wait().unwrap();
+    drop(lo);
+    assert_eq!(seen, 5, "the window never closed on a quiet link");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
 }
 
 #[test]

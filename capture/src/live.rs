@@ -20,8 +20,10 @@ pub struct LiveConfig {
     pub buffer_size: Option<u32>,
     /// Deliver packets as they arrive instead of filling a buffer first.
     pub immediate: bool,
-    /// Read timeout, so that a quiet interface still lets the caller check
-    /// for Ctrl-C and deadlines.
+    /// Read timeout. On Linux without immediate mode (TPACKET_V3) the
+    /// kernel only applies it once a packet has arrived: a quiet interface
+    /// blocks, so callers that need the clock wake reads with a
+    /// [`LiveStopper`].
     pub timeout_ms: i32,
 }
 
@@ -72,6 +74,10 @@ pub struct KernelStats {
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
     linktype: Linktype,
+    /// libpcap's raw 32-bit counters at the last read.
+    last_raw: [u32; 3],
+    /// Counters accumulated since the filter was in place.
+    total: KernelStats,
 }
 
 impl fmt::Debug for LiveCapture {
@@ -103,7 +109,19 @@ impl LiveCapture {
             })?;
         }
         let linktype = Linktype(cap.get_datalink().0 as u32);
-        Ok(LiveCapture { cap, linktype })
+        let mut live = LiveCapture {
+            cap,
+            linktype,
+            last_raw: [0; 3],
+            total: KernelStats::default(),
+        };
+        // Between activation and the filter, the kernel queues (and, on a
+        // busy link, drops) packets of every kind; those drops are not of
+        // the traffic asked for, so the counters start once the filter is
+        // in place. Drops after this point are of matching packets only.
+        live.stats()?;
+        live.total = KernelStats::default();
+        Ok(live)
     }
 
     /// The interface's link type.
@@ -135,21 +153,27 @@ impl LiveCapture {
     }
 
     /// A handle that wakes a blocked [`Self::next_packet`] from another
-    /// thread (libpcap may ignore the read timeout in immediate mode).
+    /// thread (the read timeout does not fire on a quiet link; see
+    /// [`LiveConfig::timeout_ms`]).
     pub fn stopper(&mut self) -> LiveStopper {
         LiveStopper(self.cap.breakloop_handle())
     }
 
-    /// Kernel counters so far.
+    /// Kernel counters since the filter was in place. libpcap's counters
+    /// are 32 bits and wrap (at 4.3 G packets, hours on a busy 10G link);
+    /// read at least once per wrap (the capture command reads them every
+    /// second) and these 64-bit totals stay right.
     pub fn stats(&mut self) -> Result<KernelStats, LiveError> {
         let s = self.cap.stats().map_err(|e| LiveError {
             message: format!("cannot read capture statistics: {e}"),
         })?;
-        Ok(KernelStats {
-            received: s.received as u64,
-            dropped: s.dropped as u64,
-            if_dropped: s.if_dropped as u64,
-        })
+        let raw = [s.received, s.dropped, s.if_dropped];
+        let d = |i: usize| u64::from(raw[i].wrapping_sub(self.last_raw[i]));
+        self.total.received += d(0);
+        self.total.dropped += d(1);
+        self.total.if_dropped += d(2);
+        self.last_raw = raw;
+        Ok(self.total)
     }
 }
 

@@ -21,7 +21,7 @@ pub fn run(_args: &CaptureArgs) -> Result<ExitCode> {
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use std::time::{Duration, Instant};
 
-    use capture::live::{list_interfaces, LiveCapture, LiveConfig};
+    use capture::live::{list_interfaces, KernelStats, LiveCapture, LiveConfig, LiveError};
     use capture::{parse_packet, FlowUpdate, Totals};
     use pipeline::{Backpressure, Engine, Source};
     use serde_json::{json, Map};
@@ -38,6 +38,26 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         totals: Totals,
         limit: u64,
         error: Option<String>,
+        metrics: std::sync::Arc<pipeline::Metrics>,
+        /// Kernel counters as last published, and when.
+        published: KernelStats,
+        last_sync: Instant,
+    }
+
+    impl Live {
+        /// Reads the kernel's counters and publishes what is new as
+        /// `netsketch_kernel_drops_total{source="pcap"|"interface"}`.
+        fn sync_kernel(&mut self) -> Result<KernelStats, LiveError> {
+            let k = self.cap.stats()?;
+            let m = &self.metrics.kernel_drops;
+            m.with_label_values(&["pcap"])
+                .inc_by(k.dropped - self.published.dropped);
+            m.with_label_values(&["interface"])
+                .inc_by(k.if_dropped - self.published.if_dropped);
+            self.published = k;
+            self.last_sync = Instant::now();
+            Ok(k)
+        }
     }
 
     impl Source for Live {
@@ -59,6 +79,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         }
 
         fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {
+            if self.last_sync.elapsed() >= Duration::from_secs(1) {
+                if let Err(e) = self.sync_kernel() {
+                    self.error = Some(e.to_string());
+                    return false;
+                }
+            }
             let mut u = FlowUpdate::default();
             while out.len() < max && self.totals.packets < self.limit {
                 match self.cap.next_packet() {
@@ -115,13 +141,26 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stopper = std::sync::Arc::new(cap.stopper());
     let wake = std::sync::Arc::clone(&stopper);
     let stop = StopFlag::install_with(move || wake.stop());
-    if let Some(d) = args.duration {
-        // A blocked read does not look at the clock: a timer thread wakes it.
+    // A blocked read does not look at the clock: on Linux without
+    // --immediate (TPACKET_V3) libpcap leaves the read timeout to the
+    // kernel, which only fires once a packet has arrived, so a quiet link
+    // would block forever, closing no epoch and ending no alert. A ticker
+    // wakes the read every 100 ms (a short batch at most, under load) and
+    // ends the capture at --duration.
+    {
+        let deadline = args
+            .duration
+            .map(|d| Instant::now() + Duration::from_secs_f64(d));
         let (stop, stopper) = (stop.clone(), std::sync::Arc::clone(&stopper));
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs_f64(d));
-            stop.set();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(100));
+            if deadline.is_some_and(|t| Instant::now() >= t) {
+                stop.set();
+            }
             stopper.stop();
+            if stop.flag().load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
         });
     }
     // As tcpdump does: say when packets are being captured (after the stop
@@ -135,6 +174,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         totals: Totals::default(),
         limit: args.count.unwrap_or(u64::MAX),
         error: None,
+        metrics: engine.metrics(),
+        published: KernelStats::default(),
+        last_sync: Instant::now(),
     };
     let k = args.engine.top;
     let json = args.output.json;
@@ -154,7 +196,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     if let Some(e) = &source.error {
         eprintln!("netsketch: error: {e}");
     }
-    let ks = source.cap.stats()?;
+    let ks = source.sync_kernel()?;
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
     if json {
