@@ -10,7 +10,11 @@
 //! Channels: worker queues are bounded (`queue_batches`). A file source
 //! blocks when a queue is full and loses nothing; a live source sheds the
 //! batch and counts it (`netsketch_drops_total{reason="queue_full"}`). The
-//! merge channel is unbounded: it carries a few messages per epoch.
+//! merge channel is bounded too, to about two epochs of messages: when
+//! merging falls behind (a long, sparse trace closes an epoch every few
+//! packets), workers wait for it, and through them the source, instead of
+//! closed epochs piling up in memory. No cycle: the merging thread only
+//! receives.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
@@ -19,13 +23,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use capture::FlowUpdate;
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::handshake::ConnTables;
 use crate::keys::SHARDS;
 use crate::metrics::Metrics;
 use crate::shard::{Budget, CouponCache, OwnedShards, ShardSketches};
 use crate::summary::{EpochTotals, Summary};
+
+/// Closed epochs the merge channel holds before workers wait for it.
+const MERGE_EPOCHS: usize = 2;
 
 /// What happens when a worker queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,12 +309,13 @@ impl Engine {
             .map(|w| w.length as usize)
             .max()
             .unwrap_or(1);
-        // The ring, the run total, one window being merged, and the epochs
-        // held open by lateness. Workers split an open epoch's shards among
+        // The ring, the run total, one window being merged, the epochs
+        // held open by lateness, and the closed epochs on their way to the
+        // merging thread. Workers split an open epoch's shards among
         // themselves, so the worker count does not enter: sketch sizes, and
         // with them the answers, are the same however many workers run.
         let open = 2 + cfg.lateness_ns.div_ceil(cfg.epoch_ns) as usize;
-        let copies = ring + 2 + open;
+        let copies = ring + 2 + open + MERGE_EPOCHS;
         let budget = Budget::for_epoch(cfg.memory_bytes / copies);
         if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
             return bad(format!(
@@ -403,7 +411,9 @@ impl Engine {
         // The metrics count over the engine's life; a run reports its own share.
         let drops_before = self.metrics.drops.with_label_values(&["queue_full"]).get();
         let batches_before = self.metrics.batches.get();
-        let (merge_tx, merge_rx) = unbounded::<MergeMsg>();
+        // Per epoch: the source's totals, and a partial and a close from
+        // each worker (or the inline state).
+        let (merge_tx, merge_rx) = bounded::<MergeMsg>(MERGE_EPOCHS * (2 * n.max(1) + 1));
         let mut worker_tx = Vec::with_capacity(n);
         let mut worker_rx = Vec::with_capacity(n);
         for _ in 0..n {

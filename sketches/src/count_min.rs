@@ -1,5 +1,22 @@
+use std::collections::HashMap;
+
 use crate::codec::{Decoder, Encoder, Kind};
 use crate::{Estimate, SketchError};
+
+/// A sketch holds its non-zero counters in a map until they fill this
+/// share of the table (1/16), then switches to the full array for good.
+const SPARSE_SHARE: usize = 16;
+
+/// The counter table: a map of the non-zero cells while few are set, the
+/// full array once many are. Both hold the same values cell for cell, so
+/// which one a sketch uses never changes an answer; the map makes a sketch
+/// of a quiet epoch cost what its traffic costs, not the table's size, to
+/// create, merge, clone and free.
+#[derive(Debug, Clone)]
+enum Cells {
+    Sparse(HashMap<usize, u64, foldhash::fast::FixedState>),
+    Dense(Vec<u64>),
+}
 
 /// Deepest sketch supported: `delta = e^-16 ≈ 1e-7` is already far below
 /// anything an operator needs.
@@ -17,15 +34,31 @@ const MAX_DEPTH: usize = 16;
 /// the bounds above still hold. Merging adds counters; for plain update the
 /// merge equals the sketch of the concatenated streams bit for bit, for
 /// conservative update it keeps the bounds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CountMin {
     width: usize,
     depth: usize,
     seed: u64,
     conservative: bool,
     total: u64,
-    counters: Vec<u64>,
+    cells: Cells,
 }
+
+/// Equal shapes and equal counters, however each side holds them.
+impl PartialEq for CountMin {
+    fn eq(&self, o: &CountMin) -> bool {
+        (
+            self.width,
+            self.depth,
+            self.seed,
+            self.conservative,
+            self.total,
+        ) == (o.width, o.depth, o.seed, o.conservative, o.total)
+            && (0..self.width * self.depth).all(|i| self.cell(i) == o.cell(i))
+    }
+}
+
+impl Eq for CountMin {}
 
 impl CountMin {
     /// Sized from the error `eps` (relative to total weight) and failure
@@ -57,8 +90,50 @@ impl CountMin {
             seed,
             conservative: true,
             total: 0,
-            counters: vec![0; width * depth],
+            cells: Cells::Sparse(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
+                seed,
+            ))),
         })
+    }
+
+    /// Cells past which the map gives way to the array.
+    fn sparse_limit(&self) -> usize {
+        self.width * self.depth / SPARSE_SHARE
+    }
+
+    #[inline(always)]
+    fn cell(&self, i: usize) -> u64 {
+        match &self.cells {
+            Cells::Dense(v) => v[i],
+            Cells::Sparse(m) => m.get(&i).copied().unwrap_or(0),
+        }
+    }
+
+    /// The full array, made from the map on first need.
+    fn dense(&mut self) -> &mut Vec<u64> {
+        if let Cells::Sparse(m) = &self.cells {
+            let mut v = vec![0; self.width * self.depth];
+            for (&i, &c) in m {
+                v[i] = c;
+            }
+            self.cells = Cells::Dense(v);
+        }
+        match &mut self.cells {
+            Cells::Dense(v) => v,
+            Cells::Sparse(_) => unreachable!("just made dense"),
+        }
+    }
+
+    /// Switches to the array if the map has grown past its share.
+    fn settle(&mut self) {
+        if matches!(&self.cells, Cells::Sparse(m) if m.len() > self.sparse_limit()) {
+            self.dense();
+        }
+    }
+
+    /// Whether the counters are still held as a map of the non-zero cells.
+    pub fn is_sparse(&self) -> bool {
+        matches!(self.cells, Cells::Sparse(_))
     }
 
     /// The largest sketch of the given depth that fits `bytes` of counters.
@@ -110,9 +185,10 @@ impl CountMin {
         self.total
     }
 
-    /// Memory held by the counters, fixed at construction.
+    /// Memory the counters may take: the full array's (a sparse sketch
+    /// holds fewer).
     pub fn size_bytes(&self) -> usize {
-        self.counters.len() * 8
+        self.width * self.depth * 8
     }
 
     #[inline(always)]
@@ -127,24 +203,17 @@ impl CountMin {
     #[inline]
     pub fn update(&mut self, hash: u64, weight: u64) {
         self.total = self.total.saturating_add(weight);
-        if self.conservative {
-            let mut idx = [0usize; MAX_DEPTH];
-            let mut min = u64::MAX;
-            for (r, slot) in idx.iter_mut().enumerate().take(self.depth) {
-                *slot = self.index(hash, r);
-                min = min.min(self.counters[*slot]);
-            }
-            let target = min.saturating_add(weight);
-            for &i in &idx[..self.depth] {
-                let c = &mut self.counters[i];
-                if *c < target {
-                    *c = target;
-                }
-            }
-        } else {
-            for r in 0..self.depth {
-                let i = self.index(hash, r);
-                self.counters[i] = self.counters[i].saturating_add(weight);
+        let mut idx = [0usize; MAX_DEPTH];
+        for (r, slot) in idx.iter_mut().enumerate().take(self.depth) {
+            *slot = self.index(hash, r);
+        }
+        let idx = &idx[..self.depth];
+        let conservative = self.conservative;
+        match &mut self.cells {
+            Cells::Dense(v) => raise(v, idx, weight, conservative),
+            Cells::Sparse(m) => {
+                raise(m, idx, weight, conservative);
+                self.settle();
             }
         }
     }
@@ -153,7 +222,7 @@ impl CountMin {
     #[inline]
     pub fn query(&self, hash: u64) -> u64 {
         (0..self.depth)
-            .map(|r| self.counters[self.index(hash, r)])
+            .map(|r| self.cell(self.index(hash, r)))
             .min()
             .unwrap_or(0)
     }
@@ -179,8 +248,31 @@ impl CountMin {
                 self.width, self.depth, self.seed, other.width, other.depth, other.seed
             )));
         }
-        for (a, b) in self.counters.iter_mut().zip(&other.counters) {
-            *a = a.saturating_add(*b);
+        match (&mut self.cells, &other.cells) {
+            (Cells::Dense(a), Cells::Dense(b)) => {
+                for (a, b) in a.iter_mut().zip(b) {
+                    *a = a.saturating_add(*b);
+                }
+            }
+            (Cells::Dense(a), Cells::Sparse(b)) => {
+                for (&i, &c) in b {
+                    a[i] = a[i].saturating_add(c);
+                }
+            }
+            (Cells::Sparse(a), Cells::Sparse(b)) => {
+                for (&i, &c) in b {
+                    let x = a.entry(i).or_insert(0);
+                    *x = x.saturating_add(c);
+                }
+                self.settle();
+            }
+            (Cells::Sparse(a), Cells::Dense(b)) => {
+                let mut v = b.clone();
+                for (&i, &c) in a.iter() {
+                    v[i] = v[i].saturating_add(c);
+                }
+                self.cells = Cells::Dense(v);
+            }
         }
         self.total = self.total.saturating_add(other.total);
         Ok(())
@@ -193,7 +285,10 @@ impl CountMin {
             // touching them keeps never-written pages unmapped.
             return;
         }
-        self.counters.iter_mut().for_each(|c| *c = 0);
+        match &mut self.cells {
+            Cells::Dense(v) => v.iter_mut().for_each(|c| *c = 0),
+            Cells::Sparse(m) => m.clear(),
+        }
         self.total = 0;
     }
 
@@ -206,9 +301,9 @@ impl CountMin {
             .u64(self.seed)
             .u64(self.total);
         let raw = e.raw();
-        raw.reserve(self.counters.len() * 8);
-        for c in &self.counters {
-            raw.extend_from_slice(&c.to_le_bytes());
+        raw.reserve(self.size_bytes());
+        for i in 0..self.width * self.depth {
+            raw.extend_from_slice(&self.cell(i).to_le_bytes());
         }
         e.finish()
     }
@@ -235,10 +330,60 @@ impl CountMin {
             .map_err(|e| SketchError::Decode(e.to_string()))?;
         cm.conservative = conservative;
         cm.total = total;
-        for c in cm.counters.iter_mut() {
+        for c in cm.dense().iter_mut() {
             *c = d.u64()?;
         }
         d.finish()?;
         Ok(cm)
+    }
+}
+
+/// Cell access shared by the two representations.
+trait Table {
+    fn get(&self, i: usize) -> u64;
+    fn set(&mut self, i: usize, v: u64);
+}
+
+impl Table for Vec<u64> {
+    #[inline(always)]
+    fn get(&self, i: usize) -> u64 {
+        self[i]
+    }
+    #[inline(always)]
+    fn set(&mut self, i: usize, v: u64) {
+        self[i] = v;
+    }
+}
+
+impl Table for HashMap<usize, u64, foldhash::fast::FixedState> {
+    #[inline(always)]
+    fn get(&self, i: usize) -> u64 {
+        HashMap::get(self, &i).copied().unwrap_or(0)
+    }
+    #[inline(always)]
+    fn set(&mut self, i: usize, v: u64) {
+        // Counters never fall, so a zero is only ever a cell left alone.
+        if v != 0 {
+            self.insert(i, v);
+        }
+    }
+}
+
+/// One update's counter rule over its `depth` cells: conservative update
+/// raises each cell only to the new minimum; plain update adds to each.
+#[inline(always)]
+fn raise(t: &mut impl Table, idx: &[usize], weight: u64, conservative: bool) {
+    if conservative {
+        let min = idx.iter().map(|&i| t.get(i)).min().unwrap_or(0);
+        let target = min.saturating_add(weight);
+        for &i in idx {
+            if t.get(i) < target {
+                t.set(i, target);
+            }
+        }
+    } else {
+        for &i in idx {
+            t.set(i, t.get(i).saturating_add(weight));
+        }
     }
 }

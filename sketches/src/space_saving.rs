@@ -60,15 +60,15 @@ impl<K: SketchKey> SpaceSaving<K> {
             capacity,
             seed,
             total: 0,
-            keys: Vec::with_capacity(capacity),
-            counts: Vec::with_capacity(capacity),
-            errors: Vec::with_capacity(capacity),
-            heap: Vec::with_capacity(capacity),
-            pos: Vec::with_capacity(capacity),
-            index: HashMap::with_capacity_and_hasher(
-                capacity,
-                foldhash::fast::FixedState::with_seed(seed),
-            ),
+            // Storage grows with the keys seen, up to `capacity`: a quiet
+            // epoch's sketch costs what its traffic costs to make, merge
+            // and free.
+            keys: Vec::new(),
+            counts: Vec::new(),
+            errors: Vec::new(),
+            heap: Vec::new(),
+            pos: Vec::new(),
+            index: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
         })
     }
 
@@ -103,7 +103,7 @@ impl<K: SketchKey> SpaceSaving<K> {
         self.keys.is_empty()
     }
 
-    /// Memory at full capacity, fixed at construction.
+    /// Memory at full capacity (storage grows to it as keys arrive).
     pub fn size_bytes(&self) -> usize {
         self.capacity * Self::bytes_per_counter()
     }

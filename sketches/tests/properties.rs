@@ -14,6 +14,15 @@ fn stream() -> impl Strategy<Value = Vec<(u64, u64)>> {
         .prop_map(|v| v.into_iter().map(|(k, w)| (k * k / 400, w)).collect())
 }
 
+/// Either a stream that keeps a 256 x 4 Count-Min's counters in a map
+/// (a dozen keys at most, overlapping between streams) or a long one.
+fn few_or_many() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    prop_oneof![
+        proptest::collection::vec((0u64..12, 1u64..50), 0..40),
+        stream()
+    ]
+}
+
 fn truth(s: &[(u64, u64)]) -> HashMap<u64, u64> {
     let mut t = HashMap::new();
     for &(k, w) in s {
@@ -33,6 +42,47 @@ proptest! {
         for (k, t) in truth(&s) {
             let e = cm.estimate(hash_u64(k, SEED));
             prop_assert!(e.value >= t as f64 && e.upper >= t as f64);
+        }
+    }
+
+    /// A sketch holds its counters as a map while few are set and as the
+    /// array afterwards; no sequence of updates and merges may tell the two
+    /// apart. `from_bytes` always gives the array, so it is the reference.
+    #[test]
+    fn count_min_sparse_and_dense_agree_cell_for_cell(
+        a in few_or_many(), b in few_or_many(), c in few_or_many(), conservative in any::<bool>()
+    ) {
+        let mut fresh = CountMin::with_shape(256, 4, SEED).unwrap();
+        if !conservative { fresh = fresh.plain(); }
+        prop_assert!(fresh.is_sparse());
+        let dense = |x: &CountMin| CountMin::from_bytes(&x.to_bytes()).unwrap();
+        let feed = |x: &mut CountMin, s: &[(u64, u64)]| {
+            for &(k, w) in s { x.update(hash_u64(k, SEED), w); }
+        };
+        // Sparse and array side by side through the same updates.
+        let (mut x, mut xd) = (fresh.clone(), dense(&fresh));
+        prop_assert!(!xd.is_sparse());
+        feed(&mut x, &a);
+        feed(&mut xd, &a);
+        prop_assert_eq!(x.to_bytes(), xd.to_bytes());
+        // Every pairing of the two kinds in a merge.
+        let mut y = fresh.clone();
+        feed(&mut y, &b);
+        let yd = dense(&y);
+        let mut results = Vec::new();
+        for (l, r) in [(&x, &y), (&x, &yd), (&xd, &y), (&xd, &yd)] {
+            let mut m = l.clone();
+            m.merge(r).unwrap();
+            feed(&mut m, &c);
+            results.push(m);
+        }
+        for m in &results[1..] {
+            prop_assert_eq!(m.to_bytes(), results[0].to_bytes());
+            prop_assert_eq!(m, &results[0]);
+        }
+        for k in 0..400u64 {
+            let h = hash_u64(k, SEED);
+            prop_assert_eq!(results[0].query(h), results[3].query(h));
         }
     }
 
@@ -273,4 +323,27 @@ fn merge_charges_the_current_minimum_to_a_key_it_evicted() {
         let h = a.bounds(&k);
         assert!(h.lower <= t && t <= h.upper, "key {k} truth {t}: {h:?}");
     }
+}
+
+#[test]
+fn count_min_switches_to_the_array_at_a_sixteenth_of_its_cells() {
+    let mut cm = CountMin::with_shape(1024, 4, SEED).unwrap();
+    // 4,096 cells: the map holds up to 256 of them.
+    let mut k = 0u64;
+    while cm.is_sparse() {
+        cm.update(hash_u64(k, SEED), 1);
+        k += 1;
+        assert!(k <= 256, "still sparse after {k} keys");
+    }
+    // Each key sets up to 4 cells, so the switch comes past 64 keys.
+    assert!(k > 64, "switched after only {k} keys");
+    // An untouched sketch merged into stays sparse, and clear keeps the kind.
+    let mut quiet = CountMin::with_shape(1024, 4, SEED).unwrap();
+    quiet
+        .merge(&CountMin::with_shape(1024, 4, SEED).unwrap())
+        .unwrap();
+    assert!(quiet.is_sparse());
+    quiet.merge(&cm).unwrap();
+    assert!(!quiet.is_sparse());
+    assert_eq!(quiet, cm);
 }
