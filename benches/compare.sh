@@ -57,7 +57,9 @@ if command -v softflowd > /dev/null; then
   run "softflowd -r (flow table only)" /dev/null softflowd -r "$trace" -n 127.0.0.1:9 -v 9 -d
 fi
 if command -v pmacctd > /dev/null; then
-  printf 'daemonize: false\npcap_savefile: %s\nplugins: print\nprint_output_file: %s/pmacct.csv\nprint_output: csv\naggregate: src_host\n' "$trace" "$work" > "$work/pmacctd.conf"
+  # Append: each cache purge (the cache fills on many sources) writes what
+  # it held, and compare_report.py sums them.
+  printf 'daemonize: false\npcap_savefile: %s\nplugins: print\nprint_output_file: %s/pmacct.csv\nprint_output: csv\nprint_output_file_append: true\naggregate: src_host\n' "$trace" "$work" > "$work/pmacctd.conf"
   run "pmacctd (print plugin, src_host)" /dev/null pmacctd -f "$work/pmacctd.conf"
 fi
 

@@ -146,9 +146,10 @@ def verdicts(work):
         else:
             wrong = [f"{k}={v} (exact {truth.get(k, 0)})" for k, v in rows if truth.get(k) != v]
             missing = [f"{k}={v}" for k, v in ranked(truth) if k not in dict(rows)]
-            verdict = f"DIFFERS from exact top 10 ({unit}): " + "; ".join(wrong)
+            more = lambda xs: xs[:3] + ([f"{len(xs) - 3} more"] if len(xs) > 3 else [])
+            verdict = f"DIFFERS from exact top 10 ({unit}): " + "; ".join(more(wrong))
             if missing:
-                verdict += "; missing " + " ".join(missing)
+                verdict += "; missing " + " ".join(more(missing))
         if name.startswith("pmacctd") and truth is not None:
             # Its output holds every source, so its total can be checked.
             total, want = sum(parse_pmacct(work, k=None).values()), sum(truth.values())
