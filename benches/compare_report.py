@@ -13,6 +13,7 @@ netsketch's bounds.
 
 import collections
 import json
+import statistics
 import os
 import sys
 
@@ -162,10 +163,13 @@ def verdicts(work):
 def main():
     work, label = sys.argv[1], sys.argv[2]
     md = "--markdown" in sys.argv[3:]
-    runs = []
+    # Each tool may have run several times: the median of each measure.
+    samples = {}
     for line in open(os.path.join(work, "runs.tsv")):
         name, wall, cpu, rss_kib = line.rstrip("\n").split("\t")
-        runs.append((name, float(wall), float(cpu), int(rss_kib)))
+        samples.setdefault(name, []).append((float(wall), float(cpu), int(rss_kib)))
+    runs = [(name, *(statistics.median(col) for col in zip(*v))) for name, v in samples.items()]
+    n_runs = max(len(v) for v in samples.values())
     out, failed = verdicts(work)
     packets = json.loads(open(os.path.join(work, "netsketch.json")).read().splitlines()[-1])["packets"]
     base = next(w for n, w, _, _ in runs if n == NETSKETCH)
@@ -178,14 +182,14 @@ def main():
         rows.append([name, f"{wall:.2f}", f"{cpu:.2f}", f"{packets / max(wall, 1e-3):,.0f}",
                      f"{rss / 1024:.1f}", ratio, verdict])
     if md:
-        print(f"Trace: {label}, {packets:,} packets.\n")
+        print(f"Trace: {label}, {packets:,} packets; median of {n_runs} runs.\n")
         print("| " + " | ".join(head) + " |")
         print("|" + " --- |" * len(head))
         for r in rows:
             print("| " + " | ".join(r) + " |")
         print("\n```")
     else:
-        print(f"trace: {label} ({packets:,} packets)")
+        print(f"trace: {label} ({packets:,} packets; median of {n_runs} runs)")
         widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
         for r in [head] + rows:
             print("  ".join(str(c).ljust(widths[i]) if i in (0, 6) else str(c).rjust(widths[i])
