@@ -182,7 +182,7 @@ fn compare_script_runs_every_tool_and_netsketch_agrees_with_the_exact_answer() {
 fn replay_bench_prints_a_row_per_input_and_worker_count() {
     require("python3", "python3");
     let out = script("replay_bench.sh")
-        .args(["--markdown", "--quick", "-n", "1"])
+        .args(["--markdown", "--quick", "--runs", "2", "-n", "1"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
