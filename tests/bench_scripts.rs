@@ -99,40 +99,41 @@ fn compare_report_passes_the_exact_top_ten_and_fails_a_wrong_one() {
     right.truncate(10);
     let exact: Vec<(&str, u64, u64)> = right.iter().map(|(k, v)| (k.as_str(), *v, *v)).collect();
 
-    let dir = TempDir::new("cmp-right");
-    let (code, out) = report(&dir, &top(&exact));
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("= exact top 10, bytes exact"), "{out}");
-
+    // Runs the report on netsketch's list and checks its exit status and
+    // that some line ends with `says` (the verdict is the last column).
+    let check = |tag: &str, items: &[(&str, u64, u64)], code: i32, says: &str| {
+        let dir = TempDir::new(tag);
+        let (got, out) = report(&dir, &top(items));
+        assert_eq!(got, Some(code), "{tag}: {out}");
+        assert!(
+            out.lines().any(|l| l.trim_end().ends_with(says)),
+            "{tag}: {out}"
+        );
+    };
+    check("cmp-right", &exact, 0, "= exact top 10, bytes exact");
     // Bounds that hold but are not exact still agree.
     let mut loose = exact.clone();
     loose[3].1 -= 10;
     loose[3].2 += 10;
-    let dir = TempDir::new("cmp-loose");
-    let (code, out) = report(&dir, &top(&loose));
-    assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("every truth within its bounds"), "{out}");
-
+    check("cmp-loose", &loose, 0, "every truth within its bounds");
     // A bound that misses the truth fails.
     let mut wrong = exact.clone();
     wrong[2].1 += 1;
     wrong[2].2 += 1;
-    let dir = TempDir::new("cmp-wrong");
-    let (code, out) = report(&dir, &top(&wrong));
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("DISAGREES"), "{out}");
-
-    // So does a true top-10 source left out.
+    check(
+        "cmp-wrong",
+        &wrong,
+        1,
+        "DISAGREES with the exact top 10: 10.0.0.3",
+    );
+    // So does a true top-10 source left out (and it is named).
     let mut short = exact.clone();
     short.remove(0);
-    let dir = TempDir::new("cmp-short");
-    let (code, out) = report(&dir, &top(&short));
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.lines().any(|l| l
-            .trim_end()
-            .ends_with("DISAGREES with the exact top 10: 10.0.0.1")),
-        "{out}"
+    check(
+        "cmp-short",
+        &short,
+        1,
+        "DISAGREES with the exact top 10: 10.0.0.1",
     );
 }
 

@@ -3,6 +3,9 @@ use std::collections::HashMap;
 use crate::codec::{Decoder, Encoder, Kind};
 use crate::{Estimate, SketchError};
 
+/// The non-zero cells of a sparse table, by index.
+type SparseCells = HashMap<usize, u64, foldhash::fast::FixedState>;
+
 /// A sketch holds its non-zero counters in a map until they fill this
 /// share of the table (1/16), then switches to the full array for good.
 const SPARSE_SHARE: usize = 16;
@@ -14,7 +17,7 @@ const SPARSE_SHARE: usize = 16;
 /// create, merge, clone and free.
 #[derive(Debug, Clone)]
 enum Cells {
-    Sparse(HashMap<usize, u64, foldhash::fast::FixedState>),
+    Sparse(SparseCells),
     Dense(Vec<u64>),
 }
 
@@ -193,26 +196,44 @@ impl CountMin {
 
     #[inline(always)]
     fn index(&self, hash: u64, row: usize) -> usize {
-        // Double hashing (Kirsch-Mitzenmacher): row i uses h1 + i * h2.
-        let h1 = hash as u32 as usize;
-        let h2 = ((hash >> 32) as usize) | 1;
-        row * self.width + (h1.wrapping_add(row.wrapping_mul(h2)) & (self.width - 1))
+        index_in(self.width, hash, row)
     }
 
     /// Adds `weight` to the key whose hash is `hash`.
     #[inline]
     pub fn update(&mut self, hash: u64, weight: u64) {
         self.total = self.total.saturating_add(weight);
+        let (width, depth, conservative) = (self.width, self.depth, self.conservative);
         let mut idx = [0usize; MAX_DEPTH];
-        for (r, slot) in idx.iter_mut().enumerate().take(self.depth) {
-            *slot = self.index(hash, r);
-        }
-        let idx = &idx[..self.depth];
-        let conservative = self.conservative;
         match &mut self.cells {
-            Cells::Dense(v) => raise(v, idx, weight, conservative),
+            // The hot path of a busy sketch: row indexes and the minimum in
+            // one pass, as tight as before the map existed (callgrind: the
+            // generic form below cost twice the instructions here).
+            Cells::Dense(v) if conservative => {
+                let mut min = u64::MAX;
+                for (r, slot) in idx.iter_mut().enumerate().take(depth) {
+                    *slot = index_in(width, hash, r);
+                    min = min.min(v[*slot]);
+                }
+                let target = min.saturating_add(weight);
+                for &i in &idx[..depth] {
+                    let c = &mut v[i];
+                    if *c < target {
+                        *c = target;
+                    }
+                }
+            }
+            Cells::Dense(v) => {
+                for r in 0..depth {
+                    let i = index_in(width, hash, r);
+                    v[i] = v[i].saturating_add(weight);
+                }
+            }
             Cells::Sparse(m) => {
-                raise(m, idx, weight, conservative);
+                for (r, slot) in idx.iter_mut().enumerate().take(depth) {
+                    *slot = index_in(width, hash, r);
+                }
+                raise(m, &idx[..depth], weight, conservative);
                 self.settle();
             }
         }
@@ -338,52 +359,34 @@ impl CountMin {
     }
 }
 
-/// Cell access shared by the two representations.
-trait Table {
-    fn get(&self, i: usize) -> u64;
-    fn set(&mut self, i: usize, v: u64);
-}
-
-impl Table for Vec<u64> {
-    #[inline(always)]
-    fn get(&self, i: usize) -> u64 {
-        self[i]
-    }
-    #[inline(always)]
-    fn set(&mut self, i: usize, v: u64) {
-        self[i] = v;
-    }
-}
-
-impl Table for HashMap<usize, u64, foldhash::fast::FixedState> {
-    #[inline(always)]
-    fn get(&self, i: usize) -> u64 {
-        HashMap::get(self, &i).copied().unwrap_or(0)
-    }
-    #[inline(always)]
-    fn set(&mut self, i: usize, v: u64) {
-        // Counters never fall, so a zero is only ever a cell left alone.
-        if v != 0 {
-            self.insert(i, v);
-        }
-    }
-}
-
-/// One update's counter rule over its `depth` cells: conservative update
-/// raises each cell only to the new minimum; plain update adds to each.
+/// The cell of `hash` in `row` of a table `width` wide. Double hashing
+/// (Kirsch-Mitzenmacher): row i uses h1 + i * h2.
 #[inline(always)]
-fn raise(t: &mut impl Table, idx: &[usize], weight: u64, conservative: bool) {
+fn index_in(width: usize, hash: u64, row: usize) -> usize {
+    let h1 = hash as u32 as usize;
+    let h2 = ((hash >> 32) as usize) | 1;
+    row * width + (h1.wrapping_add(row.wrapping_mul(h2)) & (width - 1))
+}
+
+/// One update's counter rule over its `depth` cells of the map (the same
+/// rule as the array's in `update`): conservative update raises each cell
+/// only to the new minimum; plain update adds to each.
+#[inline(always)]
+fn raise(m: &mut SparseCells, idx: &[usize], weight: u64, conservative: bool) {
+    let get = |m: &SparseCells, i: usize| m.get(&i).copied().unwrap_or(0);
     if conservative {
-        let min = idx.iter().map(|&i| t.get(i)).min().unwrap_or(0);
+        let min = idx.iter().map(|&i| get(m, i)).min().unwrap_or(0);
         let target = min.saturating_add(weight);
         for &i in idx {
-            if t.get(i) < target {
-                t.set(i, target);
+            // Counters never fall, so no zero is ever stored.
+            if get(m, i) < target {
+                m.insert(i, target);
             }
         }
-    } else {
+    } else if weight > 0 {
         for &i in idx {
-            t.set(i, t.get(i).saturating_add(weight));
+            let c = m.entry(i).or_insert(0);
+            *c = c.saturating_add(weight);
         }
     }
 }
