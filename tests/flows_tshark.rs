@@ -32,6 +32,13 @@ fn tshark_fields(path: &str, fields: &[&str]) -> Vec<Vec<String>> {
 
 /// tshark with `args`, printing `fields` (every occurrence, joined by
 /// commas): one row per frame, one column per field.
+/// The JSON summary of `replay --flows --no-detect --top TOP FILES...`.
+fn replay_flows(top: &str, files: &[&str]) -> serde_json::Value {
+    let mut args = vec!["replay", "--flows", "--json", "--no-detect", "--top", top];
+    args.extend_from_slice(files);
+    summary(&args)
+}
+
 fn tshark_columns(mut args: Vec<String>, fields: &[&str]) -> Vec<Vec<String>> {
     args.extend(["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"].map(String::from));
     for f in fields {
@@ -61,15 +68,7 @@ fn real_exporters_agree_with_tshark_record_for_record() {
             continue;
         }
         let p = path.to_str().unwrap();
-        let s = summary(&[
-            "replay",
-            "--flows",
-            "--json",
-            "--no-detect",
-            "--top",
-            "10",
-            p,
-        ]);
+        let s = replay_flows("10", &[p]);
         // tshark: one source address per flow record (options records
         // have none). Bytes per source where every row pairs them up.
         let rows = tshark_fields(p, &["cflow.srcaddr", "cflow.srcaddrv6", "cflow.octets"]);
@@ -136,13 +135,7 @@ fn every_recorded_export_decodes_without_unexpected_errors() {
     names.sort();
     for name in &names {
         let p = dir.join(name);
-        let s = summary(&[
-            "replay",
-            "--flows",
-            "--json",
-            "--no-detect",
-            p.to_str().unwrap(),
-        ]);
+        let s = replay_flows("10", &[p.to_str().unwrap()]);
         let errors = s["errors"].as_object().unwrap();
         // Akvorado's test captures come in halves: `*-data.pcap` holds data
         // whose template is in `*-template(s).pcap` (decoded together
@@ -168,14 +161,7 @@ fn every_recorded_export_decodes_without_unexpected_errors() {
     ] {
         let tp = dir.join(format!("akvorado_netflow_{t}.pcap"));
         let dp = dir.join(format!("akvorado_netflow_{d}.pcap"));
-        let s = summary(&[
-            "replay",
-            "--flows",
-            "--json",
-            "--no-detect",
-            tp.to_str().unwrap(),
-            dp.to_str().unwrap(),
-        ]);
+        let s = replay_flows("10", &[tp.to_str().unwrap(), dp.to_str().unwrap()]);
         assert_eq!(s["flow_records"], want, "{t}: {s}");
         let errors = s["errors"].as_object().unwrap();
         assert!(
@@ -213,15 +199,7 @@ fn sflow_captures_agree_with_tshark_sample_for_sample() {
     for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();
         let p = path.to_str().unwrap();
-        let s = summary(&[
-            "replay",
-            "--flows",
-            "--json",
-            "--no-detect",
-            "--top",
-            "1000",
-            p,
-        ]);
+        let s = replay_flows("1000", &[p]);
         let rows = tshark_sflow(
             p,
             &[

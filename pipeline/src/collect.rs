@@ -19,7 +19,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use capture::flows::{FlowCounts, FlowDecoder, FlowError, Limits};
 use capture::sflow::SflowInterface;
@@ -27,7 +27,7 @@ use capture::{FlowUpdate, Ip};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::detect::Cidr;
-use crate::engine::{Backpressure, Source};
+use crate::engine::{wall_clock_ns, Backpressure, Source};
 use crate::metrics::Metrics;
 
 /// How long a receiving thread waits for a datagram before it looks at
@@ -273,7 +273,7 @@ impl Source for Collector {
     }
 
     fn clock_ns(&self) -> Option<u64> {
-        Some(now_ns())
+        Some(wall_clock_ns())
     }
 
     fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {
@@ -306,12 +306,6 @@ impl Source for Collector {
     }
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// One receiving thread.
 struct UdpReceiver {
     sock: Arc<UdpSocket>,
@@ -341,9 +335,12 @@ impl UdpReceiver {
                     if !self.allow.is_empty() && !self.allow.iter().any(|p| p.contains(ip)) {
                         self.dec.counts.error_from(ip, FlowError::NotAllowed);
                     } else {
-                        let _ = self
-                            .dec
-                            .decode((ip, from.port()), &buf[..n], now_ns(), &mut out);
+                        let _ = self.dec.decode(
+                            (ip, from.port()),
+                            &buf[..n],
+                            wall_clock_ns(),
+                            &mut out,
+                        );
                     }
                 }
                 Err(e)

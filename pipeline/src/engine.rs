@@ -64,6 +64,14 @@ pub trait Source: Send {
     }
 }
 
+/// The wall clock in ns since the Unix epoch: what a live source's
+/// [`Source::clock_ns`] returns, and what stamps records on arrival.
+pub fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 /// A sliding window: `length` epochs, reported every `slide` epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowSpec {

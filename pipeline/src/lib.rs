@@ -22,7 +22,9 @@ mod source;
 mod summary;
 
 pub use collect::{CollectConfig, Collector};
-pub use engine::{Backpressure, Engine, EngineConfig, EngineError, RunOutput, Source, WindowSpec};
+pub use engine::{
+    wall_clock_ns, Backpressure, Engine, EngineConfig, EngineError, RunOutput, Source, WindowSpec,
+};
 pub use handshake::{ServiceReport, ServiceStats};
 pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;

@@ -72,10 +72,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         // Packet times are the kernel's clock: a quiet link still closes
         // its epochs (and ends its alerts) on time.
         fn clock_ns(&self) -> Option<u64> {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_nanos() as u64)
+            Some(pipeline::wall_clock_ns())
         }
 
         fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {
@@ -120,10 +117,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     }
     let iface = args.interface.clone().unwrap_or_default();
     if let Some(d) = args.duration {
-        anyhow::ensure!(
-            d.is_finite() && d > 0.0,
-            "--duration must be a positive number of seconds"
-        );
+        crate::engine_args::positive_seconds("--duration", d)?;
     }
     let engine = Engine::new(args.engine.config()?)?;
     let queries = args.engine.queries()?;

@@ -58,10 +58,7 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
 
 pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
-        anyhow::ensure!(
-            d.is_finite() && d > 0.0,
-            "--duration must be a positive number of seconds"
-        );
+        crate::engine_args::positive_seconds("--duration", d)?;
     }
     let engine = Engine::new(args.engine.config()?)?;
     let queries = args.engine.queries()?;

@@ -94,6 +94,14 @@ impl std::fmt::Display for Query {
     }
 }
 
+/// `flag`'s value must be a positive, finite number of seconds.
+pub fn positive_seconds(flag: &str, s: f64) -> Result<()> {
+    if !(s.is_finite() && s > 0.0) {
+        bail!("{flag} must be a positive number of seconds");
+    }
+    Ok(())
+}
+
 fn epochs(s: f64, epoch: f64, what: &str) -> Result<u32> {
     let n = s / epoch;
     if !(n.is_finite() && n >= 1.0 && (n - n.round()).abs() < 1e-9) {
@@ -113,12 +121,8 @@ impl EngineArgs {
     }
 
     pub fn config(&self) -> Result<EngineConfig> {
-        if !(self.epoch.is_finite() && self.epoch > 0.0) {
-            bail!("--epoch must be a positive number of seconds");
-        }
-        if !(self.handshake_timeout.is_finite() && self.handshake_timeout > 0.0) {
-            bail!("--handshake-timeout must be a positive number of seconds");
-        }
+        positive_seconds("--epoch", self.epoch)?;
+        positive_seconds("--handshake-timeout", self.handshake_timeout)?;
         if !(self.lateness.is_finite() && self.lateness >= 0.0) {
             bail!("--lateness must be zero or a positive number of seconds");
         }

@@ -84,10 +84,10 @@ pub fn config(args: &GenArgs) -> Result<Config> {
         bail!("--rate must be a positive number of packets per second");
     }
     let duration_s = match (args.packets, args.duration) {
-        (_, Some(d)) if !(d.is_finite() && d > 0.0) => {
-            bail!("--duration must be a positive number of seconds")
+        (_, Some(d)) => {
+            crate::engine_args::positive_seconds("--duration", d)?;
+            d
         }
-        (_, Some(d)) => d,
         // The count decides the end; the duration at the requested rate
         // places the event window.
         (Some(n), None) => n as f64 / args.rate,
