@@ -466,6 +466,21 @@ impl Engine {
         let e_ns = self.cfg.epoch_ns;
         let label = source.name();
         let shed = source.backpressure() == Backpressure::Shed;
+        // Labelled series looked up once, not per batch (a lookup hashes
+        // the labels under a lock; the queue labels are formatted too).
+        let metrics = &self.metrics;
+        let (packets, wire_bytes) = (
+            metrics.packets.with_label_values(&[label]),
+            metrics.wire_bytes.with_label_values(&[label]),
+        );
+        let queue_full = metrics.drops.with_label_values(&["queue_full"]);
+        let depth: Vec<prometheus::IntGauge> = (0..tx.len())
+            .map(|w| {
+                metrics
+                    .queue_depth
+                    .with_label_values(&[&format!("worker{w}")])
+            })
+            .collect();
         let mut open: BTreeMap<u64, EpochTotals> = BTreeMap::new();
         let mut closed_through: Option<u64> = None;
         let mut max_ts: Option<u64> = None;
@@ -516,21 +531,11 @@ impl Engine {
                 continue;
             }
             if shed && tx.iter().any(|t| t.is_full()) {
-                self.metrics
-                    .drops
-                    .with_label_values(&["queue_full"])
-                    .inc_by(staging.len() as u64);
+                queue_full.inc_by(staging.len() as u64);
                 continue;
             }
-            let wire: u64 = staging.iter().map(|u| u.wire_len as u64).sum();
-            self.metrics
-                .packets
-                .with_label_values(&[label])
-                .inc_by(staging.len() as u64);
-            self.metrics
-                .wire_bytes
-                .with_label_values(&[label])
-                .inc_by(wire);
+            packets.inc_by(staging.len() as u64);
+            wire_bytes.inc_by(staging.iter().map(|u| u.wire_len as u64).sum());
             // Epochs and lateness are decided update by update, and a batch
             // is cut wherever an epoch closes, so neither the batch size nor
             // the timing of the workers changes what lands in which epoch.
@@ -592,11 +597,8 @@ impl Engine {
                     close_through(close, &mut open, &mut inline);
                 }
             }
-            for (w, t) in tx.iter().enumerate() {
-                self.metrics
-                    .queue_depth
-                    .with_label_values(&[&format!("worker{w}")])
-                    .set(t.len() as i64);
+            for (g, t) in depth.iter().zip(&tx) {
+                g.set(t.len() as i64);
             }
             if let (Some(m), Some(c)) = (max_ts, closed_through) {
                 self.metrics
