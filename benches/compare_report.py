@@ -121,8 +121,8 @@ def verdicts(work):
     if ip is None:
         verdict = "no exact reference (tshark not installed)"
     else:
-        out["exact (tshark fields)"] = ("reference", ranked(ip))
         want = ranked(ip)
+        out["exact (tshark fields)"] = ("reference", want)
         tenth = want[-1][1] if len(want) == K else 0
         got = {t["key"]: t for t in ns}
         bad = [k for k, v in want if k not in got and v > tenth]
