@@ -1,0 +1,181 @@
+//! Engine options, their validation and the CPUs threads are pinned to.
+//! Everything here is checked before any thread starts.
+
+use crate::keys::SHARDS;
+use crate::shard::Budget;
+
+use super::merge::MERGE_EPOCHS;
+
+/// A sliding window: `length` epochs, reported every `slide` epochs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    /// Epochs covered.
+    pub length: u32,
+    /// Epochs between reports.
+    pub slide: u32,
+}
+
+/// Engine options. Every one is checked by [`Engine::new`], before any
+/// thread starts.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads (0..=16). 0 runs to completion: the source thread
+    /// parses and updates the sketches itself.
+    pub workers: usize,
+    /// CPUs to pin to: the source thread to the first, workers to the
+    /// following ones round-robin. `None`: the machine's cores in order.
+    pub cpus: Option<Vec<usize>>,
+    /// Pin threads at all.
+    pub pin: bool,
+    /// Updates per batch.
+    pub batch_size: usize,
+    /// Epoch length.
+    pub epoch_ns: u64,
+    /// How far behind the newest event time an update may be and still
+    /// count in its own epoch.
+    pub lateness_ns: u64,
+    /// Memory for all sketches, in bytes (the window ring, open epochs and
+    /// the run total).
+    pub memory_bytes: usize,
+    /// Windows to report.
+    pub windows: Vec<WindowSpec>,
+    /// Batches a worker queue holds.
+    pub queue_batches: usize,
+    /// A TCP handshake with no answer after this long is a failure.
+    pub handshake_timeout_ns: u64,
+    /// Pending TCP handshakes held at most (all shards together; about 80
+    /// bytes each).
+    pub handshake_table: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(SHARDS),
+            cpus: None,
+            pin: true,
+            batch_size: 1024,
+            epoch_ns: 1_000_000_000,
+            lateness_ns: 0,
+            memory_bytes: 256 << 20,
+            windows: vec![WindowSpec {
+                length: 10,
+                slide: 10,
+            }],
+            queue_batches: 64,
+            handshake_timeout_ns: 3_000_000_000,
+            handshake_table: 1 << 18,
+        }
+    }
+}
+
+/// A configuration the engine refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// An option out of range, with what to do.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Checks `cfg` and sizes one epoch's sketches from its memory budget.
+pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
+    let bad = |m: String| Err(EngineError::Invalid(m));
+    if cfg.workers > SHARDS {
+        return bad(format!(
+            "--workers must be 0 (the reader does all the work) to {SHARDS}, got {}",
+            cfg.workers
+        ));
+    }
+    if cfg.batch_size == 0 || cfg.batch_size > 1 << 20 {
+        return bad(format!(
+            "--batch must be 1 to 1048576, got {}",
+            cfg.batch_size
+        ));
+    }
+    if cfg.epoch_ns < 1_000_000 {
+        return bad("--epoch must be at least 1ms".into());
+    }
+    if cfg.queue_batches == 0 {
+        return bad("queue size must be at least 1 batch".into());
+    }
+    for w in &cfg.windows {
+        if w.length == 0 || w.slide == 0 || w.slide > w.length || w.length > 3600 {
+            return bad(format!(
+                "window {}/{} epochs: length must be 1 to 3600 epochs and slide 1 to length",
+                w.length, w.slide
+            ));
+        }
+    }
+    let ring = cfg
+        .windows
+        .iter()
+        .map(|w| w.length as usize)
+        .max()
+        .unwrap_or(1);
+    // The ring, the run total, one window being merged, the epochs
+    // held open by lateness, and the closed epochs on their way to the
+    // merging thread. Workers split an open epoch's shards among
+    // themselves, so the worker count does not enter: sketch sizes, and
+    // with them the answers, are the same however many workers run.
+    let open = 2 + cfg.lateness_ns.div_ceil(cfg.epoch_ns) as usize;
+    let copies = ring + 2 + open + MERGE_EPOCHS;
+    let budget = Budget::for_epoch(cfg.memory_bytes / copies);
+    if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
+        return bad(format!(
+            "--memory {} MiB is too small for a {ring}-epoch window; give at least {} MiB",
+            cfg.memory_bytes >> 20,
+            (budget.epoch_bytes() * copies) >> 20
+        ));
+    }
+    Ok(budget)
+}
+
+/// The core for each thread: the source first, then the workers. `None`
+/// leaves a thread unpinned.
+pub(super) fn pin_plan(
+    cfg: &EngineConfig,
+) -> Result<Vec<Option<core_affinity::CoreId>>, EngineError> {
+    let bad = |m: String| Err(EngineError::Invalid(m));
+    let available = core_affinity::get_core_ids().unwrap_or_default();
+    let cores = if !cfg.pin {
+        vec![None; cfg.workers + 1]
+    } else {
+        let wanted: Vec<usize> = match &cfg.cpus {
+            Some(c) if c.is_empty() => return bad("--cpus needs at least one CPU".into()),
+            Some(c) => c.clone(),
+            None => available.iter().map(|c| c.id).collect(),
+        };
+        for c in &wanted {
+            if !available.iter().any(|a| a.id == *c) {
+                let ids: Vec<String> = available.iter().map(|a| a.id.to_string()).collect();
+                return bad(format!(
+                    "CPU {c} is not available; this machine has {}",
+                    ids.join(",")
+                ));
+            }
+        }
+        if wanted.is_empty() {
+            vec![None; cfg.workers + 1]
+        } else {
+            // Workers take the CPUs in order; the source shares the last.
+            let mut v: Vec<Option<core_affinity::CoreId>> = (0..cfg.workers)
+                .map(|w| {
+                    Some(core_affinity::CoreId {
+                        id: wanted[w % wanted.len()],
+                    })
+                })
+                .collect();
+            v.insert(
+                0,
+                Some(core_affinity::CoreId {
+                    id: wanted[wanted.len() - 1],
+                }),
+            );
+            v
+        }
+    };
+    Ok(cores)
+}
