@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use capture::{tcp_flags as tf, FlowUpdate, Ip};
+use capture::{FlowUpdate, Ip};
 use sketches::datasketches::ip_coupon;
-use sketches::hash::{hash_u128, DEFAULT_SEED};
+use sketches::hash::DEFAULT_SEED;
 use sketches::{CountMin, Coupon, HyperLogLog, SpaceSaving};
 
+use crate::engine::FlowAgg;
 use crate::handshake::{ServiceSink, ServiceTable};
-use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
+use crate::keys::{shard_of, SHARDS};
 
 /// How big each sketch of a shard is, derived from one memory budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,38 +298,34 @@ impl OwnedShards {
         self.shards[s].as_mut()
     }
 
-    /// Applies one update to the owned shards its keys fall in.
+    /// Applies one flow's summed traffic to the owned shards its keys
+    /// fall in, by the hashes it carries.
     #[inline]
-    pub fn apply(&mut self, u: &FlowUpdate, coupons: &mut CouponCache) {
-        if !u.is_ip() {
-            return;
-        }
-        let h = Hashes::of(u);
-        let (bytes, pkts) = (u.bytes, u.packets as u64);
-        let (src, dst) = (u.src.0, u.dst.0);
-        let flags = u.tcp_flags;
-        let tcp = u.proto == FlowUpdate::TCP;
+    pub fn apply(&mut self, a: &FlowAgg, coupons: &mut CouponCache) {
+        let (f, h) = (&a.flow, &a.hashes);
+        let (bytes, pkts) = (f.bytes, f.packets);
+        let (src, dst) = (f.src, f.dst);
         if let Some(s) = self.get(h.src) {
             s.src_bytes.update(src, bytes);
             s.src_packets.update(src, pkts);
-            s.hll_src.update_coupon(coupons.get(u.src, h.src));
-            if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK {
-                s.synack_from.update(src, pkts);
+            s.hll_src.update_coupon(coupons.get(Ip(src), h.src));
+            if f.synack > 0 {
+                s.synack_from.update(src, f.synack);
             }
         }
         if let Some(s) = self.get(h.dst) {
             s.dst_bytes.update(dst, bytes);
             s.dst_packets.update(dst, pkts);
-            s.hll_dst.update_coupon(coupons.get(u.dst, h.dst));
-            if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN {
-                s.syn_to.update(dst, pkts);
+            s.hll_dst.update_coupon(coupons.get(Ip(dst), h.dst));
+            if f.syn > 0 {
+                s.syn_to.update(dst, f.syn);
             }
-            if tcp && flags & tf::RST != 0 {
-                s.rst_to.update(dst, pkts);
+            if f.rst > 0 {
+                s.rst_to.update(dst, f.rst);
             }
-            match u.proto {
+            match f.proto {
                 FlowUpdate::ICMP | FlowUpdate::ICMPV6 => s.icmp_to.update(dst, pkts),
-                FlowUpdate::UDP if u.has_ports && is_reflector_port(u.sport) => {
+                FlowUpdate::UDP if f.has_ports && is_reflector_port(f.sport) => {
                     s.amp_to.update(dst, pkts)
                 }
                 _ => {}
@@ -344,35 +341,32 @@ impl OwnedShards {
             d.sources.update(h.src);
             d.flows.update(h.flow);
         }
-        let prefix = attack_prefix(dst);
-        if let Some(s) = self.get(hash_u128(prefix, DEFAULT_SEED ^ 0x24)) {
-            s.prefix_to.update(prefix, pkts);
+        if let Some(s) = self.get(a.attack_prefix_hash) {
+            s.prefix_to.update(a.attack_prefix, pkts);
         }
         if let Some(s) = self.get(h.pair) {
             s.pair_bytes.update((src, dst), bytes);
             s.pair_packets.update((src, dst), pkts);
         }
-        if u.has_ports {
+        if f.has_ports {
             if let Some(s) = self.get(h.dport) {
-                s.dport_bytes.update(u.dport as u64, bytes);
-                s.dport_packets.update(u.dport as u64, pkts);
+                s.dport_bytes.update(f.dport as u64, bytes);
+                s.dport_packets.update(f.dport as u64, pkts);
             }
             if let Some(s) = self.get(h.sport) {
-                s.sport_bytes.update(u.sport as u64, bytes);
-                s.sport_packets.update(u.sport as u64, pkts);
+                s.sport_bytes.update(f.sport as u64, bytes);
+                s.sport_packets.update(f.sport as u64, pkts);
             }
         }
         if let Some(s) = self.get(h.flow) {
             s.hll_flows.update(h.flow);
         }
-        for &len in prefixes(u.src) {
-            let ph = prefix_hash(u.src, len);
+        for &ph in &a.src_prefix {
             if let Some(s) = self.get(ph) {
                 s.cm_src.update(ph, bytes);
             }
         }
-        for &len in prefixes(u.dst) {
-            let ph = prefix_hash(u.dst, len);
+        for &ph in &a.dst_prefix {
             if let Some(s) = self.get(ph) {
                 s.cm_dst.update(ph, bytes);
             }
