@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use capture::{FlowUpdate, Ip};
+use capture::Ip;
 use sketches::datasketches::ip_coupon;
 use sketches::hash::DEFAULT_SEED;
 use sketches::{CountMin, Coupon, HyperLogLog, SpaceSaving};
 
-use crate::engine::FlowAgg;
+use crate::engine::Flush;
 use crate::handshake::{ServiceSink, ServiceTable};
 use crate::keys::{shard_of, SHARDS};
 
@@ -43,7 +43,7 @@ pub const REFLECTOR_PORTS: [u16; 22] = [
 ];
 
 #[inline]
-fn is_reflector_port(p: u16) -> bool {
+pub fn is_reflector_port(p: u16) -> bool {
     REFLECTOR_PORTS.contains(&p)
 }
 
@@ -298,77 +298,88 @@ impl OwnedShards {
         self.shards[s].as_mut()
     }
 
-    /// Applies one flow's summed traffic to the owned shards its keys
-    /// fall in, by the hashes it carries.
-    #[inline]
-    pub fn apply(&mut self, a: &FlowAgg, coupons: &mut CouponCache) {
-        let (f, h) = (&a.flow, &a.hashes);
-        let (bytes, pkts) = (f.bytes, f.packets);
-        let (src, dst) = (f.src, f.dst);
-        if let Some(s) = self.get(h.src) {
-            s.src_bytes.update(src, bytes);
-            s.src_packets.update(src, pkts);
-            s.hll_src.update_coupon(coupons.get(Ip(src), h.src));
-            if f.synack > 0 {
-                s.synack_from.update(src, f.synack);
-            }
-        }
-        if let Some(s) = self.get(h.dst) {
-            s.dst_bytes.update(dst, bytes);
-            s.dst_packets.update(dst, pkts);
-            s.hll_dst.update_coupon(coupons.get(Ip(dst), h.dst));
-            if f.syn > 0 {
-                s.syn_to.update(dst, f.syn);
-            }
-            if f.rst > 0 {
-                s.rst_to.update(dst, f.rst);
-            }
-            match f.proto {
-                FlowUpdate::ICMP | FlowUpdate::ICMPV6 => s.icmp_to.update(dst, pkts),
-                FlowUpdate::UDP if f.has_ports && is_reflector_port(f.sport) => {
-                    s.amp_to.update(dst, pkts)
+    /// Applies one flush (an epoch's flows summed per key family) to the
+    /// owned shards its keys fall in, by the hashes it carries.
+    pub fn apply(&mut self, f: &Flush, coupons: &mut CouponCache) {
+        for &(src, h, v) in &f.src.items {
+            if let Some(s) = self.get(h) {
+                s.src_bytes.update(src, v.bytes);
+                s.src_packets.update(src, v.packets);
+                s.hll_src.update_coupon(coupons.get(Ip(src), h));
+                if v.synack > 0 {
+                    s.synack_from.update(src, v.synack);
                 }
-                _ => {}
-            }
-            if let Some(gone) = s.dst_sources_hh.update_evicting(dst, pkts) {
-                s.dst_sources.remove(&gone);
-            }
-            let p = s.budget.dst_sources_p;
-            let d = s
-                .dst_sources
-                .entry(dst)
-                .or_insert_with(|| DstDistinct::new(p));
-            d.sources.update(h.src);
-            d.flows.update(h.flow);
-        }
-        if let Some(s) = self.get(a.attack_prefix_hash) {
-            s.prefix_to.update(a.attack_prefix, pkts);
-        }
-        if let Some(s) = self.get(h.pair) {
-            s.pair_bytes.update((src, dst), bytes);
-            s.pair_packets.update((src, dst), pkts);
-        }
-        if f.has_ports {
-            if let Some(s) = self.get(h.dport) {
-                s.dport_bytes.update(f.dport as u64, bytes);
-                s.dport_packets.update(f.dport as u64, pkts);
-            }
-            if let Some(s) = self.get(h.sport) {
-                s.sport_bytes.update(f.sport as u64, bytes);
-                s.sport_packets.update(f.sport as u64, pkts);
             }
         }
-        if let Some(s) = self.get(h.flow) {
-            s.hll_flows.update(h.flow);
-        }
-        for &ph in &a.src_prefix {
-            if let Some(s) = self.get(ph) {
-                s.cm_src.update(ph, bytes);
+        for &(dst, h, v) in &f.dst.items {
+            if let Some(s) = self.get(h) {
+                s.dst_bytes.update(dst, v.bytes);
+                s.dst_packets.update(dst, v.packets);
+                s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
+                if v.syn > 0 {
+                    s.syn_to.update(dst, v.syn);
+                }
+                if v.rst > 0 {
+                    s.rst_to.update(dst, v.rst);
+                }
+                if v.icmp > 0 {
+                    s.icmp_to.update(dst, v.icmp);
+                }
+                if v.amp > 0 {
+                    s.amp_to.update(dst, v.amp);
+                }
+                if let Some(gone) = s.dst_sources_hh.update_evicting(dst, v.packets) {
+                    s.dst_sources.remove(&gone);
+                }
+                let p = s.budget.dst_sources_p;
+                s.dst_sources
+                    .entry(dst)
+                    .or_insert_with(|| DstDistinct::new(p));
             }
         }
-        for &ph in &a.dst_prefix {
-            if let Some(s) = self.get(ph) {
-                s.cm_dst.update(ph, bytes);
+        for k in &f.flows {
+            if let Some(s) = self.get(k.dst_hash) {
+                // Destinations evicted from tracking in this flush lose it.
+                if let Some(d) = s.dst_sources.get_mut(&k.dst) {
+                    d.sources.update(k.src_hash);
+                    d.flows.update(k.flow_hash);
+                }
+            }
+            if let Some(s) = self.get(k.flow_hash) {
+                s.hll_flows.update(k.flow_hash);
+            }
+        }
+        for &(prefix, h, packets) in &f.prefix.items {
+            if let Some(s) = self.get(h) {
+                s.prefix_to.update(prefix, packets);
+            }
+        }
+        for &(pair, h, v) in &f.pair.items {
+            if let Some(s) = self.get(h) {
+                s.pair_bytes.update(pair, v.bytes);
+                s.pair_packets.update(pair, v.packets);
+            }
+        }
+        for &(port, h, v) in &f.dport.items {
+            if let Some(s) = self.get(h) {
+                s.dport_bytes.update(port as u64, v.bytes);
+                s.dport_packets.update(port as u64, v.packets);
+            }
+        }
+        for &(port, h, v) in &f.sport.items {
+            if let Some(s) = self.get(h) {
+                s.sport_bytes.update(port as u64, v.bytes);
+                s.sport_packets.update(port as u64, v.packets);
+            }
+        }
+        for &(_, h, bytes) in &f.cm_src.items {
+            if let Some(s) = self.get(h) {
+                s.cm_src.update(h, bytes);
+            }
+        }
+        for &(_, h, bytes) in &f.cm_dst.items {
+            if let Some(s) = self.get(h) {
+                s.cm_dst.update(h, bytes);
             }
         }
     }

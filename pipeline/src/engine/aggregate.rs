@@ -21,7 +21,7 @@ use capture::{tcp_flags as tf, FlowUpdate, Ip};
 use sketches::hash::{hash_u128, hash_u128_pair, hash_u64, DEFAULT_SEED};
 
 use crate::keys::{prefix_hash, prefixes, Hashes};
-use crate::shard::attack_prefix;
+use crate::shard::{attack_prefix, is_reflector_port};
 
 /// One flow's traffic in one epoch (or part of it), summed exactly: what
 /// the aggregation table holds (96 bytes, so the table stays in cache).
@@ -93,43 +93,216 @@ impl FlowEntry {
     }
 }
 
-/// A flushed flow: its sums and the hash of every sketch key it updates,
-/// computed once on the source thread.
-#[derive(Debug, Clone, Copy)]
-pub struct FlowAgg {
-    pub flow: FlowEntry,
-    pub hashes: Hashes,
-    /// Count-Min keys of the source's and the destination's prefixes.
-    pub src_prefix: [u64; 4],
-    pub dst_prefix: [u64; 4],
-    /// The destination's attack prefix and its hash.
-    pub attack_prefix: u128,
-    pub attack_prefix_hash: u64,
+/// A small map from a key to its sums, in first-seen order: open
+/// addressing over a power-of-two slot array at most half full, by a hash
+/// the caller already has. It grows with its keys (a quiet epoch's flush
+/// stays small) and keeps its storage across uses.
+#[derive(Debug)]
+pub struct AggMap<K, V> {
+    slots: Vec<u32>,
+    pub items: Vec<(K, u64, V)>,
 }
 
-impl FlowAgg {
-    /// Hashes every key of `f`.
-    pub fn of(f: &FlowEntry) -> FlowAgg {
+impl<K: Copy + PartialEq, V: Default> AggMap<K, V> {
+    const MIN_SLOTS: usize = 64;
+
+    /// An empty map.
+    pub fn new() -> AggMap<K, V> {
+        AggMap {
+            slots: vec![0; Self::MIN_SLOTS],
+            items: Vec::new(),
+        }
+    }
+
+    /// The sums of `key` (hash `hash`), inserted as defaults if new.
+    #[inline]
+    pub fn entry(&mut self, key: K, hash: u64) -> &mut V {
+        let mask = self.slots.len() - 1;
+        let mut i = (hash >> 32) as usize & mask;
+        loop {
+            let s = self.slots[i] as usize;
+            if s == 0 {
+                break;
+            }
+            if self.items[s - 1].1 == hash && self.items[s - 1].0 == key {
+                return &mut self.items[s - 1].2;
+            }
+            i = (i + 1) & mask;
+        }
+        self.items.push((key, hash, V::default()));
+        self.slots[i] = self.items.len() as u32;
+        if 2 * self.items.len() > self.slots.len() {
+            self.grow();
+        }
+        &mut self.items.last_mut().expect("just pushed").2
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let n = 2 * self.slots.len();
+        self.slots.clear();
+        self.slots.resize(n, 0);
+        let mask = n - 1;
+        for (idx, item) in self.items.iter().enumerate() {
+            let mut i = (item.1 >> 32) as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = idx as u32 + 1;
+        }
+    }
+
+    /// Empties the map, keeping its storage.
+    pub fn clear(&mut self) {
+        if !self.items.is_empty() {
+            self.slots.fill(0);
+            self.items.clear();
+        }
+    }
+}
+
+impl<K: Copy + PartialEq, V: Default> Default for AggMap<K, V> {
+    fn default() -> Self {
+        AggMap::new()
+    }
+}
+
+/// What a source address sums to in a flush.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SrcSums {
+    pub packets: u64,
+    pub bytes: u64,
+    pub synack: u64,
+}
+
+/// What a destination address sums to in a flush.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DstSums {
+    pub packets: u64,
+    pub bytes: u64,
+    pub syn: u64,
+    pub rst: u64,
+    pub icmp: u64,
+    /// UDP packets from reflector ports.
+    pub amp: u64,
+}
+
+/// Packets and bytes of a key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sums {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One flow's keys for the distinct counts: the destination (and its
+/// hash), the source's hash, the flow's hash.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowKeys {
+    pub dst: u128,
+    pub dst_hash: u64,
+    pub src_hash: u64,
+    pub flow_hash: u64,
+}
+
+/// One flush of an epoch's flows, summed again per key family (source,
+/// destination, pair, ports, attack prefix, Count-Min prefixes), each key
+/// with its hash, in first-seen order: what the workers apply. A key
+/// repeats across flows (a host's connections, a port's clients, a /16's
+/// hosts), so each sketch sees one weighted update per key per flush.
+#[derive(Debug)]
+pub struct Flush {
+    pub src: AggMap<u128, SrcSums>,
+    pub dst: AggMap<u128, DstSums>,
+    pub pair: AggMap<(u128, u128), Sums>,
+    pub dport: AggMap<u16, Sums>,
+    pub sport: AggMap<u16, Sums>,
+    /// Packets per destination attack prefix.
+    pub prefix: AggMap<u128, u64>,
+    /// Bytes per Count-Min source prefix key (the map key is its hash).
+    pub cm_src: AggMap<u64, u64>,
+    /// Bytes per Count-Min destination prefix key.
+    pub cm_dst: AggMap<u64, u64>,
+    pub flows: Vec<FlowKeys>,
+}
+
+impl Flush {
+    /// An empty flush; its maps grow with their keys.
+    pub fn new() -> Flush {
+        Flush {
+            src: AggMap::new(),
+            dst: AggMap::new(),
+            pair: AggMap::new(),
+            dport: AggMap::new(),
+            sport: AggMap::new(),
+            prefix: AggMap::new(),
+            cm_src: AggMap::new(),
+            cm_dst: AggMap::new(),
+            flows: Vec::new(),
+        }
+    }
+
+    /// Empties it, keeping its storage.
+    pub fn clear(&mut self) {
+        self.src.clear();
+        self.dst.clear();
+        self.pair.clear();
+        self.dport.clear();
+        self.sport.clear();
+        self.prefix.clear();
+        self.cm_src.clear();
+        self.cm_dst.clear();
+        self.flows.clear();
+    }
+
+    /// Adds one flow: hashes its keys and sums it into each family.
+    fn add(&mut self, f: &FlowEntry) {
         let (src, dst) = (Ip(f.src), Ip(f.dst));
         let h = Hashes::of_key(src, dst, f.sport, f.dport, f.proto);
         debug_assert_eq!(h.flow, f.hash);
-        let mut src_prefix = [0; 4];
-        for (o, &len) in src_prefix.iter_mut().zip(prefixes(src)) {
-            *o = prefix_hash(src, len);
+        let (p, b) = (f.packets, f.bytes);
+        let s = self.src.entry(f.src, h.src);
+        s.packets += p;
+        s.bytes = s.bytes.saturating_add(b);
+        s.synack += f.synack;
+        let d = self.dst.entry(f.dst, h.dst);
+        d.packets += p;
+        d.bytes = d.bytes.saturating_add(b);
+        d.syn += f.syn;
+        d.rst += f.rst;
+        match f.proto {
+            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => d.icmp += p,
+            FlowUpdate::UDP if f.has_ports && is_reflector_port(f.sport) => d.amp += p,
+            _ => {}
         }
-        let mut dst_prefix = [0; 4];
-        for (o, &len) in dst_prefix.iter_mut().zip(prefixes(dst)) {
-            *o = prefix_hash(dst, len);
+        let pr = self.pair.entry((f.src, f.dst), h.pair);
+        pr.packets += p;
+        pr.bytes = pr.bytes.saturating_add(b);
+        if f.has_ports {
+            let dp = self.dport.entry(f.dport, h.dport);
+            dp.packets += p;
+            dp.bytes = dp.bytes.saturating_add(b);
+            let sp = self.sport.entry(f.sport, h.sport);
+            sp.packets += p;
+            sp.bytes = sp.bytes.saturating_add(b);
         }
         let ap = attack_prefix(f.dst);
-        FlowAgg {
-            flow: *f,
-            hashes: h,
-            src_prefix,
-            dst_prefix,
-            attack_prefix: ap,
-            attack_prefix_hash: hash_u128(ap, DEFAULT_SEED ^ 0x24),
+        *self.prefix.entry(ap, hash_u128(ap, DEFAULT_SEED ^ 0x24)) += p;
+        for &len in prefixes(src) {
+            let ph = prefix_hash(src, len);
+            let c = self.cm_src.entry(ph, ph);
+            *c = c.saturating_add(b);
         }
+        for &len in prefixes(dst) {
+            let ph = prefix_hash(dst, len);
+            let c = self.cm_dst.entry(ph, ph);
+            *c = c.saturating_add(b);
+        }
+        self.flows.push(FlowKeys {
+            dst: f.dst,
+            dst_hash: h.dst,
+            src_hash: h.src,
+            flow_hash: h.flow,
+        });
     }
 }
 
@@ -201,10 +374,13 @@ impl FlowTable {
         }
     }
 
-    /// Appends the flows, hashed, in first-seen order to `out` and
-    /// empties the table.
-    pub fn drain_into(&mut self, out: &mut Vec<FlowAgg>) {
-        out.extend(self.flows.iter().map(FlowAgg::of));
+    /// Sums the flows, in first-seen order, into `out` (emptied first)
+    /// and empties the table.
+    pub fn drain_into(&mut self, out: &mut Flush) {
+        out.clear();
+        for f in &self.flows {
+            out.add(f);
+        }
         self.clear();
     }
 
@@ -253,15 +429,33 @@ mod tests {
         ] {
             assert!(t.add(&u));
         }
-        let mut out = Vec::new();
-        t.drain_into(&mut out);
-        let f: Vec<FlowEntry> = out.iter().map(|a| a.flow).collect();
+        let f = t.flows().to_vec();
         assert_eq!(f.len(), 3);
         assert_eq!((f[0].src as u8, f[0].packets, f[0].bytes), (2, 3, 1600));
         assert_eq!((f[0].syn, f[0].synack, f[0].rst), (1, 0, 1));
         assert_eq!((f[1].src as u8, f[1].packets, f[1].bytes), (1, 1, 40));
         assert_eq!((f[2].dport, f[2].synack), (443, 1));
+        // Summed again per key family, in first-seen order.
+        let mut out = Flush::new();
+        t.drain_into(&mut out);
         assert!(t.is_empty());
+        let src: Vec<(u8, u64, u64, u64)> = out
+            .src
+            .items
+            .iter()
+            .map(|(k, _, v)| (*k as u8, v.packets, v.bytes, v.synack))
+            .collect();
+        assert_eq!(src, [(2, 4, 1652, 1), (1, 1, 40, 0)]);
+        let dst = &out.dst.items;
+        assert_eq!(dst.len(), 1);
+        assert_eq!((dst[0].2.packets, dst[0].2.syn, dst[0].2.rst), (5, 2, 1));
+        let dport: Vec<(u16, u64)> = out.dport.items.iter().map(|(k, _, v)| (*k, v.packets)).collect();
+        assert_eq!(dport, [(80, 4), (443, 1)]);
+        assert_eq!(out.pair.items.len(), 2);
+        assert_eq!(out.flows.len(), 3);
+        // Both sources share their /24, /16 and /8.
+        assert_eq!(out.cm_src.items.len(), 2 + 3);
+        assert_eq!(out.cm_src.items[1].2, 1692);
     }
 
     #[test]
@@ -286,15 +480,12 @@ mod tests {
         let mut t = FlowTable::new(16);
         let u = pkt(7, 9, 53, 80, 0);
         assert!(t.add(&u));
-        let mut out = Vec::new();
+        let mut out = Flush::new();
         t.drain_into(&mut out);
-        let f = out[0];
         let h = Hashes::of(&u);
-        assert_eq!(
-            (f.hashes.src, f.hashes.dst, f.hashes.pair, f.hashes.flow),
-            (h.src, h.dst, h.pair, h.flow)
-        );
-        assert_eq!((f.hashes.dport, f.hashes.sport), (h.dport, h.sport));
-        assert_eq!(f.src_prefix[1], prefix_hash(u.src, 24));
+        assert_eq!((out.src.items[0].1, out.dst.items[0].1), (h.src, h.dst));
+        assert_eq!((out.pair.items[0].1, out.flows[0].flow_hash), (h.pair, h.flow));
+        assert_eq!((out.dport.items[0].1, out.sport.items[0].1), (h.dport, h.sport));
+        assert_eq!(out.cm_src.items[1].0, prefix_hash(u.src, 24));
     }
 }

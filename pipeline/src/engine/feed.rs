@@ -19,7 +19,7 @@ use crate::handshake::{ConnTables, ServiceTable};
 use crate::keys::SHARDS;
 use crate::summary::EpochTotals;
 
-use super::aggregate::{FlowAgg, FlowTable};
+use super::aggregate::{FlowTable, Flush};
 use super::clock::EpochClock;
 use super::merge::MergeMsg;
 use super::worker::{WorkerMsg, WorkerState};
@@ -29,9 +29,11 @@ use super::Engine;
 /// slot array, stay in a core's L2 cache.
 pub(super) const FLOW_TABLE: usize = 4096;
 
-/// Flushed-flow buffers kept for reuse (each is handed to the workers as
-/// one `Arc` and comes back once they dropped it).
-const POOL: usize = 16;
+/// Flush buffers in use at once, beyond two per worker (each is handed to
+/// the workers as one `Arc` and reused once they dropped it). A fixed set
+/// bounds what is in flight: when every buffer is out, the source waits for
+/// the workers, as it would on a full queue.
+const SPARE_FLUSHES: usize = 2;
 
 /// What the source holds for one open epoch.
 struct OpenEpoch {
@@ -56,7 +58,7 @@ pub(super) struct Feeder<'e> {
     conns: ConnTables,
     pub outlet: Outlet<'e>,
     merge: Sender<MergeMsg>,
-    pool: Vec<Arc<Vec<FlowAgg>>>,
+    pool: Vec<Arc<Flush>>,
     late: prometheus::IntCounter,
     future: prometheus::IntCounter,
 }
@@ -157,15 +159,28 @@ impl<'e> Feeder<'e> {
         }
     }
 
-    /// A buffer for flushed flows, reused once the workers let go of it.
-    fn buffer(&mut self) -> Vec<FlowAgg> {
-        if let Some(i) = self.pool.iter().position(|b| Arc::strong_count(b) == 1) {
-            if let Ok(mut v) = Arc::try_unwrap(self.pool.swap_remove(i)) {
-                v.clear();
-                return v;
+    /// A flush buffer, reused once the workers let go of it.
+    fn buffer(&mut self) -> Flush {
+        let most = SPARE_FLUSHES + 2 * self.workers();
+        loop {
+            if let Some(i) = self.pool.iter().position(|b| Arc::strong_count(b) == 1) {
+                if let Ok(f) = Arc::try_unwrap(self.pool.swap_remove(i)) {
+                    return f;
+                }
             }
+            if self.pool.len() < most {
+                return Flush::new();
+            }
+            // Every buffer is with the workers: wait for one.
+            std::thread::sleep(std::time::Duration::from_micros(20));
         }
-        Vec::with_capacity(FLOW_TABLE)
+    }
+
+    fn workers(&self) -> usize {
+        match &self.outlet {
+            Outlet::Workers(tx) => tx.len(),
+            Outlet::Inline(_) => 0,
+        }
     }
 
     /// Hands the flows of open epoch `i` to the sketches.
@@ -181,9 +196,7 @@ impl<'e> Feeder<'e> {
         match &mut self.outlet {
             Outlet::Inline(state) => {
                 state.apply(e, &buf);
-                if self.pool.len() < POOL {
-                    self.pool.push(Arc::new(buf));
-                }
+                self.pool.push(Arc::new(buf));
             }
             Outlet::Workers(tx) => {
                 let buf = Arc::new(buf);
@@ -191,9 +204,7 @@ impl<'e> Feeder<'e> {
                     // A worker only hangs up when the run is over.
                     let _ = t.send(WorkerMsg::Flows(e, Arc::clone(&buf)));
                 }
-                if self.pool.len() < POOL {
-                    self.pool.push(buf);
-                }
+                self.pool.push(buf);
             }
         }
     }

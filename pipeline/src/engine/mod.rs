@@ -38,7 +38,7 @@ use feed::{Feeder, Outlet};
 use merge::{MergeMsg, MERGE_EPOCHS};
 use worker::{WorkerMsg, WorkerState};
 
-pub(crate) use aggregate::FlowAgg;
+pub(crate) use aggregate::Flush;
 
 /// What happens when a worker queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::handshake::ServiceTable;
 use crate::shard::{CouponCache, OwnedShards};
 
-use super::aggregate::FlowAgg;
+use super::aggregate::Flush;
 use super::merge::MergeMsg;
 use super::Engine;
 
@@ -28,7 +28,7 @@ pub(super) struct WorkerState<'e> {
 pub(super) enum WorkerMsg {
     /// Flows of an epoch, summed (every worker gets the same batch and
     /// applies the keys of the shards it owns).
-    Flows(u64, Arc<Vec<FlowAgg>>),
+    Flows(u64, Arc<Flush>),
     /// The handshake statistics of the owned shards of a closing epoch.
     Services(u64, Vec<(usize, ServiceTable)>),
     /// Every epoch through this one is closed.
@@ -48,13 +48,10 @@ impl<'e> WorkerState<'e> {
     }
 
     /// Applies summed flows of epoch `e` to the owned shards.
-    pub(super) fn apply(&mut self, e: u64, flows: &[FlowAgg]) {
+    pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
         let i = self.epoch_index(e);
-        let shards = &mut self.open[i].1;
-        for f in flows {
-            shards.apply(f, &mut self.coupons);
-        }
+        self.open[i].1.apply(flush, &mut self.coupons);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
 
