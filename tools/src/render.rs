@@ -146,6 +146,7 @@ pub fn window_json(s: &Summary, k: usize) -> Value {
         "udp": t.proto.udp,
         "icmp": t.proto.icmp,
         "late": t.late,
+        "partial": s.partial,
     });
     if let Value::Object(m) = &mut v {
         m.extend(answers_json(s, k));
@@ -171,19 +172,19 @@ pub fn run_answers_json(
     }
 }
 
-/// The same answers for the text report; alert times count from
-/// `origin_ns`.
+/// The same answers for the text report; alert times are absolute, and
+/// relative to `trace_start_ns` too when given (replays).
 pub fn run_answers_text(
     total: &Summary,
     k: usize,
     queries: &[crate::engine_args::Query],
     alerts: Option<&[Value]>,
-    origin_ns: u64,
+    trace_start_ns: Option<u64>,
 ) -> String {
     let mut out = answers_text(total, k);
     out.push_str(&queries_text(total, queries));
     if let Some(a) = alerts {
-        out.push_str(&crate::alerts::alerts_text(a, origin_ns));
+        out.push_str(&crate::alerts::alerts_text(a, trace_start_ns));
     }
     out
 }
@@ -377,7 +378,8 @@ pub fn si(x: f64) -> String {
     format!("{v:.2} {p}")
 }
 
-fn ts_text(ns: u64) -> String {
+/// `ns` since the Unix epoch as RFC 3339 in UTC, with nanoseconds.
+pub(crate) fn ts_text(ns: u64) -> String {
     let secs = ns / 1_000_000_000;
     let frac = ns % 1_000_000_000;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm),

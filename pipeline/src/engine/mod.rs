@@ -18,6 +18,7 @@
 
 mod config;
 mod merge;
+mod window;
 mod worker;
 
 use std::collections::BTreeMap;
