@@ -16,6 +16,19 @@
 //! timeout), `incomplete` (SYN-ACK sent, no ACK from the client in time, or
 //! the client reset).
 //!
+//! Accounting: a handshake is counted once, when it ends (completed,
+//! refused, timed out, reset) or at the end of input (`open`), in the
+//! epoch where that happens: its attempt, its outcome and its round trips
+//! together, in one service's statistics. So in every epoch, window and run
+//! total, `attempts = completed + incomplete + refused + unanswered + open`
+//! and `answered` (SYN-ACKed: completed, incomplete, or open after a
+//! SYN-ACK) is at most `attempts`, ratios are at most 1, whatever the
+//! epochs or the Space-Saving admission did. A SYN with the sequence number
+//! of the pending one is a retransmission, counted apart, never an attempt.
+//! (Counting the attempt at the SYN and the outcome at the timeout put them
+//! in different epochs, and Space-Saving could admit a service between the
+//! two: windows showed more unanswered than attempts.)
+//!
 //! Determinism: pending handshakes live in per-shard tables sharded by the
 //! service, so all of one service's connections are in one shard, which
 //! sees the same packets in the same order whatever the worker count. A
@@ -183,11 +196,13 @@ impl Rtt {
 /// `other` bucket) over an epoch or window.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceStats {
-    /// Connection attempts (first SYNs; retransmissions not counted).
+    /// Connection attempts that ended here (first SYNs; retransmissions
+    /// not counted): the sum of the five outcomes below.
     pub attempts: u64,
     /// SYN retransmissions (same sequence number).
     pub syn_retransmits: u64,
-    /// SYN-ACKs answering a tracked SYN.
+    /// Attempts a SYN-ACK answered (completed, incomplete, or open after
+    /// the SYN-ACK).
     pub answered: u64,
     /// Handshakes completed by the client's ACK.
     pub completed: u64,
@@ -197,6 +212,8 @@ pub struct ServiceStats {
     pub unanswered: u64,
     /// SYN-ACKs the client never acknowledged in time, or reset.
     pub incomplete: u64,
+    /// Handshakes still in progress at the end of input.
+    pub open: u64,
     /// Server side: SYN (the first) to SYN-ACK.
     pub server_rtt: Rtt,
     /// Client side: SYN-ACK to the client's ACK.
@@ -213,6 +230,7 @@ impl ServiceStats {
         self.refused += o.refused;
         self.unanswered += o.unanswered;
         self.incomplete += o.incomplete;
+        self.open += o.open;
         self.server_rtt.merge(&o.server_rtt);
         self.client_rtt.merge(&o.client_rtt);
     }
@@ -286,6 +304,7 @@ impl ServiceStats {
             "refused": self.refused,
             "unanswered": self.unanswered,
             "incomplete": self.incomplete,
+            "open": self.open,
             "failure_ratio": self.failure_ratio(),
             "server_rtt_ns": rtt_json(&self.server_rtt),
             "client_rtt_ns": rtt_json(&self.client_rtt),
@@ -328,16 +347,27 @@ pub struct ServiceTable {
     capacity: usize,
 }
 
-/// Which event to count for a service.
+/// How a handshake ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Event {
-    Attempt,
-    Retransmit,
-    Answered { rtt_ns: u64 },
-    Completed { rtt_ns: u64 },
+enum Outcome {
+    Completed,
     Refused,
     Unanswered,
     Incomplete,
+    Open,
+}
+
+/// Which event to count for a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Retransmit,
+    /// One attempt, ended: its outcome and its round trips (server side
+    /// once answered, client side once completed).
+    Ended {
+        outcome: Outcome,
+        server_rtt_ns: Option<u64>,
+        client_rtt_ns: Option<u64>,
+    },
 }
 
 impl ServiceTable {
@@ -363,19 +393,28 @@ impl ServiceTable {
         self.slots[i].weight += 1;
         let st = &mut self.slots[i].stats;
         match ev {
-            Event::Attempt => st.attempts += 1,
             Event::Retransmit => st.syn_retransmits += 1,
-            Event::Answered { rtt_ns } => {
-                st.answered += 1;
-                st.server_rtt.record_ns(rtt_ns);
+            Event::Ended {
+                outcome,
+                server_rtt_ns,
+                client_rtt_ns,
+            } => {
+                st.attempts += 1;
+                if let Some(ns) = server_rtt_ns {
+                    st.answered += 1;
+                    st.server_rtt.record_ns(ns);
+                }
+                if let Some(ns) = client_rtt_ns {
+                    st.client_rtt.record_ns(ns);
+                }
+                match outcome {
+                    Outcome::Completed => st.completed += 1,
+                    Outcome::Refused => st.refused += 1,
+                    Outcome::Unanswered => st.unanswered += 1,
+                    Outcome::Incomplete => st.incomplete += 1,
+                    Outcome::Open => st.open += 1,
+                }
             }
-            Event::Completed { rtt_ns } => {
-                st.completed += 1;
-                st.client_rtt.record_ns(rtt_ns);
-            }
-            Event::Refused => st.refused += 1,
-            Event::Unanswered => st.unanswered += 1,
-            Event::Incomplete => st.incomplete += 1,
         }
     }
 
@@ -478,13 +517,17 @@ struct Pending {
 }
 
 impl Pending {
-    /// How the handshake ends when it goes no further: `unanswered` (or
-    /// what stands for it) before a SYN-ACK, incomplete after one.
-    fn ended(&self, unanswered: Event) -> Event {
-        if self.synack.is_none() {
-            unanswered
-        } else {
-            Event::Incomplete
+    /// The event of the handshake ending with `outcome`; `unanswered` (or
+    /// what stands for it) becomes incomplete after a SYN-ACK.
+    fn ended(&self, outcome: Outcome) -> Event {
+        let outcome = match (outcome, self.synack) {
+            (Outcome::Refused | Outcome::Unanswered, Some(_)) => Outcome::Incomplete,
+            (o, _) => o,
+        };
+        Event::Ended {
+            outcome,
+            server_rtt_ns: self.synack.map(|(ts, _)| ts.saturating_sub(self.syn_ts)),
+            client_rtt_ns: None,
         }
     }
 }
@@ -552,19 +595,20 @@ impl ConnTables {
             let service = (dst, u.dport);
             let full = t.len() >= self.capacity;
             match t.get_mut(&key) {
-                Some(p) if p.synack.is_none() && p.syn_seq == u.tcp_seq => {
+                // The same sequence number: the client sending its SYN
+                // again (also after a SYN-ACK it did not get).
+                Some(p) if p.syn_seq == u.tcp_seq => {
                     stats.count(service, Event::Retransmit);
                 }
                 Some(p) => {
                     // The port pair reused for a new connection: the old
                     // attempt ends unanswered or incomplete.
-                    stats.count(service, p.ended(Event::Unanswered));
+                    stats.count(service, p.ended(Outcome::Unanswered));
                     *p = Pending {
                         syn_ts: u.ts_ns,
                         syn_seq: u.tcp_seq,
                         synack: None,
                     };
-                    stats.count(service, Event::Attempt);
                 }
                 None if full => stats.untracked += 1,
                 None => {
@@ -576,7 +620,6 @@ impl ConnTables {
                             synack: None,
                         },
                     );
-                    stats.count(service, Event::Attempt);
                 }
             }
         } else if syn {
@@ -590,16 +633,13 @@ impl ConnTables {
             if p.synack.is_some() || u.tcp_ack != p.syn_seq.wrapping_add(1) {
                 return;
             }
+            // Counted when the handshake ends, with its attempt.
             p.synack = Some((u.ts_ns, u.tcp_seq));
-            let rtt = u.ts_ns.saturating_sub(p.syn_ts);
-            if let Some(stats) = tables.table(shard) {
-                stats.count((src, u.sport), Event::Answered { rtt_ns: rtt });
-            }
         } else if rst {
             // From the server (refusing, or the handshake aborted) or from
             // the client (giving up on a SYN-ACK).
-            let from_server = ((dst, src, u.dport, u.sport), Event::Refused);
-            let from_client = ((src, dst, u.sport, u.dport), Event::Unanswered);
+            let from_server = ((dst, src, u.dport, u.sport), Outcome::Refused);
+            let from_client = ((src, dst, u.sport, u.dport), Outcome::Unanswered);
             for (key, before_answer) in [from_server, from_client] {
                 let shard = service_shard(key.1, key.3);
                 if let Some(p) = self.tables[shard].as_mut().and_then(|t| t.remove(&key)) {
@@ -631,8 +671,12 @@ impl ConnTables {
             }
             t.remove(&key);
             if let Some(stats) = tables.table(shard) {
-                let rtt = u.ts_ns.saturating_sub(synack_ts);
-                stats.count((dst, u.dport), Event::Completed { rtt_ns: rtt });
+                let ev = Event::Ended {
+                    outcome: Outcome::Completed,
+                    server_rtt_ns: Some(synack_ts.saturating_sub(p.syn_ts)),
+                    client_rtt_ns: Some(u.ts_ns.saturating_sub(synack_ts)),
+                };
+                stats.count((dst, u.dport), ev);
             }
         }
     }
@@ -659,7 +703,27 @@ impl ConnTables {
             gone.sort_unstable_by_key(|(k, p)| (p.syn_ts, *k));
             for (k, p) in gone {
                 t.remove(&k);
-                stats.count((k.1, k.3), p.ended(Event::Unanswered));
+                stats.count((k.1, k.3), p.ended(Outcome::Unanswered));
+            }
+        }
+    }
+
+    /// Ends every handshake still in progress at the end of input, as
+    /// `open` (answered or not), counting them in `tables`.
+    pub fn finish(&mut self, tables: &mut impl ServiceSink) {
+        for (shard, t) in self.tables.iter_mut().enumerate() {
+            let Some(t) = t.as_mut() else { continue };
+            if t.is_empty() {
+                continue;
+            }
+            let Some(stats) = tables.table(shard) else {
+                continue;
+            };
+            // Time and key order, as in `expire`.
+            let mut left: Vec<(ConnKey, Pending)> = t.drain().collect();
+            left.sort_unstable_by_key(|(k, p)| (p.syn_ts, *k));
+            for (k, p) in left {
+                stats.count((k.1, k.3), p.ended(Outcome::Open));
             }
         }
     }
@@ -685,6 +749,13 @@ mod tests {
             ..FlowUpdate::default()
         }
     }
+
+    /// One attempt ended (open, no round trip), for the Space-Saving tests.
+    const ATTEMPT: Event = Event::Ended {
+        outcome: Outcome::Open,
+        server_rtt_ns: None,
+        client_rtt_ns: None,
+    };
 
     const C: [u8; 4] = [192, 0, 2, 1];
     const S: [u8; 4] = [10, 0, 0, 1];
@@ -775,7 +846,8 @@ mod tests {
         ];
         let t = run(&segs, Some(2999));
         let s = service(&t);
-        assert_eq!(s.attempts, 4);
+        // Attempts count when they end: only the refused one has.
+        assert_eq!(s.attempts, 1);
         assert_eq!(s.refused, 1);
         assert_eq!(s.unanswered, 0, "nothing has timed out at 2.999 s");
         let t = run(&segs, Some(3000));
@@ -785,7 +857,88 @@ mod tests {
             (1, 2, 1, 1)
         );
         assert_eq!(s.answered, 1);
+        assert_eq!(s.attempts, 4);
         assert_eq!(s.failures(), 3);
+    }
+
+    /// Issue 16: `unanswered 48 > attempts 42`, failure ratios of 114% and
+    /// 200%. Every outcome, however far from its SYN, counts with its
+    /// attempt; SYNs sent again (before or after a lost SYN-ACK) are
+    /// retransmissions.
+    #[test]
+    fn outcomes_never_exceed_attempts_across_epochs_and_retransmissions() {
+        let mut conns = ConnTables::new(0, 1, 1000, 3_000_000_000);
+        let tables =
+            |n| -> Vec<ServiceTable> { (0..crate::SHARDS).map(|_| ServiceTable::new(n)).collect() };
+        // Epoch 0: ten SYNs, each sent three times; one answered, whose
+        // client sends its SYN again (the SYN-ACK lost on the way back).
+        let mut e0 = tables(8);
+        for p in 0..10u16 {
+            for t in [0, 1000, 2000] {
+                conns.observe(
+                    &with_seq(seg(t, C, S, (p, 80), tf::SYN), 100 + p as u32, 0),
+                    &mut e0,
+                );
+            }
+        }
+        conns.observe(
+            &with_seq(seg(10, S, C, (80, 0), tf::SYN | tf::ACK), 7, 101),
+            &mut e0,
+        );
+        conns.observe(
+            &with_seq(seg(2500, C, S, (0, 80), tf::SYN), 100, 0),
+            &mut e0,
+        );
+        // Epoch 5: every one times out, counted there.
+        let mut e5 = tables(8);
+        conns.expire(5_000_000_000, &mut e5);
+        let mut window = tables(8);
+        for (w, (a, b)) in window.iter_mut().zip(e0.iter().zip(&e5)) {
+            w.merge(a);
+            w.merge(b);
+        }
+        for (name, t) in [("epoch 0", &e0), ("epoch 5", &e5), ("both", &window)] {
+            let mut all = ServiceStats::default();
+            for s in t {
+                all.merge(&s.other);
+                for (_, _, st) in s.services() {
+                    all.merge(st);
+                }
+            }
+            let outcomes = all.completed + all.incomplete + all.refused + all.unanswered + all.open;
+            assert_eq!(all.attempts, outcomes, "{name}: {all:?}");
+            assert!(
+                all.answered + all.refused + all.unanswered <= all.attempts,
+                "{name}"
+            );
+            assert!(all.failure_ratio() <= 1.0, "{name}");
+        }
+        let s = service(&e5[service_shard(Ip::v4(S).0, 80)]);
+        assert_eq!(
+            (s.attempts, s.unanswered, s.incomplete, s.answered),
+            (10, 9, 1, 1)
+        );
+        let s0 = service(&e0[service_shard(Ip::v4(S).0, 80)]);
+        assert_eq!((s0.attempts, s0.syn_retransmits), (0, 21));
+    }
+
+    #[test]
+    fn handshakes_open_at_the_end_of_input_count_as_open_attempts() {
+        let mut conns = ConnTables::new(0, 1, 1000, 3_000_000_000);
+        let mut tables: Vec<ServiceTable> =
+            (0..crate::SHARDS).map(|_| ServiceTable::new(8)).collect();
+        conns.observe(&with_seq(seg(0, C, S, (1, 80), tf::SYN), 5, 0), &mut tables);
+        conns.observe(&with_seq(seg(0, C, S, (2, 80), tf::SYN), 9, 0), &mut tables);
+        conns.observe(
+            &with_seq(seg(5, S, C, (80, 2), tf::SYN | tf::ACK), 50, 10),
+            &mut tables,
+        );
+        conns.finish(&mut tables);
+        let s = service(&tables[service_shard(Ip::v4(S).0, 80)]);
+        assert_eq!(
+            (s.attempts, s.open, s.answered, s.server_rtt.len()),
+            (2, 2, 1, 1)
+        );
     }
 
     #[test]
@@ -797,6 +950,7 @@ mod tests {
             let u = seg(0, C, S, (p, 80), tf::SYN);
             conns.observe(&u, &mut tables);
         }
+        conns.finish(&mut tables);
         let untracked: u64 = tables.iter().map(|t| t.untracked).sum();
         let attempts: u64 = tables
             .iter()
@@ -810,10 +964,10 @@ mod tests {
         // 400 events over capacity 3: any service above 400 / 3 is kept.
         let mut t = ServiceTable::new(3);
         for i in 0..100u16 {
-            t.count((1, 443), Event::Attempt);
-            t.count((1, 443), Event::Attempt);
-            t.count((2, 80), Event::Attempt);
-            t.count((3, 1000 + i), Event::Attempt);
+            t.count((1, 443), ATTEMPT);
+            t.count((1, 443), ATTEMPT);
+            t.count((2, 80), ATTEMPT);
+            t.count((3, 1000 + i), ATTEMPT);
         }
         let busy = t.services().find(|s| s.0 .1 == 443).expect("443 is kept");
         // Its statistics hold what it did since admission; what it missed
@@ -831,11 +985,11 @@ mod tests {
         let mut a = ServiceTable::new(2);
         let mut b = ServiceTable::new(2);
         for _ in 0..3 {
-            a.count((1, 1), Event::Attempt);
-            b.count((1, 1), Event::Attempt);
-            b.count((2, 2), Event::Attempt);
+            a.count((1, 1), ATTEMPT);
+            b.count((1, 1), ATTEMPT);
+            b.count((2, 2), ATTEMPT);
         }
-        a.count((3, 3), Event::Attempt);
+        a.count((3, 3), ATTEMPT);
         a.merge(&b);
         let mut v: Vec<(u16, u64)> = a.services().map(|s| (s.0 .1, s.2.attempts)).collect();
         v.sort();

@@ -112,6 +112,13 @@ pub struct Summary {
     pub end_ns: u64,
     /// Exact counters.
     pub totals: EpochTotals,
+    /// A window that covers less of the stream than its length: the first
+    /// windows of a stream (starting before its first epoch) and the last
+    /// one at the end of input or on shutdown (ending after its last).
+    /// Always false for epochs and the run total.
+    pub partial: bool,
+    /// One entry per key shard, or none at all for a summary of empty
+    /// epochs: it allocates nothing and merges as the identity.
     pub(crate) shards: Vec<ShardSketches>,
 }
 
@@ -120,13 +127,32 @@ fn ip_text(k: u128) -> String {
 }
 
 impl Summary {
+    /// A summary with every sketch allocated and empty (what a run with
+    /// no traffic reports, so exports have sketches to write).
     pub(crate) fn empty(start_ns: u64, end_ns: u64, budget: &Budget) -> Summary {
+        Summary {
+            shards: (0..SHARDS).map(|_| ShardSketches::new(budget)).collect(),
+            ..Summary::nothing(start_ns, end_ns)
+        }
+    }
+
+    /// An epoch without updates: no sketch allocated, every query answers
+    /// zero or nothing, and merging it changes only the time span. This is
+    /// what keeps a long quiet stretch (a gap of days in a replay, an idle
+    /// link) cheap while every epoch and window of it is still emitted.
+    pub(crate) fn nothing(start_ns: u64, end_ns: u64) -> Summary {
         Summary {
             start_ns,
             end_ns,
             totals: EpochTotals::default(),
-            shards: (0..SHARDS).map(|_| ShardSketches::new(budget)).collect(),
+            partial: false,
+            shards: Vec::new(),
         }
+    }
+
+    /// Whether the summary holds no sketches (only empty epochs).
+    pub(crate) fn is_nothing(&self) -> bool {
+        self.shards.is_empty()
     }
 
     /// Merges a later (or earlier) epoch or window into this one.
@@ -134,6 +160,10 @@ impl Summary {
         self.start_ns = self.start_ns.min(o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
         self.totals.merge(&o.totals);
+        if self.shards.is_empty() {
+            self.shards.clone_from(&o.shards);
+            return;
+        }
         for (a, b) in self.shards.iter_mut().zip(&o.shards) {
             a.merge(b);
         }
@@ -197,7 +227,9 @@ impl Summary {
             return None;
         }
         let h = prefix_hash(addr, len);
-        let s = &self.shards[shard_of(h)];
+        let Some(s) = self.shards.get(shard_of(h)) else {
+            return Some(Estimate::exact(0.0));
+        };
         Some(if source {
             s.cm_src.estimate(h)
         } else {
@@ -205,19 +237,25 @@ impl Summary {
         })
     }
 
-    fn merged_hll(&self, pick: impl Fn(&ShardSketches) -> &HyperLogLog) -> HyperLogLog {
+    /// `None` for a summary of empty epochs.
+    fn merged_hll(&self, pick: impl Fn(&ShardSketches) -> &HyperLogLog) -> Option<HyperLogLog> {
         let mut it = self.shards.iter();
-        let mut h = pick(it.next().expect("SHARDS > 0")).clone();
+        let mut h = pick(it.next()?).clone();
         for s in it {
             let _ = h.merge(pick(s));
         }
-        h
+        Some(h)
+    }
+
+    fn distinct(&self, pick: impl Fn(&ShardSketches) -> &HyperLogLog) -> Estimate {
+        self.merged_hll(pick)
+            .map_or(Estimate::exact(0.0), |h| h.estimate())
     }
 
     /// Distinct source addresses. The shard sketches hold disjoint keys
     /// with the same registers, so their merge is the sketch of all keys.
     pub fn distinct_src(&self) -> Estimate {
-        self.merged_hll(|s| &s.hll_src).estimate()
+        self.distinct(|s| &s.hll_src)
     }
 
     /// The summary's sketches in Apache DataSketches formats, as `(file
@@ -230,10 +268,15 @@ impl Summary {
     pub fn datasketches_export(&self) -> Vec<(String, Vec<u8>)> {
         use sketches::datasketches::{frequent_items_bytes, hll_to_bytes, Bounded};
         let mut out = Vec::new();
-        for (name, h) in [
+        // A run total always holds sketches (`Engine::run` allocates
+        // empty ones for a run without traffic); a window of empty epochs
+        // has none to export.
+        let hlls = [
             ("distinct_src.hll", self.merged_hll(|s| &s.hll_src)),
             ("distinct_dst.hll", self.merged_hll(|s| &s.hll_dst)),
-        ] {
+        ];
+        for (name, h) in hlls {
+            let Some(h) = h else { continue };
             out.push((
                 name.to_string(),
                 hll_to_bytes(&h).expect("address HLLs are DataSketches-hashed"),
@@ -288,7 +331,10 @@ impl Summary {
             Counter::PrefixTo => hash_u128(key.0, DEFAULT_SEED ^ 0x24),
             _ => hash_u128(key.0, DEFAULT_SEED),
         };
-        let b = Self::counter_sketch(&self.shards[shard_of(h)], c).bounds(&key.0);
+        let Some(s) = self.shards.get(shard_of(h)) else {
+            return (0, 0);
+        };
+        let b = Self::counter_sketch(s, c).bounds(&key.0);
         (b.lower, b.upper)
     }
 
@@ -332,12 +378,12 @@ impl Summary {
 
     /// Distinct destination addresses.
     pub fn distinct_dst(&self) -> Estimate {
-        self.merged_hll(|s| &s.hll_dst).estimate()
+        self.distinct(|s| &s.hll_dst)
     }
 
     /// Distinct flows (directional 5-tuples).
     pub fn distinct_flows(&self) -> Estimate {
-        self.merged_hll(|s| &s.hll_flows).estimate()
+        self.distinct(|s| &s.hll_flows)
     }
 
     /// Distinct sources seen by a destination, when it is among the busiest
@@ -355,7 +401,7 @@ impl Summary {
 
     fn dst_distinct(&self, dst: Ip) -> Option<&DstDistinct> {
         let h = sketches::hash::hash_u128(dst.0, sketches::hash::DEFAULT_SEED);
-        self.shards[shard_of(h)].dst_sources.get(&dst.0)
+        self.shards.get(shard_of(h))?.dst_sources.get(&dst.0)
     }
 
     /// Destinations with tracked distinct-source counts, busiest first.

@@ -216,8 +216,11 @@ pub fn finish(alerting: Option<Alerting>) -> Vec<Value> {
     alerts
 }
 
-/// One line per alert for the text report; `origin_ns` is the trace start.
-pub fn alerts_text(alerts: &[Value], origin_ns: u64) -> String {
+/// One line per alert for the text report. Times are absolute (RFC 3339,
+/// UTC); a replay also gives them relative to its trace's first packet
+/// (`trace_start_ns`), labelled `trace +N s`. An alert still active at the
+/// end of the run reads `active since`.
+pub fn alerts_text(alerts: &[Value], trace_start_ns: Option<u64>) -> String {
     let mut s = String::new();
     if alerts.is_empty() {
         s.push_str("  alerts: none\n");
@@ -225,10 +228,18 @@ pub fn alerts_text(alerts: &[Value], origin_ns: u64) -> String {
     }
     s.push_str("  alerts:\n");
     for a in alerts {
-        let at = |k: &str| {
-            a[k].as_u64()
-                .map(|t| format!("+{:.0} s", (t.saturating_sub(origin_ns)) as f64 / 1e9))
-                .unwrap_or_else(|| "active".into())
+        let at = |t: u64| match trace_start_ns {
+            Some(o) => format!(
+                "{} (trace +{:.0} s)",
+                alert_time(t),
+                t.saturating_sub(o) as f64 / 1e9
+            ),
+            None => alert_time(t),
+        };
+        let start = a["start_ts_ns"].as_u64().unwrap_or(0);
+        let when = match a["end_ts_ns"].as_u64() {
+            Some(end) => format!("from {} to {}", at(start), at(end)),
+            None => format!("active since {}", at(start)),
         };
         let ev = &a["evidence"];
         let figure = match a["type"].as_str() {
@@ -245,13 +256,60 @@ pub fn alerts_text(alerts: &[Value], origin_ns: u64) -> String {
             _ => format!("{:.0} pps", ev["pps"]["value"].as_f64().unwrap_or(0.0)),
         };
         s.push_str(&format!(
-            "    {:<18} {:<22} from {:>7} to {:>7}  {:>16}\n",
+            "    {:<18} {:<22} {:>16}  {when}\n",
             a["type"].as_str().unwrap_or("?"),
             a["victim"].as_str().unwrap_or("?"),
-            at("start_ts_ns"),
-            at("end_ts_ns"),
             figure
         ));
     }
     s
+}
+
+/// An alert time as RFC 3339 in UTC: whole seconds, or milliseconds when
+/// the time has a fraction (epochs shorter than a second).
+pub fn alert_time(ns: u64) -> String {
+    let full = crate::render::ts_text(ns);
+    // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`
+    match full.split_once('.') {
+        Some((secs, _)) if ns % 1_000_000_000 == 0 => format!("{secs}Z"),
+        Some((secs, frac)) => format!("{secs}.{}Z", &frac[..3]),
+        None => full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn alert_times_are_rfc3339_and_relative_to_the_trace() {
+        // 2026-12-01T00:00:04Z and 00:00:16Z, trace starting at 00:00:00.
+        let day = 1_796_083_200u64 * 1_000_000_000;
+        let ended = json!({"type": "syn_flood", "victim": "10.0.0.1",
+            "start_ts_ns": day + 4_000_000_000u64, "end_ts_ns": day + 16_000_000_000u64,
+            "evidence": {"pps": {"value": 1000.0}}});
+        let active = json!({"type": "syn_flood", "victim": "10.0.0.2",
+            "start_ts_ns": day + 4_500_000_000u64, "evidence": {"pps": {"value": 10.0}}});
+        let t = alerts_text(&[ended.clone(), active.clone()], Some(day));
+        assert!(
+            t.contains(
+                "from 2026-12-01T00:00:04Z (trace +4 s) to 2026-12-01T00:00:16Z (trace +16 s)"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("active since 2026-12-01T00:00:04.500Z (trace +4 s)"),
+            "{t}"
+        );
+        // Live sources: absolute times only (the collector printed
+        // `from +1796150983 s to active`).
+        let t = alerts_text(&[ended, active], None);
+        assert!(
+            t.contains("from 2026-12-01T00:00:04Z to 2026-12-01T00:00:16Z"),
+            "{t}"
+        );
+        assert!(t.contains("active since 2026-12-01T00:00:04.500Z"), "{t}");
+        assert!(!t.contains('+'), "{t}");
+    }
 }

@@ -225,7 +225,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         );
         print!(
             "{}",
-            run_answers_text(&out.total, k, &queries, shown_alerts, totals.first_ts_ns)
+            run_answers_text(&out.total, k, &queries, shown_alerts, None)
         );
     }
     Ok(if source.error.is_some() {

@@ -138,6 +138,15 @@ pub struct ReplayArgs {
     /// by default as fast as possible.
     #[arg(long, value_name = "X")]
     pub speed: Option<f64>,
+    /// With --speed: sleep at most this long (wall time) for any gap
+    /// between packets; the rest of the gap is skipped and reported.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1.0,
+        requires = "speed"
+    )]
+    pub max_gap: f64,
     /// With --serve: keep serving this many seconds after the input ends.
     #[arg(
         long,

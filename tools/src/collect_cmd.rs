@@ -168,7 +168,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         }
         print!(
             "{}",
-            run_answers_text(&out.total, k, &queries, shown_alerts, 0)
+            run_answers_text(&out.total, k, &queries, shown_alerts, None)
         );
     }
     Ok(ExitCode::SUCCESS)

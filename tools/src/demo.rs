@@ -136,7 +136,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     print!(
         "{}",
-        run_answers_text(&out.total, k, &queries, shown_alerts, cfg.start_ns)
+        run_answers_text(&out.total, k, &queries, shown_alerts, Some(cfg.start_ns))
     );
     if let Some(t) = truth {
         println!("  exact (--verify):");

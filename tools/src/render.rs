@@ -146,6 +146,7 @@ pub fn window_json(s: &Summary, k: usize) -> Value {
         "udp": t.proto.udp,
         "icmp": t.proto.icmp,
         "late": t.late,
+        "partial": s.partial,
     });
     if let Value::Object(m) = &mut v {
         m.extend(answers_json(s, k));
@@ -171,19 +172,48 @@ pub fn run_answers_json(
     }
 }
 
-/// The same answers for the text report; alert times count from
-/// `origin_ns`.
+/// The same answers for the text report; alert times are absolute, and
+/// relative to `trace_start_ns` too when given (replays).
 pub fn run_answers_text(
     total: &Summary,
     k: usize,
     queries: &[crate::engine_args::Query],
     alerts: Option<&[Value]>,
-    origin_ns: u64,
+    trace_start_ns: Option<u64>,
 ) -> String {
     let mut out = answers_text(total, k);
     out.push_str(&queries_text(total, queries));
     if let Some(a) = alerts {
-        out.push_str(&crate::alerts::alerts_text(a, origin_ns));
+        out.push_str(&crate::alerts::alerts_text(a, trace_start_ns));
+        out.push_str(&sla_notes(total, k, a));
+    }
+    out
+}
+
+/// Why a failing service listed in the report raised no SLA alert: its
+/// host was under a DoS alert, and detection leaves a flood's victim to
+/// that alert (its failures are the attack's).
+fn sla_notes(total: &Summary, k: usize, alerts: &[Value]) -> String {
+    let mut out = String::new();
+    for r in total.services(k) {
+        let name = r.name();
+        let failures = r.stats.failures();
+        if failures == 0 || alerts.iter().any(|a| a["victim"] == name.as_str()) {
+            continue;
+        }
+        let host = r.server.to_string();
+        let Some(dos) = alerts.iter().find(|a| {
+            a["victim"] == host.as_str()
+                && a["type"].as_str().is_some_and(|t| !t.starts_with("sla_"))
+        }) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "  note: {name} failed {:.1}% with no sla_failures alert: its host was under a {} alert, which covers its failures",
+            r.stats.failure_ratio() * 100.0,
+            dos["type"].as_str().unwrap_or("DoS")
+        );
     }
     out
 }
@@ -256,7 +286,11 @@ pub fn answers_text(s: &Summary, k: usize) -> String {
     if !services.is_empty() {
         let _ = writeln!(
             out,
-            "  TCP services (handshakes; server-side RTT p50/p99, client-side p50/p99; failed):"
+            "  TCP services (handshakes ended; server-side RTT p50/p99, client-side p50/p99; failed):"
+        );
+        let _ = writeln!(
+            out,
+            "    (counts exact for each service listed, except `+N`: up to N handshake events counted under other services)"
         );
     }
     let ms = |h: &Value, q: &str| {
@@ -267,14 +301,19 @@ pub fn answers_text(s: &Summary, k: usize) -> String {
         let st = r.stats.to_json();
         let _ = writeln!(
             out,
-            "    {:<46} {:>9}  {:>7}/{:<7} ms  {:>7}/{:<7} ms  {:>5.1}%",
+            "    {:<46} {:>9}  {:>7}/{:<7} ms  {:>7}/{:<7} ms  {:>5.1}%{}",
             r.name(),
             thousands(r.stats.attempts),
             ms(&st["server_rtt_ns"], "p50"),
             ms(&st["server_rtt_ns"], "p99"),
             ms(&st["client_rtt_ns"], "p50"),
             ms(&st["client_rtt_ns"], "p99"),
-            r.stats.failure_ratio() * 100.0
+            r.stats.failure_ratio() * 100.0,
+            if r.missed_upper > 0 {
+                format!("  +{}", thousands(r.missed_upper))
+            } else {
+                String::new()
+            }
         );
     }
     out
@@ -377,7 +416,8 @@ pub fn si(x: f64) -> String {
     format!("{v:.2} {p}")
 }
 
-fn ts_text(ns: u64) -> String {
+/// `ns` since the Unix epoch as RFC 3339 in UTC, with nanoseconds.
+pub(crate) fn ts_text(ns: u64) -> String {
     let secs = ns / 1_000_000_000;
     let frac = ns % 1_000_000_000;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm),

@@ -2,7 +2,7 @@
 //! counters plus answers with bounds.
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -22,11 +22,42 @@ use crate::serve;
 use crate::stop::StopFlag;
 
 /// A source replayed at a multiple of its own pace (`--speed`), or as fast
-/// as possible. Sleeps per batch (at most 256 updates), never per packet.
+/// as possible. Sleeps per batch (at most 256 updates), never per packet,
+/// in slices of at most [`SLEEP_SLICE`] so a stop request ends it at once.
+/// A gap between two packets longer than `max_gap` of wall time (two files
+/// days apart, a capture paused overnight) sleeps `max_gap`; the rest is
+/// skipped and counted. Pacing only moves wall time: event time, and so
+/// every epoch, window and answer, is the same at any speed.
 struct Paced<'a, S> {
     inner: &'a mut S,
     speed: Option<f64>,
-    first: Option<(u64, Instant)>,
+    max_gap: Duration,
+    stop: &'a AtomicBool,
+    /// The event time and the instant it was due, from the first packet.
+    origin: Option<(u64, Instant)>,
+    /// The latest event time seen (time running backwards is not a gap).
+    prev_ts: u64,
+    /// Wall time skipped so far, taken off every later deadline.
+    skipped: Duration,
+    /// Gaps capped.
+    capped: u64,
+}
+
+/// The longest a paced replay sleeps before it looks at the stop flag.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+
+impl<S> Paced<'_, S> {
+    /// Wall time from the first packet to event time `ts` at this speed,
+    /// less what capped gaps skipped.
+    fn due(&self, t0: u64, ts: u64, speed: f64) -> Duration {
+        Duration::from_secs_f64(ts.saturating_sub(t0) as f64 / 1e9 / speed)
+            .saturating_sub(self.skipped)
+    }
+
+    /// Event time skipped by capped gaps, in seconds.
+    fn skipped_trace_s(&self) -> f64 {
+        self.skipped.as_secs_f64() * self.speed.unwrap_or(1.0)
+    }
 }
 
 impl<S: pipeline::Source> pipeline::Source for Paced<'_, S> {
@@ -40,12 +71,32 @@ impl<S: pipeline::Source> pipeline::Source for Paced<'_, S> {
         };
         let n0 = out.len();
         let more = self.inner.fill(out, max.min(256));
-        if let (Some(first), Some(last)) = (out.get(n0), out.last()) {
-            let (t0, w0) = *self.first.get_or_insert((first.ts_ns, Instant::now()));
-            let due = Duration::from_secs_f64(last.ts_ns.saturating_sub(t0) as f64 / 1e9 / speed);
-            if let Some(wait) = due.checked_sub(w0.elapsed()) {
-                std::thread::sleep(wait);
+        let Some(first) = out.get(n0) else {
+            return more;
+        };
+        let (t0, w0) = *self.origin.get_or_insert((first.ts_ns, Instant::now()));
+        if self.prev_ts == 0 {
+            self.prev_ts = first.ts_ns;
+        }
+        for u in &out[n0..] {
+            if u.ts_ns > self.prev_ts {
+                let gap = Duration::from_secs_f64((u.ts_ns - self.prev_ts) as f64 / 1e9 / speed);
+                if gap > self.max_gap {
+                    self.skipped += gap - self.max_gap;
+                    self.capped += 1;
+                }
+                self.prev_ts = u.ts_ns;
             }
+        }
+        let due = self.due(t0, self.prev_ts, speed);
+        while !self.stop.load(Ordering::Relaxed) {
+            let Some(wait) = due.checked_sub(w0.elapsed()) else {
+                break;
+            };
+            if wait.is_zero() {
+                break;
+            }
+            std::thread::sleep(wait.min(SLEEP_SLICE));
         }
         more
     }
@@ -85,6 +136,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             x.is_finite() && x > 0.0,
             "--speed must be a positive multiple, like 1 or 10"
         );
+        anyhow::ensure!(
+            args.max_gap.is_finite() && args.max_gap >= 0.0,
+            "--max-gap must be a number of seconds, 0 or more, like 1"
+        );
     }
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
@@ -103,7 +158,12 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         let mut paced = Paced {
             inner: &mut source,
             speed: args.speed,
-            first: None,
+            max_gap: Duration::from_secs_f64(args.max_gap),
+            stop: stop.flag(),
+            origin: None,
+            prev_ts: 0,
+            skipped: Duration::ZERO,
+            capped: 0,
         };
         let out = engine.run_observed(
             &mut paced,
@@ -122,8 +182,12 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         );
         done.store(true, Ordering::Relaxed);
         let _ = ticker.join();
-        out
+        let pacing = args
+            .speed
+            .map(|x| (x, paced.capped, paced.skipped_trace_s()));
+        (out, pacing)
     });
+    let (out, pacing) = out;
     let elapsed = start.elapsed();
     bar.finish_and_clear();
     if let Some(s) = &server {
@@ -167,6 +231,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         extra.insert("late".into(), json!(out.late));
         extra.insert("epochs".into(), json!(out.epochs));
         extra.insert("workers".into(), json!(cfg.workers));
+        if let Some((speed, capped, skipped)) = pacing {
+            extra.insert(
+                "pacing".into(),
+                json!({"speed": speed, "max_gap_s": args.max_gap,
+                    "capped_gaps": capped, "skipped_trace_s": skipped}),
+            );
+        }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
@@ -192,13 +263,24 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 thousands(out.late)
             ),
         )];
+        if let Some((speed, capped, skipped)) = pacing {
+            rows.push((
+                "pacing".to_string(),
+                format!(
+                    "x{speed}, {} gap(s) over {} s capped, {:.1} s of trace time skipped",
+                    thousands(capped),
+                    args.max_gap,
+                    skipped
+                ),
+            ));
+        }
         if let Some(dec) = &source.flows {
             rows.extend(flow_rows(&dec.counts));
         }
         print!("{}", table(&title, totals, rates, &rows));
         print!(
             "{}",
-            run_answers_text(&out.total, k, &queries, shown_alerts, totals.first_ts_ns)
+            run_answers_text(&out.total, k, &queries, shown_alerts, totals.first_ts())
         );
     }
     Ok(if failed {

@@ -1,8 +1,10 @@
 //! The merging thread: completes epochs from the workers' partials and the
 //! source's totals, keeps the ring of closed epochs and forms the sliding
-//! windows and the run total from it.
+//! windows and the run total from it. Every epoch index from the stream's
+//! first to its last is closed, those without updates as empty summaries
+//! (`Summary::nothing`), so detection and the windows see quiet time too.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
@@ -11,6 +13,7 @@ use crate::keys::SHARDS;
 use crate::shard::ShardSketches;
 use crate::summary::{EpochTotals, Summary};
 
+use super::window::WindowRing;
 use super::{Engine, RunOutput};
 
 /// Closed epochs the merge channel holds before workers wait for it.
@@ -23,6 +26,41 @@ pub(super) enum MergeMsg {
     Done(usize),
 }
 
+/// What the merging thread does with each closed epoch, in order: detection
+/// (`on_epoch`), the run total and the window ring.
+struct Closer<'a> {
+    on_epoch: &'a mut dyn FnMut(&Summary),
+    on_window: &'a mut dyn FnMut(usize, &Summary),
+    ring: WindowRing,
+    total: Option<Summary>,
+    epochs: u64,
+    late: u64,
+    future: u64,
+}
+
+impl Closer<'_> {
+    fn close(&mut self, e: u64, summary: Summary) {
+        self.epochs += 1;
+        self.late += summary.totals.late;
+        self.future += summary.totals.future;
+        (self.on_epoch)(&summary);
+        match &mut self.total {
+            Some(tot) => tot.merge(&summary),
+            None => self.total = Some(summary.clone()),
+        }
+        self.ring.push(e, summary, self.on_window);
+    }
+
+    /// Closes the empty epochs before `e`, since the last one closed. An
+    /// empty epoch is an epoch: detection sees it (alerts end) and windows
+    /// whose last epochs are quiet are still emitted; it allocates nothing.
+    fn fill_before(&mut self, e: u64, e_ns: u64) {
+        while let Some(n) = self.ring.next_epoch().filter(|n| *n < e) {
+            self.close(n, Summary::nothing(n * e_ns, (n + 1) * e_ns));
+        }
+    }
+}
+
 impl Engine {
     pub(super) fn merge_loop(
         &self,
@@ -33,21 +71,22 @@ impl Engine {
         // With no workers the source thread is the one participant.
         let n = self.cfg.workers.max(1);
         let e_ns = self.cfg.epoch_ns;
-        let ring_len = self
-            .cfg
-            .windows
-            .iter()
-            .map(|w| w.length as usize)
-            .max()
-            .unwrap_or(1);
         let mut pending: BTreeMap<u64, (Option<EpochTotals>, Vec<Option<ShardSketches>>)> =
             BTreeMap::new();
         let mut through: Vec<Option<u64>> = vec![None; n];
-        let mut ring: VecDeque<(u64, Summary)> = VecDeque::new();
-        let mut total: Option<Summary> = None;
-        let mut epochs = 0u64;
-        let mut late = 0u64;
-        let mut future = 0u64;
+        let mut closer = Closer {
+            on_epoch,
+            on_window,
+            ring: WindowRing::new(&self.cfg.windows, e_ns),
+            total: None,
+            epochs: 0,
+            late: 0,
+            future: 0,
+        };
+        // A stream that starts with closes and no updates (a live source on
+        // a quiet link) starts after the first epoch closed.
+        let mut started = false;
+        let mut counted = 0u64;
         let hist = self.metrics.stage_seconds.with_label_values(&["merge"]);
         let new_pending = || (None, (0..SHARDS).map(|_| None).collect::<Vec<_>>());
         for msg in rx {
@@ -82,49 +121,49 @@ impl Engine {
                     start_ns: e * e_ns,
                     end_ns: (e + 1) * e_ns,
                     totals: t.unwrap_or_default(),
+                    partial: false,
                     shards: shards
                         .into_iter()
                         .map(|s| s.unwrap_or_else(|| ShardSketches::new(&self.budget)))
                         .collect(),
                 };
-                epochs += 1;
-                late += summary.totals.late;
-                future += summary.totals.future;
-                on_epoch(&summary);
-                self.metrics.epochs.inc();
-                match &mut total {
-                    Some(tot) => tot.merge(&summary),
-                    None => total = Some(summary.clone()),
-                }
-                ring.push_back((e, summary));
-                while ring.front().is_some_and(|(x, _)| x + ring_len as u64 <= e) {
-                    ring.pop_front();
-                }
-                for (i, spec) in self.cfg.windows.iter().enumerate() {
-                    if (e + 1) % spec.slide as u64 == 0 {
-                        let first = (e + 1).saturating_sub(spec.length as u64);
-                        let mut win: Option<Summary> = None;
-                        for (_, s) in ring.iter().filter(|(x, _)| *x >= first) {
-                            match &mut win {
-                                Some(w) => w.merge(s),
-                                None => win = Some(s.clone()),
-                            }
-                        }
-                        if let Some(mut w) = win {
-                            w.start_ns = first * e_ns;
-                            w.end_ns = (e + 1) * e_ns;
-                            on_window(i, &w);
-                        }
-                    }
-                }
+                started = true;
+                closer.fill_before(e, e_ns);
+                closer.close(e, summary);
                 hist.observe(t0.elapsed().as_secs_f64());
             }
+            // Every participant closed through `all` (a finite close, not
+            // the end of input) and the source sent the totals of every
+            // epoch with updates up to it before the close: the epochs up
+            // to `all` without totals are empty, and close now.
+            if all != u64::MAX {
+                let upto = pending
+                    .first_key_value()
+                    .map_or(all, |(&e, _)| all.min(e.saturating_sub(1)));
+                if !started {
+                    started = true;
+                    // Nothing came before: the stream begins after `all`.
+                    closer.ring.start_after(upto);
+                }
+                closer.fill_before(upto.saturating_add(1), e_ns);
+            }
+            self.metrics.epochs.inc_by(closer.epochs - counted);
+            counted = closer.epochs;
         }
+        closer.ring.finish(closer.on_window);
+        let total = match closer.total {
+            Some(t) if !t.is_nothing() => t,
+            Some(t) => Summary {
+                totals: t.totals,
+                ..Summary::empty(t.start_ns, t.end_ns, &self.budget)
+            },
+            None => Summary::empty(0, 0, &self.budget),
+        };
         RunOutput {
-            total: total.unwrap_or_else(|| Summary::empty(0, 0, &self.budget)),
-            epochs,
-            late,
-            future,
+            total,
+            epochs: closer.epochs,
+            late: closer.late,
+            future: closer.future,
             dropped: self.metrics.drops.with_label_values(&["queue_full"]).get(),
             batches: self.metrics.batches.get(),
         }

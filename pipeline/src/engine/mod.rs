@@ -21,6 +21,7 @@ mod clock;
 mod config;
 mod feed;
 mod merge;
+mod window;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};

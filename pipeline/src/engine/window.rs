@@ -1,0 +1,260 @@
+//! The window ring: Spark's `reduceByKeyAndWindow` over closed epochs.
+//!
+//! Every epoch of the stream is pushed, in order and without holes (an
+//! epoch without updates is an empty [`Summary`], which allocates nothing),
+//! and every slide emits its window whatever the traffic:
+//! - a window ends at each multiple of its slide, `[end - length, end)` in
+//!   epochs, aligned to epoch 0 of the Unix clock (so every run and every
+//!   command cuts the same windows);
+//! - windows that start before the stream's first epoch are emitted too,
+//!   marked partial;
+//! - at the end of input (or on shutdown) the window that holds the last
+//!   epoch is emitted, marked partial, if its slide has not ended yet.
+//!
+//! Tumbling windows (`slide == length`) therefore partition the stream:
+//! their packets sum to the run's.
+
+use std::collections::VecDeque;
+
+use crate::summary::Summary;
+
+use super::WindowSpec;
+
+/// The last epochs of a stream, and the windows they make.
+#[derive(Debug)]
+pub(super) struct WindowRing {
+    specs: Vec<WindowSpec>,
+    epoch_ns: u64,
+    /// The last `len` epochs, oldest first, consecutive.
+    ring: VecDeque<(u64, Summary)>,
+    len: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    /// Set when the stream begins with closes and no epoch: it starts
+    /// after this one.
+    after: Option<u64>,
+}
+
+impl WindowRing {
+    pub(super) fn new(specs: &[WindowSpec], epoch_ns: u64) -> WindowRing {
+        WindowRing {
+            specs: specs.to_vec(),
+            epoch_ns,
+            ring: VecDeque::new(),
+            len: specs.iter().map(|w| w.length as u64).max().unwrap_or(1),
+            first: None,
+            last: None,
+            after: None,
+        }
+    }
+
+    /// The epoch the next push must be, once the stream started.
+    pub(super) fn next_epoch(&self) -> Option<u64> {
+        self.last.or(self.after).map(|l| l + 1)
+    }
+
+    /// Starts the stream after epoch `x` (a live source whose clock closed
+    /// epochs before any update came), if it has not started.
+    pub(super) fn start_after(&mut self, x: u64) {
+        if self.last.is_none() {
+            self.after = Some(x);
+        }
+    }
+
+    /// Takes epoch `e`, the one after the last pushed (or the stream's
+    /// first), and emits the windows it ends as `emit(spec index, window)`.
+    ///
+    /// # Panics
+    ///
+    /// If `e` is not the epoch after the last one pushed: the merging
+    /// thread fills every gap with empty epochs, so this is a broken
+    /// invariant, not bad input.
+    pub(super) fn push(&mut self, e: u64, s: Summary, emit: &mut dyn FnMut(usize, &Summary)) {
+        assert!(
+            self.next_epoch().is_none_or(|n| e == n),
+            "epochs are pushed in order without holes"
+        );
+        self.first.get_or_insert(e);
+        self.last = Some(e);
+        self.ring.push_back((e, s));
+        while self.ring.front().is_some_and(|(x, _)| x + self.len <= e) {
+            self.ring.pop_front();
+        }
+        for i in 0..self.specs.len() {
+            let spec = self.specs[i];
+            if (e + 1) % spec.slide as u64 == 0 {
+                let w = self.window(spec, e + 1);
+                emit(i, &w);
+            }
+        }
+    }
+
+    /// Ends the stream: emits, per window spec, the window holding the
+    /// last epoch if its slide has not ended, marked partial.
+    pub(super) fn finish(&mut self, emit: &mut dyn FnMut(usize, &Summary)) {
+        let Some(last) = self.last else { return };
+        for i in 0..self.specs.len() {
+            let spec = self.specs[i];
+            let slide = spec.slide as u64;
+            if (last + 1) % slide != 0 {
+                let end = ((last + 1) / slide + 1) * slide;
+                let mut w = self.window(spec, end);
+                w.partial = true;
+                emit(i, &w);
+            }
+        }
+    }
+
+    /// The window of `spec` ending at epoch `end` (exclusive), from the
+    /// epochs in the ring.
+    fn window(&self, spec: WindowSpec, end: u64) -> Summary {
+        let start = end.saturating_sub(spec.length as u64);
+        let mut w = Summary::nothing(
+            start.saturating_mul(self.epoch_ns),
+            end.saturating_mul(self.epoch_ns),
+        );
+        for (_, s) in self.ring.iter().filter(|(x, _)| *x >= start && *x < end) {
+            w.merge(s);
+        }
+        // Nominally `[end - length, end)`, which may reach before the
+        // stream (or before epoch 0).
+        w.partial = self
+            .first
+            .is_some_and(|f| end < f.saturating_add(spec.length as u64));
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::EpochTotals;
+
+    /// An epoch with `packets` packets (exact totals only: the ring never
+    /// looks into the sketches).
+    fn epoch(e: u64, packets: u64) -> Summary {
+        let mut s = Summary::nothing(e, e + 1);
+        s.totals = EpochTotals {
+            packets,
+            ..EpochTotals::default()
+        };
+        s
+    }
+
+    /// Pushes `epochs` (epoch index, packets) with holes filled by empty
+    /// epochs, as the merging thread does, then finishes; returns every
+    /// window as (spec, start epoch, end epoch, packets, partial).
+    fn check(specs: &[(u32, u32)], epochs: &[(u64, u64)]) -> Vec<(usize, u64, u64, u64, bool)> {
+        let specs: Vec<WindowSpec> = specs
+            .iter()
+            .map(|&(length, slide)| WindowSpec { length, slide })
+            .collect();
+        let mut ring = WindowRing::new(&specs, 1);
+        let mut out = Vec::new();
+        let mut emit = |i: usize, w: &Summary| {
+            out.push((i, w.start_ns, w.end_ns, w.totals.packets, w.partial))
+        };
+        for &(e, p) in epochs {
+            while let Some(n) = ring.next_epoch().filter(|n| *n < e) {
+                ring.push(n, Summary::nothing(n, n + 1), &mut emit);
+            }
+            ring.push(e, epoch(e, p), &mut emit);
+        }
+        ring.finish(&mut emit);
+        out
+    }
+
+    #[test]
+    fn tumbling_windows_partition_the_stream() {
+        // The synflood trace's shape: traffic from 21 s to 44 s, windows
+        // of 10: [20, 30) partial at the start, [30, 40), [40, 50) partial
+        // at the end.
+        let epochs: Vec<(u64, u64)> = (21..=44).map(|e| (e, 100)).collect();
+        assert_eq!(
+            check(&[(10, 10)], &epochs),
+            vec![
+                (0, 20, 30, 900, true),
+                (0, 30, 40, 1000, false),
+                (0, 40, 50, 500, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn windows_whose_last_epochs_are_empty_are_emitted() {
+        // A burst in epoch 22, nothing until epoch 31: [20, 30) holds it
+        // although its last seven epochs are empty.
+        assert_eq!(
+            check(&[(10, 10)], &[(22, 5), (31, 1)]),
+            vec![(0, 20, 30, 5, true), (0, 30, 40, 1, true)]
+        );
+        // Windows of only empty epochs are emitted too, with no packets.
+        assert_eq!(
+            check(&[(2, 2)], &[(1, 3), (6, 4)]),
+            vec![
+                (0, 0, 2, 3, true),
+                (0, 2, 4, 0, false),
+                (0, 4, 6, 0, false),
+                (0, 6, 8, 4, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn sliding_windows_start_partial_and_end_partial() {
+        // Length 4, slide 2, epochs 0..=4.
+        assert_eq!(
+            check(&[(4, 2)], &[(0, 1), (1, 1), (2, 1), (3, 1), (4, 1)]),
+            vec![(0, 0, 2, 2, true), (0, 0, 4, 4, false), (0, 2, 6, 3, true),]
+        );
+        // The last epoch closes a slide: no extra window.
+        assert_eq!(
+            check(&[(4, 2)], &[(2, 1), (3, 1)]),
+            vec![(0, 0, 4, 2, true)]
+        );
+    }
+
+    #[test]
+    fn every_spec_gets_its_windows() {
+        assert_eq!(
+            check(&[(1, 1), (3, 3)], &[(0, 1), (1, 2), (2, 3), (3, 4)]),
+            vec![
+                (0, 0, 1, 1, false),
+                (0, 1, 2, 2, false),
+                (0, 2, 3, 3, false),
+                (1, 0, 3, 6, false),
+                (0, 3, 4, 4, false),
+                (1, 3, 6, 4, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stream_without_epochs_emits_no_window() {
+        assert_eq!(check(&[(10, 10)], &[]), vec![]);
+    }
+
+    #[test]
+    fn a_long_gap_keeps_only_the_ring() {
+        // 1,000,000 empty epochs: every window emitted, the ring bounded.
+        let specs = [WindowSpec {
+            length: 10,
+            slide: 10,
+        }];
+        let mut ring = WindowRing::new(&specs, 1);
+        let mut n = 0u64;
+        let mut packets = 0u64;
+        let mut emit = |_: usize, w: &Summary| {
+            n += 1;
+            packets += w.totals.packets;
+        };
+        ring.push(0, epoch(0, 7), &mut emit);
+        for e in 1..1_000_000 {
+            ring.push(e, Summary::nothing(e, e + 1), &mut emit);
+            assert!(ring.ring.len() <= 10);
+        }
+        ring.push(1_000_000, epoch(1_000_000, 3), &mut emit);
+        ring.finish(&mut emit);
+        assert_eq!((n, packets), (100_001, 10));
+    }
+}
