@@ -264,6 +264,10 @@ impl<'e> Feeder<'e> {
     /// The end of input: every open epoch goes out; the workers flush
     /// theirs when their queues disconnect.
     pub fn finish(mut self) {
+        // Handshakes still in progress count as `open` in the last epoch.
+        if let Some(ep) = self.open.last_mut() {
+            self.conns.finish(&mut ep.services);
+        }
         while !self.open.is_empty() {
             self.ship(0);
         }

@@ -91,10 +91,6 @@ impl<'e> WorkerState<'e> {
     }
 
     pub(super) fn finish(mut self, merge: &Sender<MergeMsg>) {
-        // Handshakes still in progress count as `open` in the last epoch.
-        if let Some((_, shards)) = self.open.last_mut() {
-            self.conns.finish(shards);
-        }
         self.flush(u64::MAX, merge);
         let _ = merge.send(MergeMsg::Done(self.owner));
     }
