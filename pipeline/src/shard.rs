@@ -27,6 +27,10 @@ pub struct Budget {
     pub dst_sources_p: u8,
     /// Services whose handshakes are tracked, per shard.
     pub services_per_shard: usize,
+    /// Counters of the run total's source and destination rankings, per
+    /// shard: more than an epoch's, so that a whole run's top talkers stay
+    /// exact while its distinct addresses fit.
+    pub total_hh_capacity: usize,
 }
 
 /// Per-destination attack sketches: SYN, SYN-ACK, RST, ICMP, reflector
@@ -90,7 +94,24 @@ impl Budget {
             dst_sources_capacity,
             dst_sources_p,
             services_per_shard,
+            total_hh_capacity: hh_capacity,
         }
+    }
+
+    /// Gives the run total's four address rankings `bytes` more (all shards
+    /// together).
+    pub fn with_total(mut self, bytes: usize) -> Budget {
+        let per = 4 * SpaceSaving::<u128>::bytes_per_counter() * SHARDS;
+        self.total_hh_capacity = self.hh_capacity + bytes / per;
+        self
+    }
+
+    /// What the run total's larger rankings take beyond an epoch's sketches.
+    pub fn total_extra_bytes(&self) -> usize {
+        (self.total_hh_capacity - self.hh_capacity)
+            * 4
+            * SpaceSaving::<u128>::bytes_per_counter()
+            * SHARDS
     }
 
     /// Upper bound of one epoch's sketch memory under this budget.
@@ -196,14 +217,39 @@ impl ShardSketches {
         }
     }
 
+    /// Empty sketches for the run total: an epoch's, with the larger
+    /// address rankings of [`Budget::total_hh_capacity`].
+    pub fn new_total(b: &Budget) -> ShardSketches {
+        let hh = |c| SpaceSaving::new(c, DEFAULT_SEED).expect("budget sizes are valid");
+        ShardSketches {
+            src_bytes: hh(b.total_hh_capacity),
+            src_packets: hh(b.total_hh_capacity),
+            dst_bytes: hh(b.total_hh_capacity),
+            dst_packets: hh(b.total_hh_capacity),
+            ..ShardSketches::new(b)
+        }
+    }
+
     /// Merges another shard's sketches (same shard, another epoch).
     pub fn merge(&mut self, o: &ShardSketches) {
-        // Same budget and seed by construction: merges cannot fail.
         let ok = [
             self.src_bytes.merge(&o.src_bytes),
             self.src_packets.merge(&o.src_packets),
             self.dst_bytes.merge(&o.dst_bytes),
             self.dst_packets.merge(&o.dst_packets),
+        ];
+        debug_assert!(
+            ok.iter().all(Result::is_ok),
+            "shards of one engine always merge"
+        );
+        self.merge_rest(o);
+    }
+
+    /// Merges every sketch but the four address rankings, which a run
+    /// total takes from the flushes directly ([`OwnedShards::apply_addresses`]).
+    pub fn merge_rest(&mut self, o: &ShardSketches) {
+        // Same budget and seed by construction: merges cannot fail.
+        let ok = [
             self.pair_bytes.merge(&o.pair_bytes),
             self.pair_packets.merge(&o.pair_packets),
             self.dport_bytes.merge(&o.dport_bytes),
@@ -296,6 +342,38 @@ impl OwnedShards {
             return None;
         }
         self.shards[s].as_mut()
+    }
+
+    /// The run total's shards owned by `owner`, with the larger address
+    /// rankings.
+    pub fn new_total(budget: &Budget, owner: usize, workers: usize) -> OwnedShards {
+        let shards = (0..SHARDS)
+            .map(|s| (s % workers == owner).then(|| ShardSketches::new_total(budget)))
+            .collect();
+        OwnedShards {
+            shards,
+            owner,
+            workers,
+        }
+    }
+
+    /// Applies a flush's source and destination sums to the four address
+    /// rankings only: a run total's, fed exactly as the epochs are, so
+    /// that its top talkers are exact while its addresses fit in its
+    /// larger rankings, however full an epoch's were.
+    pub fn apply_addresses(&mut self, f: &Flush) {
+        for &(src, h, v) in &f.src.items {
+            if let Some(s) = self.get(h) {
+                s.src_bytes.update(src, v.bytes);
+                s.src_packets.update(src, v.packets);
+            }
+        }
+        for &(dst, h, v) in &f.dst.items {
+            if let Some(s) = self.get(h) {
+                s.dst_bytes.update(dst, v.bytes);
+                s.dst_packets.update(dst, v.packets);
+            }
+        }
     }
 
     /// Applies one flush (an epoch's flows summed per key family) to the

@@ -449,7 +449,12 @@ mod tests {
         let dst = &out.dst.items;
         assert_eq!(dst.len(), 1);
         assert_eq!((dst[0].2.packets, dst[0].2.syn, dst[0].2.rst), (5, 2, 1));
-        let dport: Vec<(u16, u64)> = out.dport.items.iter().map(|(k, _, v)| (*k, v.packets)).collect();
+        let dport: Vec<(u16, u64)> = out
+            .dport
+            .items
+            .iter()
+            .map(|(k, _, v)| (*k, v.packets))
+            .collect();
         assert_eq!(dport, [(80, 4), (443, 1)]);
         assert_eq!(out.pair.items.len(), 2);
         assert_eq!(out.flows.len(), 3);
@@ -484,8 +489,14 @@ mod tests {
         t.drain_into(&mut out);
         let h = Hashes::of(&u);
         assert_eq!((out.src.items[0].1, out.dst.items[0].1), (h.src, h.dst));
-        assert_eq!((out.pair.items[0].1, out.flows[0].flow_hash), (h.pair, h.flow));
-        assert_eq!((out.dport.items[0].1, out.sport.items[0].1), (h.dport, h.sport));
+        assert_eq!(
+            (out.pair.items[0].1, out.flows[0].flow_hash),
+            (h.pair, h.flow)
+        );
+        assert_eq!(
+            (out.dport.items[0].1, out.sport.items[0].1),
+            (h.dport, h.sport)
+        );
         assert_eq!(out.cm_src.items[1].0, prefix_hash(u.src, 24));
     }
 }

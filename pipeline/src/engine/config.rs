@@ -122,8 +122,14 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
     // with them the answers, are the same however many workers run.
     let open = 2 + cfg.lateness_ns.div_ceil(cfg.epoch_ns) as usize;
     let copies = ring + 2 + open + MERGE_EPOCHS;
-    let budget = Budget::for_epoch(cfg.memory_bytes / copies);
-    if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
+    // An eighth goes to the run total's address rankings on top of its
+    // epoch-sized sketches: at the default 256 MiB they hold 130 k sources
+    // and as many destinations, so a run's top talkers are exact up to
+    // there (an epoch rarely sees a tenth of a run's addresses).
+    let total_extra = cfg.memory_bytes / 8;
+    let budget =
+        Budget::for_epoch((cfg.memory_bytes - total_extra) / copies).with_total(total_extra);
+    if budget.epoch_bytes() * copies + budget.total_extra_bytes() > cfg.memory_bytes.max(1) * 2 {
         return bad(format!(
             "--memory {} MiB is too small for a {ring}-epoch window; give at least {} MiB",
             cfg.memory_bytes >> 20,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::handshake::ServiceTable;
-use crate::shard::{CouponCache, OwnedShards};
+use crate::shard::{CouponCache, OwnedShards, ShardSketches};
 
 use super::aggregate::Flush;
 use super::merge::MergeMsg;
@@ -20,6 +20,9 @@ pub(super) struct WorkerState<'e> {
     owner: usize,
     owners: usize,
     open: Vec<(u64, OwnedShards)>,
+    /// The run total of the owned shards: address rankings fed from the
+    /// flushes, everything else merged as each epoch leaves.
+    total: OwnedShards,
     coupons: CouponCache,
     hist: prometheus::Histogram,
 }
@@ -42,6 +45,7 @@ impl<'e> WorkerState<'e> {
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
+            total: OwnedShards::new_total(&engine.budget, owner, engine.cfg.workers.max(1)),
             coupons: CouponCache::new(),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
@@ -52,6 +56,7 @@ impl<'e> WorkerState<'e> {
         let t0 = Instant::now();
         let i = self.epoch_index(e);
         self.open[i].1.apply(flush, &mut self.coupons);
+        self.total.apply_addresses(flush);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
 
@@ -69,7 +74,13 @@ impl<'e> WorkerState<'e> {
     fn flush(&mut self, through: u64, merge: &Sender<MergeMsg>) {
         while self.open.first().is_some_and(|(e, _)| *e <= through) {
             let (e, shards) = self.open.remove(0);
-            let _ = merge.send(MergeMsg::Partial(e, shards.into_owned().collect()));
+            let parts: Vec<(usize, ShardSketches)> = shards.into_owned().collect();
+            for (s, sk) in &parts {
+                if let Some(t) = self.total.shards[*s].as_mut() {
+                    t.merge_rest(sk);
+                }
+            }
+            let _ = merge.send(MergeMsg::Partial(e, parts));
         }
     }
 
@@ -92,6 +103,7 @@ impl<'e> WorkerState<'e> {
 
     pub(super) fn finish(mut self, merge: &Sender<MergeMsg>) {
         self.flush(u64::MAX, merge);
+        let _ = merge.send(MergeMsg::Total(self.total.into_owned().collect()));
         let _ = merge.send(MergeMsg::Done(self.owner));
     }
 
