@@ -13,6 +13,7 @@ mod collect_cmd;
 mod demo;
 mod engine_args;
 pub mod gen;
+mod http;
 mod progress;
 mod render;
 mod replay;
