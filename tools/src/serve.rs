@@ -477,14 +477,15 @@ pub fn feed(alerting: &mut Option<crate::alerts::Alerting>, server: Option<&Serv
 }
 
 /// The engine's `on_window` work of a command: the endpoint, then the
-/// `--json` window line.
+/// `--json` window line (`stop` is set if it cannot be written).
 pub fn window_sink<'a>(
     server: Option<&'a Server>,
     json: bool,
     k: usize,
     queries: &'a [crate::engine_args::Query],
+    stop: &'a std::sync::atomic::AtomicBool,
 ) -> impl FnMut(usize, &Summary) + 'a {
-    let mut print = crate::render::window_printer(json, k, queries);
+    let mut print = crate::render::window_printer(json, k, queries, stop);
     move |i, w| {
         window(server, i, w);
         print(i, w);

@@ -123,6 +123,22 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
     let open = 2 + cfg.lateness_ns.div_ceil(cfg.epoch_ns) as usize;
     let copies = ring + 2 + open + MERGE_EPOCHS;
     let budget = Budget::for_epoch(cfg.memory_bytes / copies);
+    if let Err(why) = budget.check() {
+        // The largest budget that fits, to say what to give instead.
+        let (mut fits, mut over) = (0usize, cfg.memory_bytes);
+        while over - fits > 1 << 20 {
+            let mid = fits + (over - fits) / 2;
+            match Budget::for_epoch(mid / copies).check() {
+                Ok(()) => fits = mid,
+                Err(_) => over = mid,
+            }
+        }
+        return bad(format!(
+            "--memory {} MiB is more than the sketches can take ({why}); give at most {} MiB",
+            cfg.memory_bytes >> 20,
+            fits >> 20
+        ));
+    }
     if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
         return bad(format!(
             "--memory {} MiB is too small for a {ring}-epoch window; give at least {} MiB",
