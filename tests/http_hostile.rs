@@ -434,3 +434,32 @@ fn other_methods_get_405_and_the_routes_stay() {
     assert!(get(&mut s, "/").unwrap().contains("/api/v1/"));
     assert!(get(&mut s, "/nope").is_err());
 }
+
+#[test]
+fn a_stalled_client_never_delays_the_pipeline() {
+    // The merging thread updates the endpoint's state under a mutex that
+    // requests hold only to build their body: a client that never reads
+    // its answers does not slow the replay (3 s of trace at --speed 2).
+    let t0 = Instant::now();
+    let ep = Endpoint::start("http-stall", None, &["--speed", "2"]);
+    let mut stalled = ep.connect();
+    let one = b"GET /api/v1/window HTTP/1.1\r\nHost: x\r\n\r\n";
+    let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * 2000).collect();
+    stalled
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let _ = stalled.write_all(&all);
+    loop {
+        let mut s = ep.connect();
+        let status = get(&mut s, "/api/v1/status").unwrap();
+        if status.contains("\"done\":true") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(8),
+            "the replay did not finish beside a stalled client: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stalled);
+}
