@@ -281,7 +281,9 @@ fn collect_json_into_a_closed_pipe_stops_receiving_and_exits() {
 fn enospc_on_alerts_is_warned_and_fails_the_run() {
     // Under 8 KiB of alerts, ENOSPC on --alerts gave no warning and exit 0.
     let dir = TempDir::new("faults-alerts");
-    let p = trace(&dir, "syn.pcap", "baseline,syn-flood", 20, 1000);
+    // A start and an end, 2.6 KB: all of it sits in the file's buffer
+    // until the flushes, which are what fail.
+    let p = trace(&dir, "syn.pcap", "baseline,syn-flood", 8, 1000);
     let out = run(&["replay", "--json", "--alerts", "/dev/full", &p]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(OUTPUT), "{err}");
