@@ -58,13 +58,14 @@ pub struct ServeSection {
     http_max_connections: Option<usize>,
 }
 
-/// `[output]`: where alerts go.
+/// `[output]`: where alerts go (or `no_detect = true`: none).
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
     alerts: Option<String>,
     notify: Option<String>,
     notify_timeout: Option<f64>,
+    no_detect: Option<bool>,
 }
 
 /// The input kinds of `[[source]]`.
