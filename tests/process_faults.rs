@@ -138,6 +138,35 @@ fn a_hanging_notify_command_is_killed_and_never_blocks_shutdown() {
 }
 
 #[test]
+fn sigterm_with_a_hanging_notify_command_still_reports() {
+    // The first SIGTERM was ignored while a notify command hung; the
+    // second exited 130 with no summary.
+    let dir = TempDir::new("faults-notify-term");
+    let p = trace(&dir, "syn.pcap", "baseline,syn-flood", 40, 500);
+    let mut child = netsketch()
+        .args(["replay", "--json", "--no-progress", "--speed", "4"])
+        .args(["--notify", "sleep 1000", "--notify-timeout", "2", &p])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The flood starts at 40% of the trace: 16 s of it, 4 s at --speed 4.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(signal(&child, "TERM"));
+    let t0 = Instant::now();
+    let st = wait_at_most(&mut child, Duration::from_secs(15));
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    let err = stderr_of(&mut child);
+    assert!(err.contains("killed"), "{err}");
+    // Interrupted, and a notify command failed: the output failure wins.
+    assert_eq!(st.code(), Some(OUTPUT), "{err}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let s: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(s["interrupted"], true);
+}
+
+#[test]
 fn a_closed_stdout_ends_replay_with_a_message_not_a_panic() {
     // `replay ... | head -3` exited 101 ("failed printing to stdout", then
     // a PoisonError).
