@@ -62,6 +62,11 @@ pub fn attack_prefix(addr: u128) -> u128 {
     }
 }
 
+/// Most counters a heavy-hitter sketch takes ([`SpaceSaving::new`]).
+const MAX_HH_CAPACITY: usize = 1 << 24;
+/// Widest Count-Min row ([`CountMin::with_shape`]).
+const MAX_CM_WIDTH: usize = 1 << 30;
+
 /// Count-Min rows: delta = e^-4, under 2%.
 pub const CM_DEPTH: usize = 4;
 
@@ -112,6 +117,24 @@ impl Budget {
             * 4
             * SpaceSaving::<u128>::bytes_per_counter()
             * SHARDS
+    }
+
+    /// Checks the sizes against the sketches' limits (a budget too large
+    /// for them), so that an engine refuses it before any thread starts.
+    pub fn check(&self) -> Result<(), String> {
+        if self.total_hh_capacity > MAX_HH_CAPACITY || self.dst_sources_capacity > MAX_HH_CAPACITY {
+            return Err(format!(
+                "heavy-hitter capacity {} is over the sketch's limit of {MAX_HH_CAPACITY}",
+                self.total_hh_capacity.max(self.dst_sources_capacity)
+            ));
+        }
+        if self.cm_width > MAX_CM_WIDTH {
+            return Err(format!(
+                "Count-Min width {} is over the sketch's limit of {MAX_CM_WIDTH}",
+                self.cm_width
+            ));
+        }
+        Ok(())
     }
 
     /// Upper bound of one epoch's sketch memory under this budget.
