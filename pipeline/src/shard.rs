@@ -384,28 +384,62 @@ impl OwnedShards {
     /// rankings only: a run total's, fed exactly as the epochs are, so
     /// that its top talkers are exact while its addresses fit in its
     /// larger rankings, however full an epoch's were.
-    pub fn apply_addresses(&mut self, f: &Flush) {
-        for &(src, h, v) in &f.src.items {
-            if let Some(s) = self.get(h) {
-                s.src_bytes.update(src, v.bytes);
-                s.src_packets.update(src, v.packets);
-            }
+    pub fn apply_addresses(&mut self, f: &Flush, b: &mut Batches) {
+        b.split(&f.src.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk.src_bytes);
+            b.ranked(sh, &f.src.items, |v| v.packets, &mut sk.src_packets);
         }
-        for &(dst, h, v) in &f.dst.items {
-            if let Some(s) = self.get(h) {
-                s.dst_bytes.update(dst, v.bytes);
-                s.dst_packets.update(dst, v.packets);
-            }
+        b.split(&f.dst.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk.dst_bytes);
+            b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk.dst_packets);
         }
+    }
+
+    fn owned(&self) -> impl Iterator<Item = usize> {
+        (self.owner..SHARDS).step_by(self.workers)
     }
 
     /// Applies one flush (an epoch's flows summed per key family) to the
     /// owned shards its keys fall in, by the hashes it carries.
-    pub fn apply(&mut self, f: &Flush, coupons: &mut CouponCache) {
+    pub fn apply(&mut self, f: &Flush, coupons: &mut CouponCache, b: &mut Batches) {
+        // The rankings a flood fills with new keys take their updates per
+        // shard as one batch ([`SpaceSaving::update_many`]).
+        b.split(&f.src.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk.src_bytes);
+            b.ranked(sh, &f.src.items, |v| v.packets, &mut sk.src_packets);
+        }
+        b.split(&f.dst.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk.dst_bytes);
+            b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk.dst_packets);
+        }
+        b.split(&f.pair.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked(sh, &f.pair.items, |v| v.bytes, &mut sk.pair_bytes);
+            b.ranked(sh, &f.pair.items, |v| v.packets, &mut sk.pair_packets);
+        }
+        b.split(&f.sport.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked_port(sh, &f.sport.items, |v| v.bytes, &mut sk.sport_bytes);
+            b.ranked_port(sh, &f.sport.items, |v| v.packets, &mut sk.sport_packets);
+        }
+        b.split(&f.dport.items, self.owner, self.workers);
+        for sh in self.owned() {
+            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            b.ranked_port(sh, &f.dport.items, |v| v.bytes, &mut sk.dport_bytes);
+            b.ranked_port(sh, &f.dport.items, |v| v.packets, &mut sk.dport_packets);
+        }
         for &(src, h, v) in &f.src.items {
             if let Some(s) = self.get(h) {
-                s.src_bytes.update(src, v.bytes);
-                s.src_packets.update(src, v.packets);
                 s.hll_src.update_coupon(coupons.get(Ip(src), h));
                 if v.synack > 0 {
                     s.synack_from.update(src, v.synack);
@@ -414,8 +448,6 @@ impl OwnedShards {
         }
         for &(dst, h, v) in &f.dst.items {
             if let Some(s) = self.get(h) {
-                s.dst_bytes.update(dst, v.bytes);
-                s.dst_packets.update(dst, v.packets);
                 s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
                 if v.syn > 0 {
                     s.syn_to.update(dst, v.syn);
@@ -455,24 +487,6 @@ impl OwnedShards {
                 s.prefix_to.update(prefix, packets);
             }
         }
-        for &(pair, h, v) in &f.pair.items {
-            if let Some(s) = self.get(h) {
-                s.pair_bytes.update(pair, v.bytes);
-                s.pair_packets.update(pair, v.packets);
-            }
-        }
-        for &(port, h, v) in &f.dport.items {
-            if let Some(s) = self.get(h) {
-                s.dport_bytes.update(port as u64, v.bytes);
-                s.dport_packets.update(port as u64, v.packets);
-            }
-        }
-        for &(port, h, v) in &f.sport.items {
-            if let Some(s) = self.get(h) {
-                s.sport_bytes.update(port as u64, v.bytes);
-                s.sport_packets.update(port as u64, v.packets);
-            }
-        }
         for &(_, h, bytes) in &f.cm_src.items {
             if let Some(s) = self.get(h) {
                 s.cm_src.update(h, bytes);
@@ -491,6 +505,95 @@ impl OwnedShards {
             .into_iter()
             .enumerate()
             .filter_map(|(i, s)| s.map(|s| (i, s)))
+    }
+}
+
+/// One flush's keys split by the shard they fall in, and the batch handed
+/// to one ranking: storage a worker reuses for every flush.
+#[derive(Debug)]
+pub struct Batches {
+    idx: Vec<Vec<u32>>,
+    u128s: Vec<(u128, u64)>,
+    pairs: Vec<((u128, u128), u64)>,
+    ports: Vec<(u64, u64)>,
+}
+
+impl Default for Batches {
+    fn default() -> Self {
+        Batches {
+            idx: (0..SHARDS).map(|_| Vec::new()).collect(),
+            u128s: Vec::new(),
+            pairs: Vec::new(),
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// A key type a ranking batch is built for.
+pub trait BatchKey: sketches::hash::SketchKey {
+    fn buffer(b: &mut Batches) -> &mut Vec<(Self, u64)>;
+}
+
+impl BatchKey for u128 {
+    fn buffer(b: &mut Batches) -> &mut Vec<(u128, u64)> {
+        &mut b.u128s
+    }
+}
+
+impl BatchKey for (u128, u128) {
+    fn buffer(b: &mut Batches) -> &mut Vec<((u128, u128), u64)> {
+        &mut b.pairs
+    }
+}
+
+impl Batches {
+    /// Splits `items` (key, hash, sums) by shard, keeping the owned ones.
+    fn split<K, V>(&mut self, items: &[(K, u64, V)], owner: usize, workers: usize) {
+        for v in &mut self.idx {
+            v.clear();
+        }
+        for (i, (_, h, _)) in items.iter().enumerate() {
+            let s = shard_of(*h);
+            if s % workers == owner {
+                self.idx[s].push(i as u32);
+            }
+        }
+    }
+
+    /// Hands shard `sh`'s share of `items`, weighed by `w`, to `ranking`.
+    fn ranked<K: BatchKey, V>(
+        &mut self,
+        sh: usize,
+        items: &[(K, u64, V)],
+        w: impl Fn(&V) -> u64,
+        ranking: &mut SpaceSaving<K>,
+    ) {
+        let idx = std::mem::take(&mut self.idx[sh]);
+        let buf = K::buffer(self);
+        buf.clear();
+        buf.extend(idx.iter().map(|&i| {
+            let (k, _, v) = &items[i as usize];
+            (*k, w(v))
+        }));
+        ranking.update_many(buf);
+        self.idx[sh] = idx;
+    }
+
+    /// As [`Batches::ranked`], for port rankings (keyed by `u64`).
+    fn ranked_port<V>(
+        &mut self,
+        sh: usize,
+        items: &[(u16, u64, V)],
+        w: impl Fn(&V) -> u64,
+        ranking: &mut SpaceSaving<u64>,
+    ) {
+        self.ports.clear();
+        let idx = &self.idx[sh];
+        self.ports.extend(idx.iter().map(|&i| {
+            let (k, _, v) = &items[i as usize];
+            (*k as u64, w(v))
+        }));
+        ranking.update_many(&self.ports);
     }
 }
 

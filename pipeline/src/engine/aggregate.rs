@@ -374,10 +374,9 @@ impl FlowTable {
         }
     }
 
-    /// Sums the flows, in first-seen order, into `out` (emptied first)
-    /// and empties the table.
-    pub fn drain_into(&mut self, out: &mut Flush) {
-        out.clear();
+    /// Sums the flows, in first-seen order, into `out` (after what it
+    /// holds) and empties the table.
+    pub fn drain_onto(&mut self, out: &mut Flush) {
         for f in &self.flows {
             out.add(f);
         }
@@ -437,7 +436,7 @@ mod tests {
         assert_eq!((f[2].dport, f[2].synack), (443, 1));
         // Summed again per key family, in first-seen order.
         let mut out = Flush::new();
-        t.drain_into(&mut out);
+        t.drain_onto(&mut out);
         assert!(t.is_empty());
         let src: Vec<(u8, u64, u64, u64)> = out
             .src
@@ -486,7 +485,7 @@ mod tests {
         let u = pkt(7, 9, 53, 80, 0);
         assert!(t.add(&u));
         let mut out = Flush::new();
-        t.drain_into(&mut out);
+        t.drain_onto(&mut out);
         let h = Hashes::of(&u);
         assert_eq!((out.src.items[0].1, out.dst.items[0].1), (h.src, h.dst));
         assert_eq!(

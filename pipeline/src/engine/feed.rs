@@ -29,6 +29,11 @@ use super::Engine;
 /// slot array, stay in a core's L2 cache.
 pub(super) const FLOW_TABLE: usize = 4096;
 
+/// Flows a flush gathers (from four full tables) before it goes out
+/// mid-epoch: a flood's new keys then reach each ranking in batches large
+/// enough to be merged at once.
+const FLUSH_FLOWS: usize = 4 * FLOW_TABLE;
+
 /// Flush buffers in use at once, beyond two per worker (each is handed to
 /// the workers as one `Arc` and reused once they dropped it). A fixed set
 /// bounds what is in flight: when every buffer is out, the source waits for
@@ -40,6 +45,8 @@ struct OpenEpoch {
     epoch: u64,
     totals: EpochTotals,
     flows: FlowTable,
+    /// Full tables summed so far, not yet sent.
+    pending: Option<Flush>,
     services: Vec<ServiceTable>,
 }
 
@@ -113,6 +120,7 @@ impl<'e> Feeder<'e> {
                 epoch: e,
                 totals: EpochTotals::default(),
                 flows,
+                pending: None,
                 services: (0..SHARDS)
                     .map(|_| ServiceTable::new(services_per_shard))
                     .collect(),
@@ -143,7 +151,7 @@ impl<'e> Feeder<'e> {
                 self.conns.observe(u, &mut ep.services);
             }
             if !ep.flows.add(u) {
-                self.flush_flows(i);
+                self.table_full(i);
                 self.open[i].flows.add(u);
             }
         }
@@ -164,7 +172,8 @@ impl<'e> Feeder<'e> {
         let most = SPARE_FLUSHES + 2 * self.workers();
         loop {
             if let Some(i) = self.pool.iter().position(|b| Arc::strong_count(b) == 1) {
-                if let Ok(f) = Arc::try_unwrap(self.pool.swap_remove(i)) {
+                if let Ok(mut f) = Arc::try_unwrap(self.pool.swap_remove(i)) {
+                    f.clear();
                     return f;
                 }
             }
@@ -183,15 +192,34 @@ impl<'e> Feeder<'e> {
         }
     }
 
+    /// Sums the flows of open epoch `i`'s full table into its flush, and
+    /// sends the flush once it holds [`FLUSH_FLOWS`] flows.
+    fn table_full(&mut self, i: usize) {
+        if self.open[i].pending.is_none() {
+            let buf = self.buffer();
+            self.open[i].pending = Some(buf);
+        }
+        let ep = &mut self.open[i];
+        if let Some(p) = ep.pending.as_mut() {
+            ep.flows.drain_onto(p);
+            if p.flows.len() >= FLUSH_FLOWS {
+                self.flush_flows(i);
+            }
+        }
+    }
+
     /// Hands the flows of open epoch `i` to the sketches.
     fn flush_flows(&mut self, i: usize) {
-        if self.open[i].flows.is_empty() {
+        let ep = &mut self.open[i];
+        if ep.flows.is_empty() && ep.pending.is_none() {
             return;
         }
-        let mut buf = self.buffer();
-        let ep = &mut self.open[i];
         let e = ep.epoch;
-        ep.flows.drain_into(&mut buf);
+        let mut buf = match ep.pending.take() {
+            Some(b) => b,
+            None => self.buffer(),
+        };
+        self.open[i].flows.drain_onto(&mut buf);
         self.engine.metrics.batches.inc();
         match &mut self.outlet {
             Outlet::Inline(state) => {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::handshake::ServiceTable;
-use crate::shard::{CouponCache, OwnedShards, ShardSketches};
+use crate::shard::{Batches, CouponCache, OwnedShards, ShardSketches};
 
 use super::aggregate::Flush;
 use super::merge::MergeMsg;
@@ -24,6 +24,7 @@ pub(super) struct WorkerState<'e> {
     /// flushes, everything else merged as each epoch leaves.
     total: OwnedShards,
     coupons: CouponCache,
+    batches: Batches,
     hist: prometheus::Histogram,
 }
 
@@ -47,6 +48,7 @@ impl<'e> WorkerState<'e> {
             open: Vec::new(),
             total: OwnedShards::new_total(&engine.budget, owner, engine.cfg.workers.max(1)),
             coupons: CouponCache::new(),
+            batches: Batches::default(),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
     }
@@ -55,8 +57,8 @@ impl<'e> WorkerState<'e> {
     pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
         let i = self.epoch_index(e);
-        self.open[i].1.apply(flush, &mut self.coupons);
-        self.total.apply_addresses(flush);
+        self.open[i].1.apply(flush, &mut self.coupons, &mut self.batches);
+        self.total.apply_addresses(flush, &mut self.batches);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
 
