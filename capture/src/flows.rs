@@ -27,6 +27,8 @@
 //! or the export time when the record has neither.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::{FlowUpdate, Ip};
 
@@ -58,11 +60,14 @@ pub enum FlowError {
     TruncatedDatagram,
     /// A datagram from an exporter not on the allowlist.
     NotAllowed,
+    /// A datagram still queued in the collector's socket at shutdown, read
+    /// but not decoded (the drain's time bound passed).
+    ShutdownDropped,
 }
 
 impl FlowError {
     /// Every reason, in report order.
-    pub const ALL: [FlowError; 12] = [
+    pub const ALL: [FlowError; 13] = [
         FlowError::TruncatedHeader,
         FlowError::UnknownVersion,
         FlowError::BadLength,
@@ -75,6 +80,7 @@ impl FlowError {
         FlowError::BadCount,
         FlowError::TruncatedDatagram,
         FlowError::NotAllowed,
+        FlowError::ShutdownDropped,
     ];
 
     /// The stable label counted in reports and metrics.
@@ -92,6 +98,7 @@ impl FlowError {
             FlowError::BadCount => "flow_bad_count",
             FlowError::TruncatedDatagram => "flow_truncated_datagram",
             FlowError::NotAllowed => "flow_exporter_not_allowed",
+            FlowError::ShutdownDropped => "collector_shutdown_dropped",
         }
     }
 }
@@ -103,14 +110,28 @@ impl std::fmt::Display for FlowError {
 }
 
 /// Memory and sampling settings.
+///
+/// Memory: templates are counted per exporter address (whatever its UDP
+/// port or observation domain) and in all; held data sets cost
+/// [`HELD_OVERHEAD`] bytes of bookkeeping plus their payload, per exporter
+/// address and in all. The totals are shared by every decoder handed the
+/// same [`SharedBudget`] (the collector's receiving threads), so they bound
+/// the process, not one thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Templates one exporter may define.
+    /// Templates one exporter address may define (per decoder: an address
+    /// whose UDP ports land on N receiving threads may hold N times this).
     pub templates_per_exporter: usize,
-    /// Templates in all.
+    /// Templates in all, across the decoders sharing a budget.
     pub templates_total: usize,
-    /// Bytes of data sets held while their template is unknown.
+    /// Accounted bytes of data sets held while their template is unknown,
+    /// across the decoders sharing a budget.
     pub pending_bytes: usize,
+    /// Accounted held bytes one exporter address may use (per decoder).
+    pub pending_per_exporter: usize,
+    /// A template (and a held data set) unused for this long, in the
+    /// decoder's clock (receive time), is dropped; 0 keeps them forever.
+    pub template_timeout_ns: u64,
     /// Sampling rate of records that say nothing (1 = unsampled).
     pub default_sampling: u32,
     /// Use this rate for every record, whatever the exporter says.
@@ -120,12 +141,19 @@ pub struct Limits {
 impl Limits {
     /// The sampling rate to scale a record by: the override if set, else
     /// the rate the export states (`stated`, asked only without an
-    /// override), else the default.
+    /// override: the record's own interval, else its selector's or
+    /// sampler's from options data, RFC 5477 PSAMP included, else the
+    /// exporter's), else the default.
     pub fn rate(&self, stated: impl FnOnce() -> Option<u32>) -> u32 {
         self.override_sampling
             .unwrap_or_else(|| stated().unwrap_or(self.default_sampling))
     }
 }
+
+/// Default template idle timeout: 30 minutes, as RFC 7011 section 8.4
+/// suggests a collector may use for UDP (several template refresh
+/// intervals of a typical exporter).
+pub const DEFAULT_TEMPLATE_TIMEOUT_NS: u64 = 30 * 60 * 1_000_000_000;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -133,9 +161,81 @@ impl Default for Limits {
             templates_per_exporter: 1024,
             templates_total: 65_536,
             pending_bytes: 4 << 20,
+            pending_per_exporter: 1 << 20,
+            template_timeout_ns: DEFAULT_TEMPLATE_TIMEOUT_NS,
             default_sampling: 1,
             override_sampling: None,
         }
+    }
+}
+
+/// What one held data set costs beyond its payload, in bytes: its entry
+/// (header, key, vector), its place in the eviction order and the index
+/// slot, rounded up. An empty data set is not free.
+pub const HELD_OVERHEAD: usize = 128;
+
+/// Samplers and selectors (IE 48/302) remembered per decoder, at most;
+/// further ids are refused and counted as `flow_template_limit`.
+pub const MAX_SAMPLERS: usize = 16_384;
+
+/// The memory totals that decoders share: templates defined and held data
+/// accounted ([`HELD_OVERHEAD`] + payload per set). Each decoder takes from
+/// it before it keeps anything and gives back what it drops (when dropped
+/// itself too), so the bound holds across receiving threads without a lock.
+#[derive(Debug, Default)]
+pub struct SharedBudget {
+    templates: AtomicUsize,
+    held_bytes: AtomicUsize,
+    peak_templates: AtomicUsize,
+    peak_held_bytes: AtomicUsize,
+}
+
+impl SharedBudget {
+    /// Templates kept by every decoder sharing this budget.
+    pub fn templates(&self) -> usize {
+        self.templates.load(Ordering::Relaxed)
+    }
+
+    /// Accounted bytes held by every decoder sharing this budget.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The most templates kept at once so far.
+    pub fn peak_templates(&self) -> usize {
+        self.peak_templates.load(Ordering::Relaxed)
+    }
+
+    /// The most accounted bytes held at once so far.
+    pub fn peak_held_bytes(&self) -> usize {
+        self.peak_held_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Takes `n` if the total stays within `cap`.
+    fn take(a: &AtomicUsize, peak: &AtomicUsize, n: usize, cap: usize) -> bool {
+        match a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            v.checked_add(n).filter(|&t| t <= cap)
+        }) {
+            Ok(before) => {
+                peak.fetch_max(before + n, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn take_template(&self, cap: usize) -> bool {
+        SharedBudget::take(&self.templates, &self.peak_templates, 1, cap)
+    }
+
+    fn take_held(&self, n: usize, cap: usize) -> bool {
+        SharedBudget::take(&self.held_bytes, &self.peak_held_bytes, n, cap)
+    }
+
+    fn give(a: &AtomicUsize, n: usize) {
+        let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(n))
+        });
     }
 }
 
@@ -189,36 +289,44 @@ impl FlowCounts {
     /// Counts one error of a datagram from `exporter` (which need not be
     /// the one being decoded: held data given up belongs to its own).
     pub fn error_from(&mut self, exporter: Ip, e: FlowError) {
-        *self.errors.entry(e.reason()).or_insert(0) += 1;
+        let n = self.errors.entry(e.reason()).or_insert(0);
+        *n = n.saturating_add(1);
         let mut key = (exporter, e.reason());
         if self.exporter_errors.len() >= MAX_EXPORTER_ERROR_KEYS
             && !self.exporter_errors.contains_key(&key)
         {
             key.0 = Ip(0);
         }
-        *self.exporter_errors.entry(key).or_insert(0) += 1;
+        let n = self.exporter_errors.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
     }
 
-    /// Adds another decoder's counts (receiving threads).
+    /// Adds another decoder's counts (receiving threads), saturating.
     pub fn merge(&mut self, o: &FlowCounts) {
-        self.datagrams += o.datagrams;
-        self.records += o.records;
-        self.templates += o.templates;
-        self.options_records += o.options_records;
-        self.pending_decoded += o.pending_decoded;
+        fn add(a: &mut u64, b: u64) {
+            *a = a.saturating_add(b);
+        }
+        add(&mut self.datagrams, o.datagrams);
+        add(&mut self.records, o.records);
+        add(&mut self.templates, o.templates);
+        add(&mut self.options_records, o.options_records);
+        add(&mut self.pending_decoded, o.pending_decoded);
         for (k, v) in &o.errors {
-            *self.errors.entry(k).or_insert(0) += v;
+            add(self.errors.entry(k).or_insert(0), *v);
         }
         for (k, v) in &o.exporter_errors {
-            *self.exporter_errors.entry(*k).or_insert(0) += v;
+            add(self.exporter_errors.entry(*k).or_insert(0), *v);
         }
-        self.sflow_flow_samples += o.sflow_flow_samples;
-        self.sflow_counter_samples += o.sflow_counter_samples;
-        self.sflow_other_samples += o.sflow_other_samples;
-        self.sflow_non_ip += o.sflow_non_ip;
-        self.sflow_unknown_header += o.sflow_unknown_header;
-        self.sflow_agent_drops += o.sflow_agent_drops;
-        self.sflow_interfaces_dropped += o.sflow_interfaces_dropped;
+        add(&mut self.sflow_flow_samples, o.sflow_flow_samples);
+        add(&mut self.sflow_counter_samples, o.sflow_counter_samples);
+        add(&mut self.sflow_other_samples, o.sflow_other_samples);
+        add(&mut self.sflow_non_ip, o.sflow_non_ip);
+        add(&mut self.sflow_unknown_header, o.sflow_unknown_header);
+        add(&mut self.sflow_agent_drops, o.sflow_agent_drops);
+        add(
+            &mut self.sflow_interfaces_dropped,
+            o.sflow_interfaces_dropped,
+        );
     }
 }
 
@@ -259,6 +367,9 @@ enum Pick {
     SamplerId,
     PacketInterval,
     PacketSpace,
+    SamplingSize,
+    SamplingPopulation,
+    SamplingProbability,
     SystemInitMs,
 }
 
@@ -287,6 +398,10 @@ fn pick_of(id: u16) -> Option<Pick> {
         48 | 302 => Pick::SamplerId,
         305 => Pick::PacketInterval,
         306 => Pick::PacketSpace,
+        // RFC 5477: random n-out-of-N (309, 310), probabilistic (311).
+        309 => Pick::SamplingSize,
+        310 => Pick::SamplingPopulation,
+        311 => Pick::SamplingProbability,
         160 => Pick::SystemInitMs,
         _ => return None,
     })
@@ -300,11 +415,31 @@ type Fields = Vec<(Option<Pick>, u16)>;
 
 #[derive(Debug, Clone)]
 struct Template {
-    fields: Fields,
+    /// Shared, so that a data set takes a reference rather than a copy.
+    fields: Arc<[(Option<Pick>, u16)]>,
     /// Fixed record length, if no field is variable.
     fixed_len: Option<usize>,
     /// Options template: records carry sampling or uptime, not flows.
     options: bool,
+    /// Defined or used last at this time (decoder clock).
+    last_used_ns: u64,
+}
+
+/// The fields as kept: runs of skipped fixed-length fields merged into one
+/// (a template of 500 unknown fields costs one entry).
+fn compact(fields: Fields) -> Arc<[(Option<Pick>, u16)]> {
+    let mut v: Vec<(Option<Pick>, u16)> = Vec::with_capacity(fields.len());
+    for f in fields {
+        match (v.last_mut(), f) {
+            (Some((None, l)), (None, n))
+                if *l != VARIABLE && n != VARIABLE && (*l as u32 + n as u32) < VARIABLE as u32 =>
+            {
+                *l += n
+            }
+            _ => v.push(f),
+        }
+    }
+    v.into()
 }
 
 /// What one record holds.
@@ -327,6 +462,9 @@ struct Rec {
     sampler_id: Option<u64>,
     packet_interval: Option<u64>,
     packet_space: Option<u64>,
+    sampling_size: Option<u64>,
+    sampling_population: Option<u64>,
+    sampling_probability: Option<f64>,
     init_ms: Option<u64>,
 }
 
@@ -378,6 +516,14 @@ impl Rec {
             Pick::SamplerId => self.sampler_id = Some(n),
             Pick::PacketInterval => self.packet_interval = Some(n),
             Pick::PacketSpace => self.packet_space = Some(n),
+            Pick::SamplingSize => self.sampling_size = Some(n),
+            Pick::SamplingPopulation => self.sampling_population = Some(n),
+            Pick::SamplingProbability if v.len() == 8 => {
+                self.sampling_probability = Some(f64::from_bits(n))
+            }
+            Pick::SamplingProbability if v.len() == 4 => {
+                self.sampling_probability = Some(f32::from_bits(n as u32) as f64)
+            }
             Pick::SystemInitMs => self.init_ms = Some(n),
             _ => {}
         }
@@ -398,16 +544,36 @@ impl Rec {
         }
     }
 
-    /// The sampling rate the record itself states.
+    /// The sampling rate the record itself states: a sampling interval
+    /// (IE 34/50), else systematic count-based sampling (RFC 5477: 305
+    /// packets selected, then 306 skipped: 1 in (interval + space) /
+    /// interval), else random n-out-of-N (309 of 310: N / n), else uniform
+    /// probabilistic sampling (311: 1 / p); rounded to the nearest rate.
     fn own_rate(&self) -> Option<u32> {
+        let clamp = |r: u64| r.clamp(1, u32::MAX as u64) as u32;
         if let Some(s) = self.sampling.filter(|&s| s > 0) {
-            return Some(s.min(u32::MAX as u64) as u32);
+            return Some(clamp(s));
         }
-        match (self.packet_interval, self.packet_space) {
-            (Some(i), Some(sp)) if i > 0 => Some(((i + sp) / i).clamp(1, u32::MAX as u64) as u32),
+        if let (Some(i), Some(sp)) = (self.packet_interval, self.packet_space) {
+            if i > 0 {
+                return Some(clamp(ratio(i.saturating_add(sp), i)));
+            }
+        }
+        if let (Some(n), Some(pop)) = (self.sampling_size, self.sampling_population) {
+            if n > 0 && pop >= n {
+                return Some(clamp(ratio(pop, n)));
+            }
+        }
+        match self.sampling_probability {
+            Some(p) if p > 0.0 && p <= 1.0 => Some(clamp((1.0 / p).round() as u64)),
             _ => None,
         }
     }
+}
+
+/// `a / b` rounded to the nearest, without overflow (`b` > 0).
+fn ratio(a: u64, b: u64) -> u64 {
+    ((a as u128 + b as u128 / 2) / b as u128) as u64
 }
 
 fn u128_of(v: &[u8]) -> u128 {
@@ -417,10 +583,19 @@ fn u128_of(v: &[u8]) -> u128 {
 /// A data set waiting for its template.
 #[derive(Debug)]
 struct Held {
-    domain: Domain,
-    template: u16,
+    /// Arrival order, for giving up the oldest first.
+    seq: u64,
+    /// When it arrived (decoder clock), for the idle timeout.
+    at_ns: u64,
     hdr: Header,
     data: Vec<u8>,
+}
+
+impl Held {
+    /// What it counts against the hold limits.
+    fn cost(&self) -> usize {
+        HELD_OVERHEAD + self.data.len()
+    }
 }
 
 /// What the message header says, for decoding its records.
@@ -432,45 +607,105 @@ struct Header {
     sys_uptime_ms: Option<u64>,
 }
 
+/// The state of one observation domain (IPFIX) or source id (v9) of one
+/// exporter: its templates and what its options data said.
+#[derive(Debug, Default)]
+struct DomainState {
+    templates: HashMap<u16, Template>,
+    /// Rates by sampler or selector id (IE 48/302).
+    sampler_rates: HashMap<u64, u32>,
+    /// Rate stated without a sampler id.
+    rate: Option<u32>,
+    /// systemInitTimeMilliseconds (IE 160).
+    init_ms: Option<u64>,
+}
+
+/// What one exporter address holds in a decoder.
+#[derive(Debug, Default, Clone, Copy)]
+struct Quota {
+    templates: usize,
+    held_bytes: usize,
+}
+
+/// `(domain, template id)`.
+type Key = (Domain, u16);
+
 /// Decodes flow export datagrams, keeping templates and sampling state
 /// across them.
+///
+/// Held data is indexed by template key (a definition finds its sets
+/// without scanning) with one arrival order for eviction; every size it
+/// keeps is bounded by [`Limits`] and the [`SharedBudget`].
 #[derive(Debug)]
 pub struct FlowDecoder {
     limits: Limits,
-    templates: HashMap<(Domain, u16), Template>,
-    per_exporter: HashMap<(u128, u16), usize>,
-    sampler_rates: HashMap<(Domain, u64), u32>,
-    domain_rates: HashMap<Domain, u32>,
-    init_ms: HashMap<Domain, u64>,
-    held: VecDeque<Held>,
+    budget: Arc<SharedBudget>,
+    domains: HashMap<Domain, DomainState>,
+    /// Templates this decoder keeps (its share of the budget).
+    templates: usize,
+    samplers: usize,
+    per_exporter: HashMap<u128, Quota>,
+    held: HashMap<Key, VecDeque<Held>>,
+    /// `(seq, key)` in arrival order; entries whose set was decoded since
+    /// are stale and skipped (and compacted away).
+    held_order: VecDeque<(u64, Key)>,
+    held_sets: usize,
+    /// Accounted bytes this decoder holds (its share of the budget).
     held_bytes: usize,
+    next_seq: u64,
+    /// The decoder's clock: the latest receive time seen.
+    now_ns: u64,
+    next_sweep_ns: u64,
+    last_forced_sweep_ns: Option<u64>,
     sflow: crate::sflow::SflowState,
     /// Counters so far.
     pub counts: FlowCounts,
 }
 
 impl FlowDecoder {
-    /// A decoder with these limits.
+    /// A decoder with these limits and a budget of its own.
     pub fn new(limits: Limits) -> FlowDecoder {
+        FlowDecoder::with_budget(limits, Arc::new(SharedBudget::default()))
+    }
+
+    /// A decoder whose template and hold totals are shared with every
+    /// other decoder given the same `budget`.
+    pub fn with_budget(limits: Limits, budget: Arc<SharedBudget>) -> FlowDecoder {
         FlowDecoder {
             limits,
-            templates: HashMap::new(),
+            budget,
+            domains: HashMap::new(),
+            templates: 0,
+            samplers: 0,
             per_exporter: HashMap::new(),
-            sampler_rates: HashMap::new(),
-            domain_rates: HashMap::new(),
-            init_ms: HashMap::new(),
-            held: VecDeque::new(),
+            held: HashMap::new(),
+            held_order: VecDeque::new(),
+            held_sets: 0,
             held_bytes: 0,
+            next_seq: 0,
+            now_ns: 0,
+            next_sweep_ns: 0,
+            last_forced_sweep_ns: None,
             sflow: crate::sflow::SflowState::default(),
             counts: FlowCounts::default(),
         }
     }
 
+    /// Templates this decoder keeps.
+    pub fn templates_kept(&self) -> usize {
+        self.templates
+    }
+
+    /// Data sets held for a template, and their accounted bytes.
+    pub fn held(&self) -> (usize, usize) {
+        (self.held_sets, self.held_bytes)
+    }
+
     /// Decodes one datagram from `exporter` (address and UDP port),
     /// received at `recv_ns` (the event time of sFlow samples, which carry
-    /// no clock), appending its flow records to `out`. Errors of single
-    /// sets or records are counted and skipped; an error of the whole
-    /// datagram is counted and returned.
+    /// no clock, and the clock of template timeouts), appending its flow
+    /// records to `out`. Errors of single sets or records are counted and
+    /// skipped; an error of the whole datagram is counted and returned.
     pub fn decode(
         &mut self,
         exporter: (Ip, u16),
@@ -479,6 +714,10 @@ impl FlowDecoder {
         out: &mut Vec<FlowUpdate>,
     ) -> Result<(), FlowError> {
         self.counts.current = exporter.0;
+        self.now_ns = self.now_ns.max(recv_ns);
+        if self.now_ns >= self.next_sweep_ns {
+            self.sweep();
+        }
         let r = match be16(d, 0) {
             None => Err(FlowError::TruncatedHeader),
             // sFlow's version is a 32-bit word; NetFlow has no version 0.
@@ -506,16 +745,97 @@ impl FlowDecoder {
     /// Gives up what is still waiting for a template (counted as
     /// `flow_missing_template`, one per data set).
     pub fn finish(&mut self) {
-        for h in self.held.drain(..) {
-            self.counts
-                .error_from(Ip(h.domain.0), FlowError::MissingTemplate);
-        }
-        self.held_bytes = 0;
+        while self.evict_oldest() {}
+        self.held_order.clear();
     }
 
     /// The latest sFlow interface counters, by agent and ifIndex.
     pub fn sflow_interfaces(&self) -> impl Iterator<Item = &crate::sflow::SflowInterface> {
         self.sflow.interfaces.values()
+    }
+
+    /// Drops templates and held sets idle for longer than the timeout,
+    /// and domains left without templates; schedules the next sweep.
+    fn sweep(&mut self) {
+        let timeout = self.limits.template_timeout_ns;
+        if timeout == 0 {
+            self.next_sweep_ns = u64::MAX;
+            return;
+        }
+        // A few sweeps per timeout, at least every 10 s of clock.
+        self.next_sweep_ns = self
+            .now_ns
+            .saturating_add((timeout / 4).clamp(1, 10_000_000_000));
+        let Some(cutoff) = self.now_ns.checked_sub(timeout) else {
+            return;
+        };
+        let mut gone = 0usize;
+        let mut samplers_gone = 0usize;
+        let per_exporter = &mut self.per_exporter;
+        self.domains.retain(|domain, st| {
+            let before = st.templates.len();
+            st.templates.retain(|_, t| t.last_used_ns >= cutoff);
+            let n = before - st.templates.len();
+            if n > 0 {
+                gone += n;
+                if let Some(q) = per_exporter.get_mut(&domain.0) {
+                    q.templates = q.templates.saturating_sub(n);
+                }
+            }
+            let keep = !st.templates.is_empty();
+            if !keep {
+                samplers_gone += st.sampler_rates.len();
+            }
+            keep
+        });
+        self.templates -= gone;
+        self.samplers -= samplers_gone;
+        SharedBudget::give(&self.budget.templates, gone);
+        // Held sets in arrival order: the oldest go first.
+        while let Some(&(seq, key)) = self.held_order.front() {
+            match self.held.get(&key).and_then(|q| q.front()) {
+                Some(h) if h.seq == seq && h.at_ns >= cutoff => break,
+                Some(h) if h.seq == seq => {
+                    self.evict_oldest();
+                }
+                _ => {
+                    self.held_order.pop_front();
+                }
+            }
+        }
+        self.per_exporter
+            .retain(|_, q| q.templates > 0 || q.held_bytes > 0);
+    }
+
+    /// Gives up the oldest held data set, counted against its exporter;
+    /// `false` when nothing is held.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((seq, key)) = self.held_order.pop_front() {
+            let Some(q) = self.held.get_mut(&key) else {
+                continue;
+            };
+            if q.front().map(|h| h.seq) != Some(seq) {
+                continue;
+            }
+            let h = q.pop_front().expect("front checked above");
+            if q.is_empty() {
+                self.held.remove(&key);
+            }
+            self.unaccount_held(key.0 .0, h.cost());
+            self.counts
+                .error_from(Ip(key.0 .0), FlowError::MissingTemplate);
+            return true;
+        }
+        false
+    }
+
+    fn unaccount_held(&mut self, exporter: u128, cost: usize) {
+        self.held_sets -= 1;
+        self.held_bytes -= cost;
+        SharedBudget::give(&self.budget.held_bytes, cost);
+        if let Some(q) = self.per_exporter.get_mut(&exporter) {
+            q.held_bytes = q.held_bytes.saturating_sub(cost);
+        }
     }
 
     fn v5(&mut self, d: &[u8], out: &mut Vec<FlowUpdate>) -> Result<(), FlowError> {
@@ -732,18 +1052,8 @@ impl FlowDecoder {
         options: bool,
         out: &mut Vec<FlowUpdate>,
     ) {
-        let key = (domain, id);
-        let exporter = (domain.0, domain.1);
-        if !self.templates.contains_key(&key) {
-            let mine = self.per_exporter.get(&exporter).copied().unwrap_or(0);
-            if mine >= self.limits.templates_per_exporter
-                || self.templates.len() >= self.limits.templates_total
-            {
-                self.counts.error(FlowError::TemplateLimit);
-                return;
-            }
-            *self.per_exporter.entry(exporter).or_insert(0) += 1;
-        }
+        // Checked before anything is counted: a rejected template takes
+        // no place in the exporter's quota.
         let fixed_len = fields.iter().try_fold(0usize, |a, &(_, l)| {
             (l != VARIABLE).then_some(a + l as usize)
         });
@@ -751,43 +1061,92 @@ impl FlowDecoder {
             self.counts.error(FlowError::BadTemplate);
             return;
         }
-        self.templates.insert(
-            key,
-            Template {
-                fields,
-                fixed_len,
-                options,
-            },
-        );
+        let t = Template {
+            fields: compact(fields),
+            fixed_len,
+            options,
+            last_used_ns: self.now_ns,
+        };
+        let known = self
+            .domains
+            .get(&domain)
+            .is_some_and(|d| d.templates.contains_key(&id));
+        if !known {
+            let mine = self.per_exporter.get(&domain.0).map_or(0, |q| q.templates);
+            if mine >= self.limits.templates_per_exporter || !self.take_template() {
+                self.counts.error(FlowError::TemplateLimit);
+                return;
+            }
+            self.templates += 1;
+            self.per_exporter.entry(domain.0).or_default().templates += 1;
+        }
+        self.domains
+            .entry(domain)
+            .or_default()
+            .templates
+            .insert(id, t);
         self.counts.templates += 1;
         self.release(domain, id, out);
     }
 
+    /// One place in the shared template table; when it is full, expired
+    /// templates are swept first (at most once a second of clock).
+    fn take_template(&mut self) -> bool {
+        let cap = self.limits.templates_total;
+        if self.budget.take_template(cap) {
+            return true;
+        }
+        let due = self
+            .last_forced_sweep_ns
+            .is_none_or(|t| self.now_ns.saturating_sub(t) >= 1_000_000_000);
+        if !due {
+            return false;
+        }
+        self.last_forced_sweep_ns = Some(self.now_ns);
+        self.sweep();
+        self.budget.take_template(cap)
+    }
+
     fn withdraw(&mut self, domain: Domain, id: u16) {
-        let before = self.templates.len();
+        let Some(st) = self.domains.get_mut(&domain) else {
+            return;
+        };
         // Template id 2 or 3 withdraws every template of the domain.
-        self.templates
-            .retain(|(d, t), _| !(*d == domain && (*t == id || id < 256)));
-        let gone = before - self.templates.len();
-        if let Some(n) = self.per_exporter.get_mut(&(domain.0, domain.1)) {
-            *n = n.saturating_sub(gone);
+        let gone = if id < 256 {
+            std::mem::take(&mut st.templates).len()
+        } else {
+            usize::from(st.templates.remove(&id).is_some())
+        };
+        if st.templates.is_empty() {
+            self.samplers -= st.sampler_rates.len();
+            self.domains.remove(&domain);
+        }
+        self.templates -= gone;
+        SharedBudget::give(&self.budget.templates, gone);
+        if let Some(q) = self.per_exporter.get_mut(&domain.0) {
+            q.templates = q.templates.saturating_sub(gone);
         }
     }
 
     /// Decodes the data sets held for a template that just arrived.
     fn release(&mut self, domain: Domain, id: u16, out: &mut Vec<FlowUpdate>) {
-        if self.held.is_empty() {
+        let Some(ready) = self.held.remove(&(domain, id)) else {
             return;
-        }
-        let (ready, keep): (VecDeque<Held>, VecDeque<Held>) = self
-            .held
-            .drain(..)
-            .partition(|h| h.domain == domain && h.template == id);
-        self.held = keep;
+        };
         for h in ready {
-            self.held_bytes -= h.data.len();
+            self.unaccount_held(domain.0, h.cost());
             self.counts.pending_decoded += 1;
             self.data_set(domain, id, h.hdr, &h.data, out);
+        }
+        // Their places in the arrival order are stale now: compact it
+        // once they outnumber the live ones.
+        if self.held_order.len() > 2 * self.held_sets + 1024 {
+            let held = &self.held;
+            self.held_order.retain(|(seq, key)| {
+                held.get(key)
+                    .and_then(|q| q.front())
+                    .is_some_and(|h| h.seq <= *seq)
+            });
         }
     }
 
@@ -799,10 +1158,17 @@ impl FlowDecoder {
         c: &[u8],
         out: &mut Vec<FlowUpdate>,
     ) {
-        let Some(t) = self.templates.get(&(domain, id)) else {
+        let now = self.now_ns;
+        let Some(t) = self
+            .domains
+            .get_mut(&domain)
+            .and_then(|d| d.templates.get_mut(&id))
+        else {
             self.hold(domain, id, hdr, c);
             return;
         };
+        t.last_used_ns = now;
+        // A reference-counted copy: the fields are not copied.
         let t = t.clone();
         let mut at = 0;
         let min = t.fixed_len.unwrap_or(1).max(1);
@@ -826,25 +1192,32 @@ impl FlowDecoder {
         }
     }
 
+    /// Keeps a data set until its template comes: refused (counted) when
+    /// its exporter's quota is used up; the oldest held sets of this
+    /// decoder are given up (counted) to make room in the shared budget.
     fn hold(&mut self, domain: Domain, id: u16, hdr: Header, c: &[u8]) {
-        if c.len() > self.limits.pending_bytes {
+        let cost = HELD_OVERHEAD + c.len();
+        let mine = self.per_exporter.get(&domain.0).map_or(0, |q| q.held_bytes);
+        if mine + cost > self.limits.pending_per_exporter || cost > self.limits.pending_bytes {
             self.counts.error(FlowError::MissingTemplate);
             return;
         }
-        while self.held_bytes + c.len() > self.limits.pending_bytes {
-            match self.held.pop_front() {
-                Some(h) => {
-                    self.held_bytes -= h.data.len();
-                    self.counts
-                        .error_from(Ip(h.domain.0), FlowError::MissingTemplate);
-                }
-                None => break,
+        while !self.budget.take_held(cost, self.limits.pending_bytes) {
+            if !self.evict_oldest() {
+                // Other decoders hold the budget.
+                self.counts.error(FlowError::MissingTemplate);
+                return;
             }
         }
-        self.held_bytes += c.len();
-        self.held.push_back(Held {
-            domain,
-            template: id,
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.held_sets += 1;
+        self.held_bytes += cost;
+        self.per_exporter.entry(domain.0).or_default().held_bytes += cost;
+        self.held_order.push_back((seq, (domain, id)));
+        self.held.entry((domain, id)).or_default().push_back(Held {
+            seq,
+            at_ns: self.now_ns,
             hdr,
             data: c.to_vec(),
         });
@@ -852,29 +1225,38 @@ impl FlowDecoder {
 
     fn options_record(&mut self, domain: Domain, rec: &Rec) {
         self.counts.options_records += 1;
+        let Some(st) = self.domains.get_mut(&domain) else {
+            return;
+        };
         if let Some(ms) = rec.init_ms {
-            self.init_ms.insert(domain, ms);
+            st.init_ms = Some(ms);
         }
         if let Some(rate) = rec.own_rate() {
             match rec.sampler_id {
                 Some(sid) => {
-                    self.sampler_rates.insert((domain, sid), rate);
+                    if st.sampler_rates.contains_key(&sid) {
+                        st.sampler_rates.insert(sid, rate);
+                    } else if self.samplers < MAX_SAMPLERS {
+                        st.sampler_rates.insert(sid, rate);
+                        self.samplers += 1;
+                    } else {
+                        self.counts.error(FlowError::TemplateLimit);
+                    }
                 }
-                None => {
-                    self.domain_rates.insert(domain, rate);
-                }
+                None => st.rate = Some(rate),
             }
         }
     }
 
     fn flow_record(&mut self, domain: Domain, hdr: Header, rec: &Rec, out: &mut Vec<FlowUpdate>) {
+        let st = self.domains.get(&domain);
         let rate = self.limits.rate(|| {
             rec.own_rate()
                 .or_else(|| {
-                    rec.sampler_id
-                        .and_then(|s| self.sampler_rates.get(&(domain, s)).copied())
+                    let sid = rec.sampler_id?;
+                    st?.sampler_rates.get(&sid).copied()
                 })
-                .or_else(|| self.domain_rates.get(&domain).copied())
+                .or_else(|| st?.rate)
         });
         let mut rec = *rec;
         if rec.end_ns.is_none() {
@@ -884,10 +1266,9 @@ impl FlowDecoder {
                         .saturating_sub(up.saturating_sub(end).saturating_mul(1_000_000)),
                 ),
                 // IPFIX relative times count from the exporter's boot.
-                (Some(end), None) => self
-                    .init_ms
-                    .get(&domain)
-                    .map(|init| (init + end).saturating_mul(1_000_000)),
+                (Some(end), None) => st
+                    .and_then(|s| s.init_ms)
+                    .map(|init| init.saturating_add(end).saturating_mul(1_000_000)),
                 _ => None,
             };
         }
@@ -930,10 +1311,18 @@ impl FlowDecoder {
     }
 }
 
+impl Drop for FlowDecoder {
+    /// Gives this decoder's share back to the shared budget.
+    fn drop(&mut self) {
+        SharedBudget::give(&self.budget.templates, self.templates);
+        SharedBudget::give(&self.budget.held_bytes, self.held_bytes);
+    }
+}
+
 /// Reads one record; returns the bytes it took, `None` if it does not fit.
 fn read_record(t: &Template, c: &[u8], proto: Proto, rec: &mut Rec) -> Option<usize> {
     let mut at = 0;
-    for &(pick, len) in &t.fields {
+    for &(pick, len) in t.fields.iter() {
         let n = if len == VARIABLE && proto == Proto::Ipfix {
             let first = *c.get(at)? as usize;
             at += 1;

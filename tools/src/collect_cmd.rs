@@ -45,12 +45,21 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
         (1..=64).contains(&threads),
         "--threads must be 1 to 64, got {threads}"
     );
+    let t = args.template_timeout;
+    anyhow::ensure!(
+        t.is_finite() && (0.0..=1e9).contains(&t),
+        "--template-timeout must be 0 (never) to 1e9 seconds, got {t}"
+    );
+    let limits = capture::flows::Limits {
+        template_timeout_ns: (t * 1e9) as u64,
+        ..sampling_limits(args.default_sampling, args.sampling_override)?
+    };
     Ok(CollectConfig {
         listen,
         threads,
         recv_buffer: args.recv_buffer,
         allow,
-        limits: sampling_limits(args.default_sampling, args.sampling_override)?,
+        limits,
         cpus: engine.pin.then(|| engine.cpus.clone()).flatten(),
         batch: engine.batch_size,
     })
@@ -110,6 +119,12 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
+    let state = json!({
+        "templates_peak": collector.budget().peak_templates(),
+        "templates_limit": cfg.limits.templates_total,
+        "held_bytes_peak": collector.budget().peak_held_bytes(),
+        "held_bytes_limit": cfg.limits.pending_bytes,
+    });
     let (counts, ifs, recv_errors) = collector.finish();
     let shed = engine
         .metrics()
@@ -128,6 +143,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("kernel_drops".into(), json!(kernel));
         v.insert("queue_drops".into(), json!(shed + out.dropped));
         v.insert("recv_errors".into(), json!(recv_errors));
+        v.insert("flow_state".into(), state);
         v.insert("late".into(), json!(out.late));
         v.insert("future".into(), json!(out.future));
         v.insert("epochs".into(), json!(out.epochs));
