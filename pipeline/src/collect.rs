@@ -354,10 +354,14 @@ impl UdpReceiver {
         while !self.shutdown.load(Ordering::Relaxed) {
             match self.sock.recv_from(&mut buf) {
                 Ok((n, from)) => self.datagram(&buf[..n], from, &mut out),
+                // A timeout lets the loop look at the flag; a signal (SIGSTOP
+                // and SIGCONT, SIGTERM) interrupts the wait: neither is an error.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
                 Err(_) => recv_errors += 1,
             }
