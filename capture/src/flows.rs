@@ -1234,13 +1234,18 @@ impl FlowDecoder {
         if let Some(rate) = rec.own_rate() {
             match rec.sampler_id {
                 Some(sid) => {
-                    if st.sampler_rates.contains_key(&sid) {
-                        st.sampler_rates.insert(sid, rate);
-                    } else if self.samplers < MAX_SAMPLERS {
-                        st.sampler_rates.insert(sid, rate);
-                        self.samplers += 1;
-                    } else {
-                        self.counts.error(FlowError::TemplateLimit);
+                    let room = self.samplers < MAX_SAMPLERS;
+                    match st.sampler_rates.entry(sid) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
+                            e.insert(rate);
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) if room => {
+                            e.insert(rate);
+                            self.samplers += 1;
+                        }
+                        std::collections::hash_map::Entry::Vacant(_) => {
+                            self.counts.error(FlowError::TemplateLimit);
+                        }
                     }
                 }
                 None => st.rate = Some(rate),
