@@ -242,3 +242,18 @@ fn a_template_flood_from_one_address_leaves_the_good_exporter_decoding() {
     assert!(refused > 100_000, "{s}");
     assert!(s["flow_state"]["templates_peak"].as_u64().unwrap() <= 2 * 1024 + 1);
 }
+
+#[test]
+fn collect_refuses_a_template_timeout_that_is_not_a_duration() {
+    for bad in ["-1", "nan", "inf"] {
+        let flag = format!("--template-timeout={bad}");
+        // -d 1: were the value accepted, the run would still end.
+        let out = common::run(&["collect", "-l", "127.0.0.1:0", "-d", "1", &flag]);
+        assert!(
+            !out.status.success(),
+            "--template-timeout {bad} was accepted"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--template-timeout"), "{err}");
+    }
+}

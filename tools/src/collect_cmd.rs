@@ -143,7 +143,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("kernel_drops".into(), json!(kernel));
         v.insert("queue_drops".into(), json!(shed + out.dropped));
         v.insert("recv_errors".into(), json!(recv_errors));
-        v.insert("flow_state".into(), state);
+        v.insert("flow_state".into(), state.clone());
         v.insert("late".into(), json!(out.late));
         v.insert("future".into(), json!(out.future));
         v.insert("epochs".into(), json!(out.epochs));
@@ -161,6 +161,16 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
                 kernel.map_or("unknown".into(), thousands),
                 thousands(shed + out.dropped),
                 thousands(recv_errors)
+            ),
+        ));
+        rows.push((
+            "flow memory".into(),
+            format!(
+                "peak {} of {} templates, {} of {} bytes held for a template",
+                thousands(state["templates_peak"].as_u64().unwrap_or(0)),
+                thousands(cfg.limits.templates_total as u64),
+                thousands(state["held_bytes_peak"].as_u64().unwrap_or(0)),
+                thousands(cfg.limits.pending_bytes as u64)
             ),
         ));
         rows.push((
