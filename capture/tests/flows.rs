@@ -511,6 +511,52 @@ fn a_template_flood_from_one_address_leaves_room_for_another_exporter() {
 }
 
 #[test]
+fn a_table_filled_by_many_addresses_yields_to_a_new_exporter() {
+    // The 65,536 templates filled with anyone's: a new exporter got 0
+    // records. Five addresses at their quota fill a 50-template table; the
+    // newcomer takes the least recently used place of the heaviest.
+    let limits = Limits {
+        templates_per_exporter: 10,
+        templates_total: 50,
+        ..Limits::default()
+    };
+    let mut dec = FlowDecoder::new(limits);
+    for last in 60..65u8 {
+        for id in 256..266 {
+            decode_from(
+                &mut dec,
+                exporter(last, 2055),
+                &v9(&[one_field_template(id, 4)]),
+                0,
+            );
+        }
+    }
+    assert_eq!(dec.templates_kept(), 50);
+    let good = exporter(2, 2055);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    let out = decode_from(&mut dec, good, &v9(&[v9_template(), set(300, &data)]), 0);
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+    assert_eq!(dec.templates_kept(), 50);
+    let yielded: u64 = (60..65u8)
+        .filter_map(|l| {
+            dec.counts
+                .exporter_errors
+                .get(&(exporter(l, 0).0, "flow_template_limit"))
+        })
+        .sum();
+    assert_eq!(yielded, 1);
+    // An address at its fair share does not yield to one above it.
+    let flooder = exporter(60, 2055);
+    for id in 400..420 {
+        decode_from(&mut dec, flooder, &v9(&[one_field_template(id, 4)]), 0);
+    }
+    assert_eq!(dec.templates_kept(), 50);
+    let out = decode_from(&mut dec, good, &v9(&[set(300, &data)]), 0);
+    assert_eq!(out.len(), 1, "the newcomer kept its template");
+}
+
+#[test]
 fn the_template_table_limit_is_shared_by_every_receiving_thread() {
     // Per thread, `--threads 4` kept 262,193 templates against a 65,536 cap.
     let limits = Limits {
@@ -559,11 +605,18 @@ fn idle_templates_expire_and_free_the_full_table() {
         ..Limits::default()
     };
     let mut dec = FlowDecoder::new(limits);
+    // Four addresses, one template each: the table is full and fair (no
+    // address yields a place to a newcomer).
     let old = exporter(66, 2055);
-    for id in 256..260 {
-        decode_from(&mut dec, old, &v9(&[one_field_template(id, 4)]), S);
+    for last in 66..70 {
+        decode_from(
+            &mut dec,
+            exporter(last, 2055),
+            &v9(&[one_field_template(256, 4)]),
+            S,
+        );
     }
-    // Template 256 stays in use; the other three go idle.
+    // 66's template stays in use; the other three go idle.
     decode_from(&mut dec, old, &v9(&[set(256, &[10, 0, 0, 1])]), 40 * S);
     let good = exporter(2, 2055);
     let mut data = Vec::new();
@@ -576,7 +629,7 @@ fn idle_templates_expire_and_free_the_full_table() {
     );
     assert!(full.is_empty(), "the table was full");
     assert_eq!(dec.counts.errors.get("flow_template_limit"), Some(&1));
-    // 62 s on: 257..259 are idle past the timeout, 256 is not.
+    // 62 s on: 67..69's templates are idle past the timeout, 66's is not.
     let out = decode_from(
         &mut dec,
         good,
@@ -588,7 +641,12 @@ fn idle_templates_expire_and_free_the_full_table() {
     assert_eq!(dec.counts.pending_decoded, 1);
     assert_eq!(dec.templates_kept(), 2);
     // The expired template's data is now held, not decoded.
-    decode_from(&mut dec, old, &v9(&[set(257, &[10, 0, 0, 1])]), 62 * S);
+    decode_from(
+        &mut dec,
+        exporter(67, 2055),
+        &v9(&[set(256, &[10, 0, 0, 1])]),
+        62 * S,
+    );
     assert_eq!(dec.held().0, 1);
     // 0 keeps templates for the run.
     let mut dec = FlowDecoder::new(Limits {

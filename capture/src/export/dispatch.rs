@@ -83,6 +83,9 @@ pub struct FlowDecoder {
     pub(super) now_ns: u64,
     pub(super) next_sweep_ns: u64,
     pub(super) last_forced_sweep_ns: Option<u64>,
+    /// Templates yielded to newcomers in the clock second `yield_second`.
+    pub(super) yields: usize,
+    pub(super) yield_second: u64,
     pub(super) sflow: crate::sflow::SflowState,
     /// Counters so far.
     pub counts: FlowCounts,
@@ -112,6 +115,8 @@ impl FlowDecoder {
             now_ns: 0,
             next_sweep_ns: 0,
             last_forced_sweep_ns: None,
+            yields: 0,
+            yield_second: 0,
             sflow: crate::sflow::SflowState::default(),
             counts: FlowCounts::default(),
         }

@@ -67,6 +67,10 @@ impl Default for Limits {
 /// slot, rounded up. An empty data set is not free.
 pub const HELD_OVERHEAD: usize = 128;
 
+/// Templates a full table takes from its heaviest exporter address for a
+/// newcomer, per decoder and second of clock, at most.
+pub const MAX_YIELDS_PER_SECOND: usize = 64;
+
 /// Samplers and selectors (IE 48/302) remembered per decoder, at most;
 /// further ids are refused and counted as `flow_template_limit`.
 pub const MAX_SAMPLERS: usize = 16_384;

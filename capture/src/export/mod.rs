@@ -43,7 +43,10 @@ mod templates;
 
 pub use counts::{FlowCounts, FlowError, MAX_EXPORTER_ERROR_KEYS};
 pub use dispatch::FlowDecoder;
-pub use limits::{Limits, SharedBudget, DEFAULT_TEMPLATE_TIMEOUT_NS, HELD_OVERHEAD, MAX_SAMPLERS};
+pub use limits::{
+    Limits, SharedBudget, DEFAULT_TEMPLATE_TIMEOUT_NS, HELD_OVERHEAD, MAX_SAMPLERS,
+    MAX_YIELDS_PER_SECOND,
+};
 
 use dispatch::*;
 use record::*;

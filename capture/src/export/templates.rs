@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::FlowUpdate;
+use crate::{FlowUpdate, Ip};
 
 /// Variable length (IPFIX).
 pub(super) const VARIABLE: u16 = 65_535;
@@ -164,11 +164,17 @@ impl FlowDecoder {
             .is_some_and(|d| d.templates.contains_key(&id));
         if !known {
             let mine = self.per_exporter.get(&domain.0).map_or(0, |q| q.templates);
-            if mine >= self.limits.templates_per_exporter || !self.take_template() {
+            if mine >= self.limits.templates_per_exporter {
                 self.counts.error(FlowError::TemplateLimit);
                 return;
             }
-            self.templates += 1;
+            if self.take_template() {
+                self.templates += 1;
+            } else if !self.yield_template(domain.0, mine) {
+                // (A yielded place is reused: this decoder's count stays.)
+                self.counts.error(FlowError::TemplateLimit);
+                return;
+            }
             self.per_exporter.entry(domain.0).or_default().templates += 1;
         }
         self.domains
@@ -196,6 +202,60 @@ impl FlowDecoder {
         self.last_forced_sweep_ns = Some(self.now_ns);
         self.sweep();
         self.budget.take_template(cap)
+    }
+
+    /// With the shared table full, the exporter address holding the most
+    /// templates in this decoder gives up its least recently used one to
+    /// `requester`, if it holds more than one beyond the requester's
+    /// `mine` (so many addresses at their quota cannot lock a newcomer out
+    /// until they go idle); counted as `flow_template_limit` against it.
+    /// At most [`MAX_YIELDS_PER_SECOND`] a second of clock: each costs a
+    /// scan of this decoder's addresses and domains.
+    pub(super) fn yield_template(&mut self, requester: u128, mine: usize) -> bool {
+        let second = self.now_ns / 1_000_000_000;
+        if self.yield_second != second {
+            self.yield_second = second;
+            self.yields = 0;
+        }
+        if self.yields >= MAX_YIELDS_PER_SECOND {
+            return false;
+        }
+        let Some((heavy, n)) = self
+            .per_exporter
+            .iter()
+            .filter(|(a, _)| **a != requester)
+            .map(|(a, q)| (*a, q.templates))
+            .max_by_key(|&(_, n)| n)
+        else {
+            return false;
+        };
+        if n <= mine + 1 {
+            return false;
+        }
+        let mut lru: Option<(Domain, u16, u64)> = None;
+        for (d, st) in self.domains.iter().filter(|(d, _)| d.0 == heavy) {
+            for (id, t) in &st.templates {
+                if lru.is_none_or(|(_, _, used)| t.last_used_ns < used) {
+                    lru = Some((*d, *id, t.last_used_ns));
+                }
+            }
+        }
+        let Some((d, id, _)) = lru else {
+            return false;
+        };
+        if let Some(st) = self.domains.get_mut(&d) {
+            st.templates.remove(&id);
+            if st.templates.is_empty() {
+                self.samplers -= st.sampler_rates.len();
+                self.domains.remove(&d);
+            }
+        }
+        if let Some(q) = self.per_exporter.get_mut(&heavy) {
+            q.templates -= 1;
+        }
+        self.yields += 1;
+        self.counts.error_from(Ip(heavy), FlowError::TemplateLimit);
+        true
     }
 
     pub(super) fn withdraw(&mut self, domain: Domain, id: u16) {
