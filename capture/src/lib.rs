@@ -27,6 +27,7 @@ mod error;
 mod fast;
 mod file;
 mod flow_update;
+#[path = "export/mod.rs"]
 pub mod flows;
 mod linktype;
 #[cfg(feature = "live")]
@@ -35,11 +36,12 @@ mod parse;
 mod pcap_file;
 mod pcapng;
 mod reason;
-pub mod sflow;
 mod stream;
 mod totals;
 pub mod udp;
 pub mod write;
+
+pub use flows::sflow;
 
 pub use error::ReadError;
 pub use file::{CaptureFile, FileFormat};

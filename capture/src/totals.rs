@@ -10,7 +10,7 @@ impl LinktypeCounts {
     #[inline]
     pub fn add(&mut self, lt: Linktype, n: u64) {
         match self.0.iter_mut().find(|(l, _)| *l == lt) {
-            Some((_, c)) => *c += n,
+            Some((_, c)) => *c = c.saturating_add(n),
             None => self.0.push((lt, n)),
         }
     }
@@ -23,7 +23,9 @@ impl LinktypeCounts {
     }
 }
 
-/// Packets by network and transport protocol and by TCP flag, each
+/// Packets by network and transport protocol and by TCP flag (every
+/// counter saturates rather than wraps: a flow record may claim 2^64
+/// bytes), each
 /// update weighted by the packets it stands for (1 for a captured packet,
 /// more for a flow record). Shared by the exact run counters and the
 /// pipeline's per-epoch totals.
@@ -55,41 +57,41 @@ impl ProtocolCounts {
     pub fn add(&mut self, u: &FlowUpdate) {
         let p = u.packets as u64;
         match u.ip_version {
-            4 => self.ipv4 += p,
-            6 => self.ipv6 += p,
+            4 => self.ipv4 = self.ipv4.saturating_add(p),
+            6 => self.ipv6 = self.ipv6.saturating_add(p),
             _ => {
-                self.non_ip += p;
+                self.non_ip = self.non_ip.saturating_add(p);
                 return;
             }
         }
-        self.ip_bytes += u.bytes;
+        self.ip_bytes = self.ip_bytes.saturating_add(u.bytes);
         match u.proto {
             FlowUpdate::TCP => {
-                self.tcp += p;
+                self.tcp = self.tcp.saturating_add(p);
                 if u.tcp_flags != 0 {
                     for (i, c) in self.tcp_flags.iter_mut().enumerate() {
-                        *c += ((u.tcp_flags >> i) & 1) as u64 * p;
+                        *c = c.saturating_add(((u.tcp_flags >> i) & 1) as u64 * p);
                     }
                 }
             }
-            FlowUpdate::UDP => self.udp += p,
-            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp += p,
-            _ => self.other_l4 += p,
+            FlowUpdate::UDP => self.udp = self.udp.saturating_add(p),
+            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => self.icmp = self.icmp.saturating_add(p),
+            _ => self.other_l4 = self.other_l4.saturating_add(p),
         }
     }
 
     /// Adds every counter of `o`.
     pub fn merge(&mut self, o: &ProtocolCounts) {
-        self.ip_bytes += o.ip_bytes;
-        self.ipv4 += o.ipv4;
-        self.ipv6 += o.ipv6;
-        self.non_ip += o.non_ip;
-        self.tcp += o.tcp;
-        self.udp += o.udp;
-        self.icmp += o.icmp;
-        self.other_l4 += o.other_l4;
+        self.ip_bytes = self.ip_bytes.saturating_add(o.ip_bytes);
+        self.ipv4 = self.ipv4.saturating_add(o.ipv4);
+        self.ipv6 = self.ipv6.saturating_add(o.ipv6);
+        self.non_ip = self.non_ip.saturating_add(o.non_ip);
+        self.tcp = self.tcp.saturating_add(o.tcp);
+        self.udp = self.udp.saturating_add(o.udp);
+        self.icmp = self.icmp.saturating_add(o.icmp);
+        self.other_l4 = self.other_l4.saturating_add(o.other_l4);
         for (a, b) in self.tcp_flags.iter_mut().zip(o.tcp_flags) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
     }
 }
@@ -135,9 +137,9 @@ impl Totals {
     /// Counts one packet and its parse result.
     #[inline]
     pub fn record(&mut self, pkt: &RawPacket<'_>, upd: &FlowUpdate, err: Option<ParseError>) {
-        self.packets += 1;
-        self.wire_bytes += pkt.wire_len as u64;
-        self.captured_bytes += pkt.data.len() as u64;
+        self.packets = self.packets.saturating_add(1);
+        self.wire_bytes = self.wire_bytes.saturating_add(pkt.wire_len as u64);
+        self.captured_bytes = self.captured_bytes.saturating_add(pkt.data.len() as u64);
         self.first_ts_ns = self.first_ts_ns.min(pkt.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(pkt.ts_ns);
         self.linktypes.add(pkt.linktype, 1);
@@ -154,9 +156,9 @@ impl Totals {
 
     /// Adds every counter of `other`.
     pub fn merge(&mut self, other: &Totals) {
-        self.packets += other.packets;
-        self.wire_bytes += other.wire_bytes;
-        self.captured_bytes += other.captured_bytes;
+        self.packets = self.packets.saturating_add(other.packets);
+        self.wire_bytes = self.wire_bytes.saturating_add(other.wire_bytes);
+        self.captured_bytes = self.captured_bytes.saturating_add(other.captured_bytes);
         self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
         self.proto.merge(&other.proto);

@@ -1,9 +1,12 @@
 //! Flow export decoding: hand-built NetFlow v5/v9 and IPFIX datagrams with
-//! known contents, data before its template, sampling from options data,
-//! bounded templates, and garbage that must never panic.
+//! known contents, data before its template, sampling from options data
+//! (PSAMP selectors included), bounded and shared memory, per-exporter
+//! fairness, template timeouts, and garbage that must never panic.
 
-use capture::flows::{FlowDecoder, Limits};
-use capture::{tcp_flags, FlowUpdate, Ip};
+use std::sync::Arc;
+
+use capture::flows::{FlowDecoder, Limits, SharedBudget, HELD_OVERHEAD};
+use capture::{tcp_flags, FlowUpdate, Ip, ProtocolCounts, Totals};
 use proptest::prelude::*;
 
 const EXPORTER: (Ip, u16) = (Ip(0xffff_0a00_0001), 2055);
@@ -382,6 +385,427 @@ fn malformed_datagrams_are_counted_by_reason_and_exporter() {
     assert_eq!(by.get(&(other.0, "flow_truncated_header")), Some(&1));
     assert_eq!(by.get(&(other.0, "flow_unknown_version")), Some(&1));
     assert_eq!(dec.counts.errors.values().sum::<u64>(), 3);
+}
+
+/// A v9 template set defining `id` with one field of `len` bytes
+/// (sourceIPv4Address).
+fn one_field_template(id: u16, len: u16) -> Vec<u8> {
+    let mut b = Vec::new();
+    for w in [id, 1, 8, len] {
+        u16b(&mut b, w);
+    }
+    set(0, &b)
+}
+
+/// `n` empty data sets (set length 4) for template ids from `first` on.
+fn empty_sets(first: u16, n: u16) -> Vec<Vec<u8>> {
+    (0..n).map(|i| set(first + i, &[])).collect()
+}
+
+fn exporter(last: u8, port: u16) -> (Ip, u16) {
+    (Ip::v4([192, 0, 2, last]), port)
+}
+
+fn decode_from(dec: &mut FlowDecoder, from: (Ip, u16), d: &[u8], at_ns: u64) -> Vec<FlowUpdate> {
+    let mut out = Vec::new();
+    let _ = dec.decode(from, d, at_ns, &mut out);
+    out
+}
+
+#[test]
+fn empty_data_sets_for_unknown_templates_cost_their_bookkeeping() {
+    // 200,000 empty sets were held at 0 bytes each (3 GB of RSS from
+    // 128 MB of UDP); now each costs HELD_OVERHEAD against the limit.
+    let limits = Limits::default();
+    let mut dec = FlowDecoder::new(limits);
+    for round in 0..600u16 {
+        let sets = empty_sets(256 + round % 64, 340);
+        decode_from(&mut dec, exporter(1, 2055), &v9(&sets), 0);
+    }
+    let (sets, bytes) = dec.held();
+    let most = limits.pending_per_exporter / HELD_OVERHEAD;
+    assert!(
+        sets <= most,
+        "{sets} empty sets held, at most {most} allowed"
+    );
+    assert_eq!(bytes, sets * HELD_OVERHEAD);
+    let given_up = dec.counts.errors["flow_missing_template"];
+    assert_eq!(given_up + sets as u64, 600 * 340);
+}
+
+#[test]
+fn a_template_definition_releases_only_its_own_held_sets() {
+    let mut dec = FlowDecoder::new(Limits::default());
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    // 5,000 held sets of other templates, then one of template 300.
+    for round in 0..50u16 {
+        decode(&mut dec, &v9(&empty_sets(400 + round, 100)));
+    }
+    decode(&mut dec, &v9(&[set(300, &data), set(300, &data)]));
+    let before = dec.held().0;
+    let out = decode(&mut dec, &v9(&[v9_template()]));
+    assert_eq!(out.len(), 2);
+    assert_eq!(dec.counts.pending_decoded, 2);
+    assert_eq!(dec.held().0, before - 2);
+}
+
+#[test]
+fn one_exporter_flooding_held_sets_leaves_another_exporters_held_data() {
+    let limits = Limits {
+        pending_bytes: 64 * HELD_OVERHEAD,
+        pending_per_exporter: 16 * HELD_OVERHEAD,
+        ..Limits::default()
+    };
+    let mut dec = FlowDecoder::new(limits);
+    let good = exporter(2, 2055);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    // The good exporter's data comes first, its template later ...
+    decode_from(&mut dec, good, &v9(&[set(300, &data)]), 0);
+    // ... and meanwhile a flood of held sets from one address, many ports.
+    for port in 0..100u16 {
+        decode_from(
+            &mut dec,
+            exporter(66, 10_000 + port),
+            &v9(&empty_sets(256, 50)),
+            0,
+        );
+    }
+    let out = decode_from(&mut dec, good, &v9(&[v9_template()]), 0);
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+    let by = &dec.counts.exporter_errors;
+    assert_eq!(by.get(&(good.0, "flow_missing_template")), None);
+    assert_eq!(
+        by.get(&(exporter(66, 0).0, "flow_missing_template")),
+        Some(&(100 * 50 - 16))
+    );
+}
+
+#[test]
+fn a_template_flood_from_one_address_leaves_room_for_another_exporter() {
+    let limits = Limits {
+        templates_per_exporter: 10,
+        templates_total: 50,
+        ..Limits::default()
+    };
+    let mut dec = FlowDecoder::new(limits);
+    // One address, 100 source ports, 20 templates from each: the quota is
+    // the address's, not each port's.
+    for port in 0..100u16 {
+        for id in 256..276 {
+            decode_from(
+                &mut dec,
+                exporter(66, 20_000 + port),
+                &v9(&[one_field_template(id, 4)]),
+                0,
+            );
+        }
+    }
+    assert_eq!(dec.templates_kept(), 10);
+    let good = exporter(2, 2055);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    let out = decode_from(&mut dec, good, &v9(&[v9_template(), set(300, &data)]), 0);
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+}
+
+#[test]
+fn a_table_filled_by_many_addresses_yields_to_a_new_exporter() {
+    // The 65,536 templates filled with anyone's: a new exporter got 0
+    // records. Five addresses at their quota fill a 50-template table; the
+    // newcomer takes the least recently used place of the heaviest.
+    let limits = Limits {
+        templates_per_exporter: 10,
+        templates_total: 50,
+        ..Limits::default()
+    };
+    let mut dec = FlowDecoder::new(limits);
+    for last in 60..65u8 {
+        for id in 256..266 {
+            decode_from(
+                &mut dec,
+                exporter(last, 2055),
+                &v9(&[one_field_template(id, 4)]),
+                0,
+            );
+        }
+    }
+    assert_eq!(dec.templates_kept(), 50);
+    let good = exporter(2, 2055);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    let out = decode_from(&mut dec, good, &v9(&[v9_template(), set(300, &data)]), 0);
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+    assert_eq!(dec.templates_kept(), 50);
+    let yielded: u64 = (60..65u8)
+        .filter_map(|l| {
+            dec.counts
+                .exporter_errors
+                .get(&(exporter(l, 0).0, "flow_template_limit"))
+        })
+        .sum();
+    assert_eq!(yielded, 1);
+    // An address at its fair share does not yield to one above it.
+    let flooder = exporter(60, 2055);
+    for id in 400..420 {
+        decode_from(&mut dec, flooder, &v9(&[one_field_template(id, 4)]), 0);
+    }
+    assert_eq!(dec.templates_kept(), 50);
+    let out = decode_from(&mut dec, good, &v9(&[set(300, &data)]), 0);
+    assert_eq!(out.len(), 1, "the newcomer kept its template");
+}
+
+#[test]
+fn the_template_table_limit_is_shared_by_every_receiving_thread() {
+    // Per thread, `--threads 4` kept 262,193 templates against a 65,536 cap.
+    let limits = Limits {
+        templates_total: 40,
+        ..Limits::default()
+    };
+    let budget = Arc::new(SharedBudget::default());
+    let mut decoders: Vec<FlowDecoder> = (0..4)
+        .map(|_| FlowDecoder::with_budget(limits, Arc::clone(&budget)))
+        .collect();
+    for (i, dec) in decoders.iter_mut().enumerate() {
+        for id in 256..276 {
+            decode_from(
+                dec,
+                exporter(i as u8, 2055),
+                &v9(&[one_field_template(id, 4)]),
+                0,
+            );
+        }
+    }
+    let kept: usize = decoders.iter().map(FlowDecoder::templates_kept).sum();
+    assert_eq!((kept, budget.templates()), (40, 40));
+    assert_eq!(budget.peak_templates(), 40);
+    let refused: u64 = decoders
+        .iter()
+        .map(|d| {
+            d.counts
+                .errors
+                .get("flow_template_limit")
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(refused, 40);
+    // A decoder that goes gives its share back.
+    decoders.truncate(1);
+    assert_eq!(budget.templates(), decoders[0].templates_kept());
+}
+
+#[test]
+fn idle_templates_expire_and_free_the_full_table() {
+    const S: u64 = 1_000_000_000;
+    let limits = Limits {
+        templates_total: 4,
+        template_timeout_ns: 60 * S,
+        ..Limits::default()
+    };
+    let mut dec = FlowDecoder::new(limits);
+    // Four addresses, one template each: the table is full and fair (no
+    // address yields a place to a newcomer).
+    let old = exporter(66, 2055);
+    for last in 66..70 {
+        decode_from(
+            &mut dec,
+            exporter(last, 2055),
+            &v9(&[one_field_template(256, 4)]),
+            S,
+        );
+    }
+    // 66's template stays in use; the other three go idle.
+    decode_from(&mut dec, old, &v9(&[set(256, &[10, 0, 0, 1])]), 40 * S);
+    let good = exporter(2, 2055);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    let full = decode_from(
+        &mut dec,
+        good,
+        &v9(&[v9_template(), set(300, &data)]),
+        30 * S,
+    );
+    assert!(full.is_empty(), "the table was full");
+    assert_eq!(dec.counts.errors.get("flow_template_limit"), Some(&1));
+    // 62 s on: 67..69's templates are idle past the timeout, 66's is not.
+    let out = decode_from(
+        &mut dec,
+        good,
+        &v9(&[v9_template(), set(300, &data)]),
+        62 * S,
+    );
+    // The record held since the refused attempt comes out with the new one.
+    assert_eq!(out.len(), 2, "{:?}", dec.counts);
+    assert_eq!(dec.counts.pending_decoded, 1);
+    assert_eq!(dec.templates_kept(), 2);
+    // The expired template's data is now held, not decoded.
+    decode_from(
+        &mut dec,
+        exporter(67, 2055),
+        &v9(&[set(256, &[10, 0, 0, 1])]),
+        62 * S,
+    );
+    assert_eq!(dec.held().0, 1);
+    // 0 keeps templates for the run.
+    let mut dec = FlowDecoder::new(Limits {
+        template_timeout_ns: 0,
+        ..limits
+    });
+    decode_from(&mut dec, old, &v9(&[one_field_template(256, 4)]), S);
+    decode_from(&mut dec, old, &v9(&[]), 1_000_000 * S);
+    assert_eq!(dec.templates_kept(), 1);
+}
+
+#[test]
+fn rejected_zero_length_templates_do_not_use_up_the_exporter_limit() {
+    let mut dec = FlowDecoder::new(Limits::default());
+    // 1,024 templates whose records would take no byte: refused, and
+    // (before the fix) counted toward the exporter's 1,024.
+    for id in 256..1280u16 {
+        decode(&mut dec, &v9(&[one_field_template(id, 0)]));
+    }
+    assert_eq!(dec.counts.errors.get("flow_bad_template"), Some(&1024));
+    assert_eq!(dec.templates_kept(), 0);
+    let mut data = Vec::new();
+    v9_record(&mut data, [192, 0, 2, 1], 100, 1);
+    let out = decode(&mut dec, &v9(&[v9_template(), set(300, &data)]));
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+    assert_eq!(dec.counts.errors.get("flow_template_limit"), None);
+}
+
+#[test]
+fn sampling_rate_2_32_with_a_2_63_byte_record_does_not_wrap_the_totals() {
+    // Template 310: src4, dst4, octetDeltaCount in 8 bytes, packets.
+    let mut t = Vec::new();
+    for w in [310u16, 4, 8, 4, 12, 4, 1, 8, 2, 4] {
+        u16b(&mut t, w);
+    }
+    let mut rec = vec![198, 51, 100, 1, 10, 0, 0, 9];
+    rec.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    u32b(&mut rec, 1);
+    let mut dec = FlowDecoder::new(Limits {
+        override_sampling: Some(u32::MAX),
+        ..Limits::default()
+    });
+    let out = decode(&mut dec, &v9(&[set(0, &t), set(310, &rec)]));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].bytes, u64::MAX);
+    // Two such talkers: the traffic total stays at least either's.
+    let mut p = ProtocolCounts::default();
+    p.add(&out[0]);
+    p.add(&out[0]);
+    assert_eq!(p.ip_bytes, u64::MAX);
+    let mut q = p;
+    q.merge(&p);
+    assert_eq!((q.ip_bytes, q.ipv4), (u64::MAX, 2 * u32::MAX as u64 * 2));
+    let mut a = Totals {
+        wire_bytes: u64::MAX - 1,
+        packets: u64::MAX,
+        ..Totals::default()
+    };
+    a.merge(&a.clone());
+    assert_eq!((a.packets, a.wire_bytes), (u64::MAX, u64::MAX));
+    let mut c = dec.counts.clone();
+    c.records = u64::MAX;
+    c.merge(&c.clone());
+    assert_eq!(c.records, u64::MAX);
+}
+
+/// An IPFIX message of observation domain 1 with `sets` appended.
+fn ipfix(sets: &[Vec<u8>]) -> Vec<u8> {
+    let len: usize = 16 + sets.iter().map(Vec::len).sum::<usize>();
+    let mut d = Vec::new();
+    u16b(&mut d, 10);
+    u16b(&mut d, len as u16);
+    u32b(&mut d, 1_700_000_000);
+    u32b(&mut d, 0);
+    u32b(&mut d, 1);
+    for s in sets {
+        d.extend_from_slice(s);
+    }
+    d
+}
+
+/// RFC 5477 selector report: options template 257 scoped by selectorId
+/// (302), with selectorAlgorithm (304) and, per `algorithm`, samplingSize
+/// and samplingPopulation (309, 310: random n-out-of-N, algorithm 3) or
+/// samplingPacketInterval and samplingPacketSpace (305, 306: systematic
+/// count-based, algorithm 1); then its data for selector `sid`.
+fn psamp_selector(sid: u64, algorithm: u16, a: u32, b: u32) -> Vec<Vec<u8>> {
+    let (ia, ib) = if algorithm == 3 {
+        (309, 310)
+    } else {
+        (305, 306)
+    };
+    let mut t = Vec::new();
+    for w in [257u16, 4, 1, 302, 8, 304, 2, ia, 4, ib, 4] {
+        u16b(&mut t, w);
+    }
+    let mut d = Vec::new();
+    d.extend_from_slice(&sid.to_be_bytes());
+    u16b(&mut d, algorithm);
+    u32b(&mut d, a);
+    u32b(&mut d, b);
+    vec![set(3, &t), set(257, &d)]
+}
+
+/// Data template 256 (src4, dst4, octets, packets, selectorId) and
+/// records of selector `sid`.
+fn psamp_data(sid: u64, records: &[(u64, u64)]) -> Vec<Vec<u8>> {
+    let mut t = Vec::new();
+    for w in [256u16, 5, 8, 4, 12, 4, 1, 8, 2, 8, 302, 8] {
+        u16b(&mut t, w);
+    }
+    let mut d = Vec::new();
+    for &(bytes, packets) in records {
+        d.extend_from_slice(&[198, 51, 100, 1, 10, 0, 0, 9]);
+        d.extend_from_slice(&bytes.to_be_bytes());
+        d.extend_from_slice(&packets.to_be_bytes());
+        d.extend_from_slice(&sid.to_be_bytes());
+    }
+    vec![set(2, &t), set(256, &d)]
+}
+
+#[test]
+fn psamp_random_selector_scales_records_by_its_population() {
+    // A Cisco export with a 1-out-of-256 random selector: 121 packets and
+    // 10,632 bytes sampled stand for 30,976 packets and 2,721,792 bytes.
+    let mut dec = FlowDecoder::new(Limits::default());
+    let mut sets = psamp_selector(1, 3, 1, 256);
+    sets.extend(psamp_data(1, &[(10_000, 100), (632, 21)]));
+    let out = decode(&mut dec, &ipfix(&sets));
+    assert_eq!(out.len(), 2, "{:?}", dec.counts);
+    assert!(out.iter().all(|u| u.sampling_rate == 256));
+    let packets: u64 = out.iter().map(|u| u.packets as u64).sum();
+    let bytes: u64 = out.iter().map(|u| u.bytes).sum();
+    assert_eq!((packets, bytes), (30_976, 2_721_792));
+    // Records of another selector id are not scaled by this one.
+    let out = decode(&mut dec, &ipfix(&psamp_data(2, &[(100, 1)])));
+    assert_eq!(out[0].sampling_rate, 1);
+}
+
+#[test]
+fn psamp_systematic_selector_scales_by_interval_and_space() {
+    // 1 packet selected, then 99 skipped: 1 in 100.
+    let mut dec = FlowDecoder::new(Limits::default());
+    let mut sets = psamp_selector(7, 1, 1, 99);
+    sets.extend(psamp_data(7, &[(1_000, 10)]));
+    let out = decode(&mut dec, &ipfix(&sets));
+    assert_eq!(out.len(), 1, "{:?}", dec.counts);
+    assert_eq!(
+        (out[0].packets, out[0].bytes, out[0].sampling_rate),
+        (1_000, 100_000, 100)
+    );
+    // The override still wins.
+    let mut dec = FlowDecoder::new(Limits {
+        override_sampling: Some(3),
+        ..Limits::default()
+    });
+    let mut sets = psamp_selector(7, 1, 1, 99);
+    sets.extend(psamp_data(7, &[(1_000, 10)]));
+    assert_eq!(decode(&mut dec, &ipfix(&sets))[0].sampling_rate, 3);
 }
 
 proptest! {

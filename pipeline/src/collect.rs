@@ -14,6 +14,14 @@
 //! counts it (`netsketch_drops_total{reason="collector_queue_full"}`),
 //! as a full socket buffer is counted by the kernel (read from
 //! /proc/net/udp into `netsketch_kernel_drops_total{source="udp"}`).
+//!
+//! Template and held-data memory is one [`SharedBudget`] handed to every
+//! receiver's decoder, so `--threads` does not multiply its bound.
+//!
+//! At shutdown each receiver drains its own socket without blocking: it
+//! decodes what is queued for up to [`DRAIN_DECODE`], then reads and counts
+//! the rest as `collector_shutdown_dropped` (by exporter) for up to
+//! [`DRAIN_COUNT`] more, so a stop loses nothing silently.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use capture::flows::{FlowCounts, FlowDecoder, FlowError, Limits};
+use capture::flows::{FlowCounts, FlowDecoder, FlowError, Limits, SharedBudget};
 use capture::sflow::SflowInterface;
 use capture::{FlowUpdate, Ip};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -33,6 +41,12 @@ use crate::metrics::Metrics;
 /// How long a receiving thread waits for a datagram before it looks at
 /// the shutdown flag again.
 const READ_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// At shutdown, how long a receiver decodes what its socket still holds.
+pub const DRAIN_DECODE: Duration = Duration::from_secs(2);
+
+/// After [`DRAIN_DECODE`], how long it reads and counts what is left.
+pub const DRAIN_COUNT: Duration = Duration::from_secs(1);
 
 /// How to collect.
 #[derive(Debug, Clone)]
@@ -85,6 +99,7 @@ pub struct Collector {
     shutdown: Arc<AtomicBool>,
     handles: Vec<JoinHandle<()>>,
     published: Vec<Arc<Mutex<Published>>>,
+    budget: Arc<SharedBudget>,
     inodes: Vec<u64>,
     /// Kept open until the collector is dropped, so that the kernel's
     /// drop counts can still be read after the receivers stopped.
@@ -128,6 +143,7 @@ impl Collector {
         // A few batches per receiver in flight.
         let (tx, rx) = bounded(16 * sockets.len());
         let shutdown = Arc::new(AtomicBool::new(false));
+        let budget = Arc::new(SharedBudget::default());
         let mut handles = Vec::new();
         let mut published = Vec::new();
         for (i, sock) in sockets.iter().enumerate() {
@@ -138,7 +154,7 @@ impl Collector {
                 tx: tx.clone(),
                 shutdown: Arc::clone(&shutdown),
                 allow: cfg.allow.clone(),
-                dec: FlowDecoder::new(cfg.limits),
+                dec: FlowDecoder::with_budget(cfg.limits, Arc::clone(&budget)),
                 batch: cfg.batch.max(1),
                 published: p,
                 metrics: Arc::clone(&metrics),
@@ -165,6 +181,7 @@ impl Collector {
             shutdown,
             handles,
             published,
+            budget,
             inodes,
             _sockets: sockets,
             bound,
@@ -190,6 +207,12 @@ impl Collector {
     /// platform does not say).
     pub fn kernel_drops(&self) -> Option<u64> {
         capture::udp::kernel_drops(&self.inodes)
+    }
+
+    /// The template and held-data memory shared by every receiver (kept
+    /// now, and the peaks so far).
+    pub fn budget(&self) -> &SharedBudget {
+        &self.budget
     }
 
     /// Every receiver's counters, summed, and the sFlow interface rows.
@@ -330,23 +353,15 @@ impl UdpReceiver {
             .with_label_values(&["collector_queue_full"]);
         while !self.shutdown.load(Ordering::Relaxed) {
             match self.sock.recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    let ip = Ip::from(from.ip().to_canonical());
-                    if !self.allow.is_empty() && !self.allow.iter().any(|p| p.contains(ip)) {
-                        self.dec.counts.error_from(ip, FlowError::NotAllowed);
-                    } else {
-                        let _ = self.dec.decode(
-                            (ip, from.port()),
-                            &buf[..n],
-                            wall_clock_ns(),
-                            &mut out,
-                        );
-                    }
-                }
+                Ok((n, from)) => self.datagram(&buf[..n], from, &mut out),
+                // A timeout lets the loop look at the flag; a signal (SIGSTOP
+                // and SIGCONT, SIGTERM) interrupts the wait: neither is an error.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
                 Err(_) => recv_errors += 1,
             }
@@ -368,19 +383,73 @@ impl UdpReceiver {
                 last_send = Instant::now();
             }
         }
+        self.drain(&mut buf, &mut out, &mut recv_errors, &shed);
         // What is held for a template that never came is given up, counted.
         self.dec.finish();
-        if !out.is_empty() {
-            let n = out.len() as u64;
-            if self
-                .tx
-                .send_timeout(out, Duration::from_millis(500))
-                .is_err()
-            {
-                shed.inc_by(n);
+        self.hand_over(&mut out, &shed);
+        self.publish(recv_errors);
+    }
+
+    /// Checks the allowlist and decodes one datagram into `out`.
+    fn datagram(&mut self, d: &[u8], from: SocketAddr, out: &mut Vec<FlowUpdate>) {
+        let ip = Ip::from(from.ip().to_canonical());
+        if !self.allow.is_empty() && !self.allow.iter().any(|p| p.contains(ip)) {
+            self.dec.counts.error_from(ip, FlowError::NotAllowed);
+        } else {
+            let _ = self.dec.decode((ip, from.port()), d, wall_clock_ns(), out);
+        }
+    }
+
+    /// Empties the socket at shutdown without blocking: decodes for
+    /// [`DRAIN_DECODE`], then reads and counts for [`DRAIN_COUNT`]
+    /// (`collector_shutdown_dropped`); records go out in batches meanwhile.
+    fn drain(
+        &mut self,
+        buf: &mut [u8],
+        out: &mut Vec<FlowUpdate>,
+        recv_errors: &mut u64,
+        shed: &prometheus::IntCounter,
+    ) {
+        if self.sock.set_nonblocking(true).is_err() {
+            *recv_errors += 1;
+            return;
+        }
+        let start = Instant::now();
+        loop {
+            let decoding = start.elapsed() < DRAIN_DECODE;
+            if !decoding && start.elapsed() >= DRAIN_DECODE + DRAIN_COUNT {
+                break;
+            }
+            match self.sock.recv_from(buf) {
+                Ok((n, from)) if decoding => self.datagram(&buf[..n], from, out),
+                Ok((_, from)) => {
+                    let ip = Ip::from(from.ip().to_canonical());
+                    self.dec.counts.error_from(ip, FlowError::ShutdownDropped);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    *recv_errors += 1;
+                    break;
+                }
+            }
+            if out.len() >= self.batch {
+                self.hand_over(out, shed);
             }
         }
-        self.publish(recv_errors);
+    }
+
+    /// Sends what `out` holds, waiting a little for room (the source
+    /// thread still reads); what cannot go is counted as shed.
+    fn hand_over(&mut self, out: &mut Vec<FlowUpdate>, shed: &prometheus::IntCounter) {
+        if out.is_empty() {
+            return;
+        }
+        let n = out.len() as u64;
+        let b = std::mem::replace(out, Vec::with_capacity(self.batch + 64));
+        if self.tx.send_timeout(b, Duration::from_millis(500)).is_err() {
+            shed.inc_by(n);
+        }
     }
 
     /// Copies the decoder's counters where the source thread reads them.

@@ -28,18 +28,18 @@ impl EpochTotals {
     /// Counts one update.
     #[inline]
     pub fn add(&mut self, u: &FlowUpdate) {
-        self.packets += u.packets as u64;
-        self.wire_bytes += u.wire_len as u64;
+        self.packets = self.packets.saturating_add(u.packets as u64);
+        self.wire_bytes = self.wire_bytes.saturating_add(u.wire_len as u64);
         self.proto.add(u);
     }
 
     /// Adds every counter of `o`.
     pub fn merge(&mut self, o: &EpochTotals) {
-        self.packets += o.packets;
-        self.wire_bytes += o.wire_bytes;
+        self.packets = self.packets.saturating_add(o.packets);
+        self.wire_bytes = self.wire_bytes.saturating_add(o.wire_bytes);
         self.proto.merge(&o.proto);
-        self.late += o.late;
-        self.future += o.future;
+        self.late = self.late.saturating_add(o.late);
+        self.future = self.future.saturating_add(o.future);
     }
 }
 

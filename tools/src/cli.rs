@@ -259,6 +259,10 @@ pub struct CollectArgs {
     /// Scale every record by N, whatever its exporter says.
     #[arg(long, value_name = "N")]
     pub sampling_override: Option<u32>,
+    /// Drop a NetFlow v9/IPFIX template (and data held for one) unused
+    /// for this long (RFC 7011 section 8.4); 0 keeps them for the run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    pub template_timeout: f64,
     /// Stop after this many seconds.
     #[arg(short = 'd', long, value_name = "SECONDS")]
     pub duration: Option<f64>,

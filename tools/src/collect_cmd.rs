@@ -47,12 +47,21 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
         (1..=64).contains(&threads),
         "--threads must be 1 to 64, got {threads}"
     );
+    let t = args.template_timeout;
+    anyhow::ensure!(
+        t.is_finite() && (0.0..=1e9).contains(&t),
+        "--template-timeout must be 0 (never) to 1e9 seconds, got {t}"
+    );
+    let limits = capture::flows::Limits {
+        template_timeout_ns: (t * 1e9) as u64,
+        ..sampling_limits(args.default_sampling, args.sampling_override)?
+    };
     Ok(CollectConfig {
         listen,
         threads,
         recv_buffer: args.recv_buffer,
         allow,
-        limits: sampling_limits(args.default_sampling, args.sampling_override)?,
+        limits,
         cpus: engine.pin.then(|| engine.cpus.clone()).flatten(),
         batch: engine.batch_size,
     })
@@ -114,6 +123,12 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
+    let state = json!({
+        "templates_peak": collector.budget().peak_templates(),
+        "templates_limit": cfg.limits.templates_total,
+        "held_bytes_peak": collector.budget().peak_held_bytes(),
+        "held_bytes_limit": cfg.limits.pending_bytes,
+    });
     let (counts, ifs, recv_errors) = collector.finish();
     let shed = engine
         .metrics()
@@ -132,6 +147,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("kernel_drops".into(), json!(kernel));
         v.insert("queue_drops".into(), json!(shed + out.dropped));
         v.insert("recv_errors".into(), json!(recv_errors));
+        v.insert("flow_state".into(), state.clone());
         v.insert("late".into(), json!(out.late));
         v.insert("future".into(), json!(out.future));
         v.insert("epochs".into(), json!(out.epochs));
@@ -149,6 +165,16 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
                 kernel.map_or("unknown".into(), thousands),
                 thousands(shed + out.dropped),
                 thousands(recv_errors)
+            ),
+        ));
+        rows.push((
+            "flow memory".into(),
+            format!(
+                "peak {} of {} templates, {} of {} bytes held for a template",
+                thousands(state["templates_peak"].as_u64().unwrap_or(0)),
+                thousands(cfg.limits.templates_total as u64),
+                thousands(state["held_bytes_peak"].as_u64().unwrap_or(0)),
+                thousands(cfg.limits.pending_bytes as u64)
             ),
         ));
         rows.push((

@@ -184,7 +184,7 @@ fn flow_sample(
     }
     let records = s.u32()?;
     counts.sflow_flow_samples += 1;
-    counts.sflow_agent_drops += drops as u64;
+    counts.sflow_agent_drops = counts.sflow_agent_drops.saturating_add(drops as u64);
     let mut u = FlowUpdate::default();
     let mut got = false;
     for _ in 0..records {
