@@ -387,13 +387,17 @@ impl OwnedShards {
     pub fn apply_addresses(&mut self, f: &Flush, b: &mut Batches) {
         b.split(&f.src.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk.src_bytes);
             b.ranked(sh, &f.src.items, |v| v.packets, &mut sk.src_packets);
         }
         b.split(&f.dst.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk.dst_bytes);
             b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk.dst_packets);
         }
@@ -410,31 +414,41 @@ impl OwnedShards {
         // shard as one batch ([`SpaceSaving::update_many`]).
         b.split(&f.src.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk.src_bytes);
             b.ranked(sh, &f.src.items, |v| v.packets, &mut sk.src_packets);
         }
         b.split(&f.dst.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk.dst_bytes);
             b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk.dst_packets);
         }
         b.split(&f.pair.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked(sh, &f.pair.items, |v| v.bytes, &mut sk.pair_bytes);
             b.ranked(sh, &f.pair.items, |v| v.packets, &mut sk.pair_packets);
         }
         b.split(&f.sport.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked_port(sh, &f.sport.items, |v| v.bytes, &mut sk.sport_bytes);
             b.ranked_port(sh, &f.sport.items, |v| v.packets, &mut sk.sport_packets);
         }
         b.split(&f.dport.items, self.owner, self.workers);
         for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else { continue };
+            let Some(sk) = self.shards[sh].as_mut() else {
+                continue;
+            };
             b.ranked_port(sh, &f.dport.items, |v| v.bytes, &mut sk.dport_bytes);
             b.ranked_port(sh, &f.dport.items, |v| v.packets, &mut sk.dport_packets);
         }

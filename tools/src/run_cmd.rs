@@ -89,6 +89,7 @@ pub struct SourceSection {
     threads: Option<usize>,
     recv_buffer: Option<usize>,
     allow: Option<OneOrMany<String>>,
+    template_timeout: Option<f64>,
     // collect and file (with flows)
     default_sampling: Option<u32>,
     sampling_override: Option<u32>,
@@ -120,6 +121,11 @@ impl SourceSection {
             ("threads", self.threads.is_some(), &[Collect]),
             ("recv_buffer", self.recv_buffer.is_some(), &[Collect]),
             ("allow", self.allow.is_some(), &[Collect]),
+            (
+                "template_timeout",
+                self.template_timeout.is_some(),
+                &[Collect],
+            ),
             (
                 "default_sampling",
                 self.default_sampling.is_some(),

@@ -57,7 +57,9 @@ impl<'e> WorkerState<'e> {
     pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
         let i = self.epoch_index(e);
-        self.open[i].1.apply(flush, &mut self.coupons, &mut self.batches);
+        self.open[i]
+            .1
+            .apply(flush, &mut self.coupons, &mut self.batches);
         self.total.apply_addresses(flush, &mut self.batches);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
