@@ -5,10 +5,12 @@
 //!
 //! Architecture invariant: no byte parsing here (sources call
 //! `capture::parse_packet`), and answers never depend on the number of
-//! workers, the batch size or the replay speed: sketches are partitioned
-//! into [`SHARDS`] fixed key shards, every worker sees every batch (shared,
+//! workers, the batch size or the replay speed: the source thread sums
+//! updates exactly per flow and per key and flushes them at fixed points of
+//! the stream (an epoch closing, a table filling), sketches are partitioned
+//! into [`SHARDS`] fixed key shards, every worker sees every flush (shared,
 //! not copied) and updates only the shards it owns, so each shard sees the
-//! same sub-stream in the same order however the work is split.
+//! same weighted sub-stream in the same order however the work is split.
 #![deny(missing_docs)]
 
 pub mod collect;
