@@ -734,9 +734,10 @@ impl Detector {
             };
             let st = &r.stats;
             // Unanswered SYNs are known only at the handshake timeout, so
-            // during an outage outcomes lag attempts: either gives volume.
+            // during an outage outcomes lag the handshakes begun: either
+            // gives volume.
             let outcomes = st.answered + st.failures();
-            if outcomes == 0 || outcomes.max(st.attempts) < g.min_handshakes.max(1) {
+            if outcomes == 0 || outcomes.max(st.started) < g.min_handshakes.max(1) {
                 continue;
             }
             let ratio = st.failures() as f64 / outcomes as f64;
