@@ -112,9 +112,13 @@ fn check(windows: &[(u32, u32)], secs: &[f64]) -> (Vec<(u64, u64)>, Vec<Win>) {
     result.unwrap()
 }
 
+/// Window specs (length, slide), packet times in seconds, the windows of
+/// the first spec.
+type Case<'a> = (&'a [(u32, u32)], &'a [f64], &'a [Win]);
+
 #[test]
 fn epochs_in_windows_out() {
-    let cases: &[(&[(u32, u32)], &[f64], &[Win])] = &[
+    let cases: &[Case] = &[
         // The synflood capture's shape (21.1 s to 44.8 s, windows of 10):
         // the flood's window [20, 30) and the tail [40, 50) used to be lost.
         (
