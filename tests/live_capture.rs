@@ -253,3 +253,88 @@ fn live_reflection_flood_raises_an_alert() {
         "{lines}"
     );
 }
+
+/// Issue 16: after a flood on lo stopped, the alert was still active 12 s
+/// later (`end_epochs` = 3) and notify "end" never fired: no epoch closed
+/// without packets. The clock now closes the quiet epochs, their windows
+/// and the alert within `end_epochs` + 2 epochs of the last packet.
+#[test]
+#[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
+fn a_flood_that_stops_ends_its_alert_and_closes_its_windows_on_a_quiet_link() {
+    let port = 45_000 + (std::process::id() % 1000) as u16;
+    let dir = common::TempDir::new("live-quiet");
+    let cfg = dir.join("detect.toml");
+    std::fs::write(
+        &cfg,
+        "[[detect.hostgroup]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\nudp_amp_pps = 200\n",
+    )
+    .unwrap();
+    let alerts = dir.join("alerts.jsonl");
+    let notified = dir.join("notify.jsonl");
+    let notify = format!("cat >> {}", notified.display());
+    let cap = capture_lo(
+        port,
+        &[
+            "-d",
+            "60",
+            "--window",
+            "1",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+            "--notify",
+            &notify,
+        ],
+    );
+    // 3 s of about 1,000 packets/s from memcached's port, then silence.
+    let sock = UdpSocket::bind("127.0.0.1:11211").expect("port 11211 is free");
+    let t0 = std::time::Instant::now();
+    let mut i = 0u32;
+    while t0.elapsed() < Duration::from_secs(3) {
+        sock.send_to(&[0u8; 400], ("127.0.0.1", port)).unwrap();
+        i += 1;
+        if i % 10 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let stopped = std::time::Instant::now();
+    let has_end = |p: &std::path::Path| {
+        std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"event\":\"end\""))
+    };
+    // end_epochs (3) + 2 epochs of 1 s.
+    while !(has_end(&alerts) && has_end(&notified)) && stopped.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let waited = stopped.elapsed();
+    assert!(common::signal(&cap.child, "TERM"));
+    let out = cap.child.wait_with_output().unwrap();
+    let stderr = cap.stderr.join().unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let text = std::fs::read_to_string(&alerts).unwrap_or_default();
+    assert!(has_end(&alerts), "no end alert within {waited:?}: {text}");
+    assert!(
+        has_end(&notified),
+        "notify got no end: {:?}",
+        std::fs::read_to_string(&notified)
+    );
+    assert!(waited <= Duration::from_secs(5), "{waited:?}");
+    // The quiet seconds closed their windows too: empty windows after the
+    // flood's, and the windows hold every packet.
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, windows) = lines.split_last().unwrap();
+    let last_busy = windows
+        .iter()
+        .rposition(|w| w["packets"] != 0)
+        .expect("a window with the flood");
+    assert!(
+        windows.len() - last_busy > 3,
+        "windows after the flood: {}",
+        windows.len() - last_busy - 1
+    );
+    let sum: u64 = windows.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
+    assert_eq!(sum, summary["packets"].as_u64().unwrap());
+}

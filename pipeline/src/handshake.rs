@@ -199,6 +199,9 @@ pub struct ServiceStats {
     /// Connection attempts that ended here (first SYNs; retransmissions
     /// not counted): the sum of the five outcomes below.
     pub attempts: u64,
+    /// Handshakes begun here (first SYNs), whenever they end: what an
+    /// outage shows before its SYNs time out. Not part of `attempts`.
+    pub started: u64,
     /// SYN retransmissions (same sequence number).
     pub syn_retransmits: u64,
     /// Attempts a SYN-ACK answered (completed, incomplete, or open after
@@ -224,6 +227,7 @@ impl ServiceStats {
     /// Adds every count and histogram of `o`.
     pub fn merge(&mut self, o: &ServiceStats) {
         self.attempts += o.attempts;
+        self.started += o.started;
         self.syn_retransmits += o.syn_retransmits;
         self.answered += o.answered;
         self.completed += o.completed;
@@ -298,6 +302,7 @@ impl ServiceStats {
     pub fn to_json(&self) -> Value {
         json!({
             "attempts": self.attempts,
+            "started": self.started,
             "syn_retransmits": self.syn_retransmits,
             "answered": self.answered,
             "completed": self.completed,
@@ -360,6 +365,8 @@ enum Outcome {
 /// Which event to count for a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
+    /// A first SYN.
+    Started,
     Retransmit,
     /// One attempt, ended: its outcome and its round trips (server side
     /// once answered, client side once completed).
@@ -393,6 +400,7 @@ impl ServiceTable {
         self.slots[i].weight += 1;
         let st = &mut self.slots[i].stats;
         match ev {
+            Event::Started => st.started += 1,
             Event::Retransmit => st.syn_retransmits += 1,
             Event::Ended {
                 outcome,
@@ -609,6 +617,7 @@ impl ConnTables {
                         syn_seq: u.tcp_seq,
                         synack: None,
                     };
+                    stats.count(service, Event::Started);
                 }
                 None if full => stats.untracked += 1,
                 None => {
@@ -620,6 +629,7 @@ impl ConnTables {
                             synack: None,
                         },
                     );
+                    stats.count(service, Event::Started);
                 }
             }
         } else if syn {
@@ -919,7 +929,7 @@ mod tests {
             (10, 9, 1, 1)
         );
         let s0 = service(&e0[service_shard(Ip::v4(S).0, 80)]);
-        assert_eq!((s0.attempts, s0.syn_retransmits), (0, 21));
+        assert_eq!((s0.attempts, s0.started, s0.syn_retransmits), (0, 10, 21));
     }
 
     #[test]

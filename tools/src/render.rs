@@ -273,6 +273,39 @@ pub fn check_stdout(outcome: &mut crate::exit::Outcome) {
     }
 }
 
+/// [`window_line`] as text, rendering the answers of a window without
+/// packets once: all such windows answer alike (no sketch holds anything)
+/// but for their times, and a gap of days in a replay emits hundreds of
+/// thousands of them (rendered one by one, 20 µs each, a 47-day gap took
+/// 9 s of CPU; this way under 1 s).
+pub fn window_line_cached(
+    s: &Summary,
+    k: usize,
+    queries: &[crate::engine_args::Query],
+    empty: &mut Option<String>,
+) -> String {
+    if s.totals.packets != 0 || s.totals.late != 0 {
+        return window_line(s, k, queries).to_string();
+    }
+    let rest = empty.get_or_insert_with(|| {
+        let mut v = window_line(s, k, queries);
+        if let Value::Object(m) = &mut v {
+            for key in ["start_ts_ns", "end_ts_ns", "partial"] {
+                m.remove(key);
+            }
+        }
+        v.to_string()
+    });
+    // `rest` is a non-empty object: `{"key":...}`.
+    format!(
+        "{{\"start_ts_ns\":{},\"end_ts_ns\":{},\"partial\":{},{}",
+        s.start_ns,
+        s.end_ns,
+        s.partial,
+        &rest[1..]
+    )
+}
+
 /// The `on_window` callback of a command: prints each window as a JSON
 /// line when `json` is set. If standard output fails, sets `stop`: a run
 /// whose report cannot be written ends.
@@ -282,8 +315,9 @@ pub fn window_printer<'a>(
     queries: &'a [crate::engine_args::Query],
     stop: &'a AtomicBool,
 ) -> impl FnMut(usize, &Summary) + 'a {
+    let mut empty = None;
     move |_, w| {
-        if json && !println(window_line(w, k, queries)) {
+        if json && !println(window_line_cached(w, k, queries, &mut empty)) {
             stop.store(true, Ordering::SeqCst);
         }
     }

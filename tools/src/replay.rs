@@ -17,7 +17,7 @@ use crate::exit::Outcome;
 use crate::progress::file_bar;
 use crate::render::{
     self, flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, summary_json,
-    table, thousands, window_line, Rates,
+    table, thousands, window_line_cached, Rates,
 };
 use crate::serve;
 use crate::stop::StopFlag;
@@ -152,11 +152,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let json = args.output.json;
     let start = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
+    let mut empty_window = None;
     let out = std::thread::scope(|s| {
         let ticker = s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 bar.set_position(counters.iter().map(|c| c.load(Ordering::Relaxed)).sum());
-                std::thread::sleep(Duration::from_millis(100));
+                // Woken at the end, so a stopped run reports at once.
+                std::thread::park_timeout(Duration::from_millis(100));
             }
         });
         let mut paced = Paced {
@@ -179,7 +181,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             |i, w| {
                 serve::window(server.as_ref(), i, w);
                 if json {
-                    let v = window_line(w, k, &queries);
+                    let v = window_line_cached(w, k, &queries, &mut empty_window);
                     // A report that cannot be written ends the run.
                     if !bar.suspend(|| render::println(v)) {
                         stop.set();
@@ -188,6 +190,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             },
         );
         done.store(true, Ordering::Relaxed);
+        ticker.thread().unpark();
         let _ = ticker.join();
         let pacing = args
             .speed
