@@ -126,8 +126,9 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
     // epoch-sized sketches: at the default 256 MiB they hold 130 k sources
     // and as many destinations, so a run's top talkers are exact up to
     // there (an epoch rarely sees a tenth of a run's addresses).
+    // Under 64 MiB every byte goes to the epochs.
     let plan = |memory: usize| {
-        let total_extra = memory / 8;
+        let total_extra = if memory >= 64 << 20 { memory / 8 } else { 0 };
         Budget::for_epoch((memory - total_extra) / copies).with_total(total_extra)
     };
     let budget = plan(cfg.memory_bytes);
