@@ -122,6 +122,10 @@ pub struct Summary {
     pub(crate) shards: Vec<ShardSketches>,
 }
 
+/// Packets from which merging a summary into another is split over two
+/// threads.
+const PARALLEL_MERGE_PACKETS: u64 = 5_000;
+
 fn ip_text(k: u128) -> String {
     Ip(k).to_string()
 }
@@ -157,6 +161,26 @@ impl Summary {
         self.totals.merge(&o.totals);
         if self.shards.is_empty() {
             self.shards.clone_from(&o.shards);
+            return;
+        }
+        // A busy epoch's merge (dense Count-Min rows and HLL registers in
+        // every shard, about a millisecond) is split over two threads: the
+        // merging thread is the pipeline's one serial stage, and the
+        // workers' cores have room. A quiet epoch's is not worth a thread.
+        if o.totals.packets >= PARALLEL_MERGE_PACKETS && self.shards.len() == o.shards.len() {
+            let half = self.shards.len() / 2;
+            let (a1, a2) = self.shards.split_at_mut(half);
+            let (b1, b2) = o.shards.split_at(half);
+            std::thread::scope(|sc| {
+                sc.spawn(|| {
+                    for (a, b) in a2.iter_mut().zip(b2) {
+                        a.merge(b);
+                    }
+                });
+                for (a, b) in a1.iter_mut().zip(b1) {
+                    a.merge(b);
+                }
+            });
             return;
         }
         for (a, b) in self.shards.iter_mut().zip(&o.shards) {
