@@ -371,8 +371,8 @@ fn a_cut_gz_and_the_same_capture_cut_uncompressed_agree() {
     std::fs::write(&cut, &plain).unwrap();
     let a = run(&["replay", "--json", cut_gz.to_str().unwrap()]);
     let b = run(&["replay", "--json", cut.to_str().unwrap()]);
-    let sa: Value = serde_json::from_slice(&a.stdout).unwrap();
-    let sb: Value = serde_json::from_slice(&b.stdout).unwrap();
+    let sa: Value = common::last_json(&a.stdout);
+    let sb: Value = common::last_json(&b.stdout);
     assert_eq!(a.status.code(), Some(TRUNCATED));
     assert_eq!(b.status.code(), Some(TRUNCATED));
     assert_eq!(sa["errors"], sb["errors"]);

@@ -131,7 +131,7 @@ fn several_files_in_order_and_stdin_and_gzip_agree() {
         .write_all(&std::fs::read(&gz).unwrap())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = common::last_json(&out.stdout);
     assert_eq!(s["packets"], plain["packets"]);
 }
 
@@ -170,7 +170,7 @@ fn cut_short_file_keeps_its_packets_and_counts_the_tail() {
     let out = run(&["replay", "--json", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cut short"));
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = common::last_json(&out.stdout);
     assert_eq!(s["packets"], 19);
     assert_eq!(s["errors"]["truncated_file"], 1);
 }
@@ -193,7 +193,7 @@ fn corrupt_block_mid_file_prints_counters_and_fails() {
     let out = run(&["replay", "--json", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("corrupt pcapng block"));
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s: serde_json::Value = common::last_json(&out.stdout);
     assert_eq!(s["packets"], 9);
     assert_eq!(s["errors"]["corrupt_block"], 1);
 }

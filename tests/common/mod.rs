@@ -49,6 +49,14 @@ pub fn run(args: &[&str]) -> Output {
     netsketch().args(args).output().expect("netsketch runs")
 }
 
+/// The last line of a `--json` run's stdout (the summary), parsed: window
+/// lines come before it.
+pub fn last_json(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("bad JSON {last:?}: {e}"))
+}
+
 /// Runs netsketch and parses the last stdout line (the summary) as JSON.
 pub fn summary(args: &[&str]) -> Value {
     let out = run(args);
