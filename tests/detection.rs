@@ -247,7 +247,7 @@ fn configuration_decides_what_is_protected_and_bad_files_name_line_and_key() {
         let bad = dir.join("bad.toml");
         std::fs::write(&bad, text).unwrap();
         let out = run(&["replay", &pcap, "--config", bad.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         for w in want {
             assert!(err.contains(w), "{text:?}: {err}");

@@ -333,7 +333,7 @@ fn bad_pipeline_options_fail_before_work_starts() {
         (&["--epoch", "0"][..], "--epoch must be"),
     ] {
         let out = run(&[&["replay", "-"][..], args].concat());
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }

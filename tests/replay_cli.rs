@@ -168,7 +168,7 @@ fn cut_short_file_keeps_its_packets_and_counts_the_tail() {
     bytes.truncate(bytes.len() - 5);
     std::fs::write(&p, &bytes).unwrap();
     let out = run(&["replay", "--json", p.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cut short"));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["packets"], 19);

@@ -104,6 +104,11 @@ impl ReadError {
             ReadError::CorruptBlock { .. } => Reason::CorruptBlock,
             ReadError::UnknownInterface { .. } => Reason::UnknownInterface,
             ReadError::BadPacketBlock { .. } => Reason::CorruptBlock,
+            // A compressed capture cut short ends its stream early: the
+            // same truncation as the uncompressed file cut at that point.
+            ReadError::Io(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Reason::TruncatedFile
+            }
             ReadError::Io(_) => Reason::ReadError,
             ReadError::NotACapture { .. }
             | ReadError::TruncatedHeader { .. }

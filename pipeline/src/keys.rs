@@ -1,6 +1,6 @@
 //! Sketch keys, their hashes and the shard a key belongs to.
 
-use capture::{FlowUpdate, Ip};
+use capture::Ip;
 use sketches::hash::{hash_u128, hash_u128_pair, hash_u64, DEFAULT_SEED};
 
 /// Fixed number of key shards. Workers own shards round-robin, so up to
@@ -86,17 +86,23 @@ pub struct Hashes {
 }
 
 impl Hashes {
+    #[cfg(test)]
+    pub fn of(u: &capture::FlowUpdate) -> Hashes {
+        Hashes::of_key(u.src, u.dst, u.sport, u.dport, u.proto)
+    }
+
+    /// The hashes of a flow's keys.
     #[inline]
-    pub fn of(u: &FlowUpdate) -> Hashes {
+    pub fn of_key(src: Ip, dst: Ip, sport: u16, dport: u16, proto: u8) -> Hashes {
         let s = DEFAULT_SEED;
-        let ports = (u.sport as u64) << 24 | (u.dport as u64) << 8 | u.proto as u64;
+        let ports = (sport as u64) << 24 | (dport as u64) << 8 | proto as u64;
         Hashes {
-            src: hash_u128(u.src.0, s),
-            dst: hash_u128(u.dst.0, s),
-            pair: hash_u128_pair(u.src.0, u.dst.0, s),
-            dport: hash_u64(u.dport as u64, s),
-            sport: hash_u64(u.sport as u64, s),
-            flow: hash_u64(ports, hash_u128_pair(u.src.0, u.dst.0, s ^ 1)),
+            src: hash_u128(src.0, s),
+            dst: hash_u128(dst.0, s),
+            pair: hash_u128_pair(src.0, dst.0, s),
+            dport: hash_u64(dport as u64, s),
+            sport: hash_u64(sport as u64, s),
+            flow: hash_u64(ports, hash_u128_pair(src.0, dst.0, s ^ 1)),
         }
     }
 }

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use capture::{tcp_flags as tf, FlowUpdate, Ip};
+use capture::Ip;
 use sketches::datasketches::ip_coupon;
-use sketches::hash::{hash_u128, DEFAULT_SEED};
+use sketches::hash::DEFAULT_SEED;
 use sketches::{CountMin, Coupon, HyperLogLog, SpaceSaving};
 
+use crate::engine::Flush;
 use crate::handshake::{ServiceSink, ServiceTable};
-use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
+use crate::keys::{shard_of, SHARDS};
 
 /// How big each sketch of a shard is, derived from one memory budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,10 @@ pub struct Budget {
     pub dst_sources_p: u8,
     /// Services whose handshakes are tracked, per shard.
     pub services_per_shard: usize,
+    /// Counters of the run total's source and destination rankings, per
+    /// shard: more than an epoch's, so that a whole run's top talkers stay
+    /// exact while its distinct addresses fit.
+    pub total_hh_capacity: usize,
 }
 
 /// Per-destination attack sketches: SYN, SYN-ACK, RST, ICMP, reflector
@@ -42,7 +47,7 @@ pub const REFLECTOR_PORTS: [u16; 22] = [
 ];
 
 #[inline]
-fn is_reflector_port(p: u16) -> bool {
+pub fn is_reflector_port(p: u16) -> bool {
     REFLECTOR_PORTS.contains(&p)
 }
 
@@ -56,6 +61,11 @@ pub fn attack_prefix(addr: u128) -> u128 {
         addr & !(u64::MAX as u128)
     }
 }
+
+/// Most counters a heavy-hitter sketch takes ([`SpaceSaving::new`]).
+const MAX_HH_CAPACITY: usize = 1 << 24;
+/// Widest Count-Min row ([`CountMin::with_shape`]).
+const MAX_CM_WIDTH: usize = 1 << 30;
 
 /// Count-Min rows: delta = e^-4, under 2%.
 pub const CM_DEPTH: usize = 4;
@@ -89,7 +99,42 @@ impl Budget {
             dst_sources_capacity,
             dst_sources_p,
             services_per_shard,
+            total_hh_capacity: hh_capacity,
         }
+    }
+
+    /// Gives the run total's four address rankings `bytes` more (all shards
+    /// together).
+    pub fn with_total(mut self, bytes: usize) -> Budget {
+        let per = 4 * SpaceSaving::<u128>::bytes_per_counter() * SHARDS;
+        self.total_hh_capacity = self.hh_capacity + bytes / per;
+        self
+    }
+
+    /// What the run total's larger rankings take beyond an epoch's sketches.
+    pub fn total_extra_bytes(&self) -> usize {
+        (self.total_hh_capacity - self.hh_capacity)
+            * 4
+            * SpaceSaving::<u128>::bytes_per_counter()
+            * SHARDS
+    }
+
+    /// Checks the sizes against the sketches' limits (a budget too large
+    /// for them), so that an engine refuses it before any thread starts.
+    pub fn check(&self) -> Result<(), String> {
+        if self.total_hh_capacity > MAX_HH_CAPACITY || self.dst_sources_capacity > MAX_HH_CAPACITY {
+            return Err(format!(
+                "heavy-hitter capacity {} is over the sketch's limit of {MAX_HH_CAPACITY}",
+                self.total_hh_capacity.max(self.dst_sources_capacity)
+            ));
+        }
+        if self.cm_width > MAX_CM_WIDTH {
+            return Err(format!(
+                "Count-Min width {} is over the sketch's limit of {MAX_CM_WIDTH}",
+                self.cm_width
+            ));
+        }
+        Ok(())
     }
 
     /// Upper bound of one epoch's sketch memory under this budget.
@@ -195,14 +240,39 @@ impl ShardSketches {
         }
     }
 
+    /// Empty sketches for the run total: an epoch's, with the larger
+    /// address rankings of [`Budget::total_hh_capacity`].
+    pub fn new_total(b: &Budget) -> ShardSketches {
+        let hh = |c| SpaceSaving::new(c, DEFAULT_SEED).expect("budget sizes are valid");
+        ShardSketches {
+            src_bytes: hh(b.total_hh_capacity),
+            src_packets: hh(b.total_hh_capacity),
+            dst_bytes: hh(b.total_hh_capacity),
+            dst_packets: hh(b.total_hh_capacity),
+            ..ShardSketches::new(b)
+        }
+    }
+
     /// Merges another shard's sketches (same shard, another epoch).
     pub fn merge(&mut self, o: &ShardSketches) {
-        // Same budget and seed by construction: merges cannot fail.
         let ok = [
             self.src_bytes.merge(&o.src_bytes),
             self.src_packets.merge(&o.src_packets),
             self.dst_bytes.merge(&o.dst_bytes),
             self.dst_packets.merge(&o.dst_packets),
+        ];
+        debug_assert!(
+            ok.iter().all(Result::is_ok),
+            "shards of one engine always merge"
+        );
+        self.merge_rest(o);
+    }
+
+    /// Merges every sketch but the four address rankings, which a run
+    /// total takes from the flushes directly ([`OwnedShards::apply_addresses`]).
+    pub fn merge_rest(&mut self, o: &ShardSketches) {
+        // Same budget and seed by construction: merges cannot fail.
+        let ok = [
             self.pair_bytes.merge(&o.pair_bytes),
             self.pair_packets.merge(&o.pair_packets),
             self.dport_bytes.merge(&o.dport_bytes),
@@ -297,84 +367,120 @@ impl OwnedShards {
         self.shards[s].as_mut()
     }
 
-    /// Applies one update to the owned shards its keys fall in.
-    #[inline]
-    pub fn apply(&mut self, u: &FlowUpdate, coupons: &mut CouponCache) {
-        if !u.is_ip() {
-            return;
+    /// The run total's shards owned by `owner`, with the larger address
+    /// rankings.
+    pub fn new_total(budget: &Budget, owner: usize, workers: usize) -> OwnedShards {
+        let shards = (0..SHARDS)
+            .map(|s| (s % workers == owner).then(|| ShardSketches::new_total(budget)))
+            .collect();
+        OwnedShards {
+            shards,
+            owner,
+            workers,
         }
-        let h = Hashes::of(u);
-        let (bytes, pkts) = (u.bytes, u.packets as u64);
-        let (src, dst) = (u.src.0, u.dst.0);
-        let flags = u.tcp_flags;
-        let tcp = u.proto == FlowUpdate::TCP;
-        if let Some(s) = self.get(h.src) {
-            s.src_bytes.update(src, bytes);
-            s.src_packets.update(src, pkts);
-            s.hll_src.update_coupon(coupons.get(u.src, h.src));
-            if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK {
-                s.synack_from.update(src, pkts);
+    }
+
+    /// Applies a flush's source and destination sums to the four address
+    /// rankings only: a run total's, fed exactly as the epochs are, so
+    /// that its top talkers are exact while its addresses fit in its
+    /// larger rankings, however full an epoch's were.
+    pub fn apply_addresses(&mut self, f: &Flush) {
+        for &(src, h, v) in &f.src.items {
+            if let Some(s) = self.get(h) {
+                s.src_bytes.update(src, v.bytes);
+                s.src_packets.update(src, v.packets);
             }
         }
-        if let Some(s) = self.get(h.dst) {
-            s.dst_bytes.update(dst, bytes);
-            s.dst_packets.update(dst, pkts);
-            s.hll_dst.update_coupon(coupons.get(u.dst, h.dst));
-            if tcp && flags & (tf::SYN | tf::ACK) == tf::SYN {
-                s.syn_to.update(dst, pkts);
+        for &(dst, h, v) in &f.dst.items {
+            if let Some(s) = self.get(h) {
+                s.dst_bytes.update(dst, v.bytes);
+                s.dst_packets.update(dst, v.packets);
             }
-            if tcp && flags & tf::RST != 0 {
-                s.rst_to.update(dst, pkts);
-            }
-            match u.proto {
-                FlowUpdate::ICMP | FlowUpdate::ICMPV6 => s.icmp_to.update(dst, pkts),
-                FlowUpdate::UDP if u.has_ports && is_reflector_port(u.sport) => {
-                    s.amp_to.update(dst, pkts)
+        }
+    }
+
+    /// Applies one flush (an epoch's flows summed per key family) to the
+    /// owned shards its keys fall in, by the hashes it carries.
+    pub fn apply(&mut self, f: &Flush, coupons: &mut CouponCache) {
+        for &(src, h, v) in &f.src.items {
+            if let Some(s) = self.get(h) {
+                s.src_bytes.update(src, v.bytes);
+                s.src_packets.update(src, v.packets);
+                s.hll_src.update_coupon(coupons.get(Ip(src), h));
+                if v.synack > 0 {
+                    s.synack_from.update(src, v.synack);
                 }
-                _ => {}
-            }
-            if let Some(gone) = s.dst_sources_hh.update_evicting(dst, pkts) {
-                s.dst_sources.remove(&gone);
-            }
-            let p = s.budget.dst_sources_p;
-            let d = s
-                .dst_sources
-                .entry(dst)
-                .or_insert_with(|| DstDistinct::new(p));
-            d.sources.update(h.src);
-            d.flows.update(h.flow);
-        }
-        let prefix = attack_prefix(dst);
-        if let Some(s) = self.get(hash_u128(prefix, DEFAULT_SEED ^ 0x24)) {
-            s.prefix_to.update(prefix, pkts);
-        }
-        if let Some(s) = self.get(h.pair) {
-            s.pair_bytes.update((src, dst), bytes);
-            s.pair_packets.update((src, dst), pkts);
-        }
-        if u.has_ports {
-            if let Some(s) = self.get(h.dport) {
-                s.dport_bytes.update(u.dport as u64, bytes);
-                s.dport_packets.update(u.dport as u64, pkts);
-            }
-            if let Some(s) = self.get(h.sport) {
-                s.sport_bytes.update(u.sport as u64, bytes);
-                s.sport_packets.update(u.sport as u64, pkts);
             }
         }
-        if let Some(s) = self.get(h.flow) {
-            s.hll_flows.update(h.flow);
-        }
-        for &len in prefixes(u.src) {
-            let ph = prefix_hash(u.src, len);
-            if let Some(s) = self.get(ph) {
-                s.cm_src.update(ph, bytes);
+        for &(dst, h, v) in &f.dst.items {
+            if let Some(s) = self.get(h) {
+                s.dst_bytes.update(dst, v.bytes);
+                s.dst_packets.update(dst, v.packets);
+                s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
+                if v.syn > 0 {
+                    s.syn_to.update(dst, v.syn);
+                }
+                if v.rst > 0 {
+                    s.rst_to.update(dst, v.rst);
+                }
+                if v.icmp > 0 {
+                    s.icmp_to.update(dst, v.icmp);
+                }
+                if v.amp > 0 {
+                    s.amp_to.update(dst, v.amp);
+                }
+                if let Some(gone) = s.dst_sources_hh.update_evicting(dst, v.packets) {
+                    s.dst_sources.remove(&gone);
+                }
+                let p = s.budget.dst_sources_p;
+                s.dst_sources
+                    .entry(dst)
+                    .or_insert_with(|| DstDistinct::new(p));
             }
         }
-        for &len in prefixes(u.dst) {
-            let ph = prefix_hash(u.dst, len);
-            if let Some(s) = self.get(ph) {
-                s.cm_dst.update(ph, bytes);
+        for k in &f.flows {
+            if let Some(s) = self.get(k.dst_hash) {
+                // Destinations evicted from tracking in this flush lose it.
+                if let Some(d) = s.dst_sources.get_mut(&k.dst) {
+                    d.sources.update(k.src_hash);
+                    d.flows.update(k.flow_hash);
+                }
+            }
+            if let Some(s) = self.get(k.flow_hash) {
+                s.hll_flows.update(k.flow_hash);
+            }
+        }
+        for &(prefix, h, packets) in &f.prefix.items {
+            if let Some(s) = self.get(h) {
+                s.prefix_to.update(prefix, packets);
+            }
+        }
+        for &(pair, h, v) in &f.pair.items {
+            if let Some(s) = self.get(h) {
+                s.pair_bytes.update(pair, v.bytes);
+                s.pair_packets.update(pair, v.packets);
+            }
+        }
+        for &(port, h, v) in &f.dport.items {
+            if let Some(s) = self.get(h) {
+                s.dport_bytes.update(port as u64, v.bytes);
+                s.dport_packets.update(port as u64, v.packets);
+            }
+        }
+        for &(port, h, v) in &f.sport.items {
+            if let Some(s) = self.get(h) {
+                s.sport_bytes.update(port as u64, v.bytes);
+                s.sport_packets.update(port as u64, v.packets);
+            }
+        }
+        for &(_, h, bytes) in &f.cm_src.items {
+            if let Some(s) = self.get(h) {
+                s.cm_src.update(h, bytes);
+            }
+        }
+        for &(_, h, bytes) in &f.cm_dst.items {
+            if let Some(s) = self.get(h) {
+                s.cm_dst.update(h, bytes);
             }
         }
     }

@@ -150,11 +150,6 @@ impl Summary {
         }
     }
 
-    /// Whether the summary holds no sketches (only empty epochs).
-    pub(crate) fn is_nothing(&self) -> bool {
-        self.shards.is_empty()
-    }
-
     /// Merges a later (or earlier) epoch or window into this one.
     pub fn merge(&mut self, o: &Summary) {
         self.start_ns = self.start_ns.min(o.start_ns);

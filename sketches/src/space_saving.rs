@@ -46,6 +46,11 @@ pub struct SpaceSaving<K: SketchKey> {
     /// Position of each slot in `heap`.
     pos: Vec<u32>,
     index: FixedMap<K>,
+    /// The most a key not monitored here can weigh, apart from the
+    /// minimum count of a full summary: non-zero once a full summary was
+    /// merged into this one while it had room (a run total keeps more keys
+    /// than its epochs), since keys that summary dropped are absent here.
+    floor: u64,
 }
 
 impl<K: SketchKey> SpaceSaving<K> {
@@ -69,6 +74,7 @@ impl<K: SketchKey> SpaceSaving<K> {
             heap: Vec::new(),
             pos: Vec::new(),
             index: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
+            floor: 0,
         })
     }
 
@@ -112,9 +118,9 @@ impl<K: SketchKey> SpaceSaving<K> {
     /// monitored count once full (at most `N / k`), else 0.
     pub fn max_error(&self) -> u64 {
         if self.keys.len() < self.capacity {
-            0
+            self.floor
         } else {
-            self.counts[self.heap[0] as usize]
+            self.counts[self.heap[0] as usize].max(self.floor)
         }
     }
 
@@ -135,13 +141,14 @@ impl<K: SketchKey> SpaceSaving<K> {
             self.sift_down(self.pos[s] as usize);
             return None;
         }
+        // A newcomer inherits, as error, the most it can have weighed
+        // before: nothing, the minimum count when full, or the floor.
+        let inherited = self.max_error();
         if self.keys.len() < self.capacity {
-            self.push_slot(key, weight, 0);
+            self.push_slot(key, weight.saturating_add(inherited), inherited);
             return None;
         }
-        // Replace the minimum: the newcomer inherits its count as error.
-        let min = self.counts[self.heap[0] as usize];
-        Some(self.replace_min(key, min.saturating_add(weight), min))
+        Some(self.replace_min(key, inherited.saturating_add(weight), inherited))
     }
 
     /// Monitors a new key in a free slot.
@@ -262,10 +269,14 @@ impl<K: SketchKey> SpaceSaving<K> {
     /// Merges `other` into `self`, keeping the guarantees for the combined
     /// stream (see the type's documentation).
     pub fn merge(&mut self, other: &SpaceSaving<K>) -> Result<(), SketchError> {
-        if (self.capacity, self.seed) != (other.capacity, other.seed) {
+        // Capacities may differ (a run total keeps more keys than the
+        // epochs merged into it): the charges below bound each side's
+        // missing keys whatever its capacity, and the result keeps this
+        // side's `k` largest.
+        if self.seed != other.seed {
             return Err(SketchError::Incompatible(format!(
-                "heavy hitters capacity {} seed {:#x} vs capacity {} seed {:#x}",
-                self.capacity, self.seed, other.capacity, other.seed
+                "heavy hitters seed {:#x} vs {:#x}",
+                self.seed, other.seed
             )));
         }
         let (min_a, min_b) = (self.max_error(), other.max_error());
@@ -301,6 +312,8 @@ impl<K: SketchKey> SpaceSaving<K> {
         all.truncate(self.capacity);
         let total = self.total.saturating_add(other.total);
         self.rebuild(&all, total);
+        // A key neither side monitored weighs at most both sides' bounds.
+        self.floor = min_a.saturating_add(min_b);
         Ok(())
     }
 
@@ -340,6 +353,7 @@ impl<K: SketchKey> SpaceSaving<K> {
     /// Forgets every key, keeping the capacity.
     pub fn clear(&mut self) {
         self.total = 0;
+        self.floor = 0;
         self.keys.clear();
         self.counts.clear();
         self.errors.clear();
@@ -362,6 +376,11 @@ impl<K: SketchKey> SpaceSaving<K> {
             self.keys[s].write_bytes(e.raw());
             e.u64(self.counts[s]).u64(self.errors[s]);
         }
+        // Only a summary that has one carries its floor, so every other
+        // snapshot keeps the format it always had.
+        if self.floor > 0 {
+            e.u64(self.floor);
+        }
         e.finish()
     }
 
@@ -379,7 +398,9 @@ impl<K: SketchKey> SpaceSaving<K> {
             )));
         }
         let n = d.u32()? as usize;
-        if n > capacity || d.remaining() != n * (K::LEN + 16) {
+        let items_len = n * (K::LEN + 16);
+        let has_floor = d.remaining() == items_len + 8;
+        if n > capacity || (d.remaining() != items_len && !has_floor) {
             return Err(SketchError::Decode(
                 "heavy-hitter item count does not match".into(),
             ));
@@ -397,12 +418,14 @@ impl<K: SketchKey> SpaceSaving<K> {
             }
             items.push((k, c, e));
         }
+        let floor = if has_floor { d.u64()? } else { 0 };
         d.finish()?;
         let mut seen = std::collections::HashSet::with_capacity(n);
         if !items.iter().all(|(k, _, _)| seen.insert(*k)) {
             return Err(SketchError::Decode("duplicate heavy-hitter key".into()));
         }
         ss.rebuild(&items, total);
+        ss.floor = floor;
         Ok(ss)
     }
 }

@@ -146,6 +146,35 @@ proptest! {
         check_space_saving(&x, &truth(&all))?;
     }
 
+    /// A run total keeps more keys than the epochs merged into it: merges
+    /// across capacities keep every bound, and a total with room for every
+    /// key is exact however full the epochs were.
+    #[test]
+    fn heavy_hitters_of_different_capacities_merge_within_bounds(
+        epochs in proptest::collection::vec(stream(), 1..6),
+        k in 2usize..12,
+        big in 12usize..64,
+    ) {
+        let mut total = SpaceSaving::<u64>::new(big, SEED).unwrap();
+        let mut all = Vec::new();
+        let mut exact = true;
+        for e in &epochs {
+            let mut x = SpaceSaving::<u64>::new(k, SEED).unwrap();
+            for &(key, w) in e { x.update(key, w); }
+            exact &= x.max_error() == 0;
+            total.merge(&x).unwrap();
+            all.extend_from_slice(e);
+            check_space_saving_k(&total, &truth(&all), k)?;
+        }
+        let t = truth(&all);
+        if exact && t.len() <= big {
+            for (key, v) in &t {
+                let b = total.bounds(key);
+                prop_assert_eq!((b.lower, b.upper), (*v, *v));
+            }
+        }
+    }
+
     #[test]
     fn snapshots_round_trip(s in stream(), p in 4u8..14) {
         let mut cm = CountMin::with_shape(32, 2, SEED).unwrap();
@@ -193,9 +222,19 @@ fn check_space_saving<K: SketchKey + std::hash::Hash>(
     ss: &SpaceSaving<K>,
     truth: &HashMap<K, u64>,
 ) -> Result<(), TestCaseError> {
+    check_space_saving_k(ss, truth, ss.capacity())
+}
+
+/// The bounds of a summary into which summaries of capacity `k` (its own or
+/// smaller) were merged: its error is at most `N / k`.
+fn check_space_saving_k<K: SketchKey + std::hash::Hash>(
+    ss: &SpaceSaving<K>,
+    truth: &HashMap<K, u64>,
+    cap: usize,
+) -> Result<(), TestCaseError> {
     let n: u64 = truth.values().sum();
     prop_assert_eq!(ss.total(), n);
-    prop_assert!(ss.max_error() as f64 <= n as f64 / ss.capacity() as f64 + 1e-9);
+    prop_assert!(ss.max_error() as f64 <= n as f64 / cap as f64 + 1e-9);
     let reported: HashMap<K, _> = ss.top(usize::MAX).into_iter().map(|h| (h.key, h)).collect();
     for (k, &t) in truth {
         let b = ss.bounds(k);
@@ -207,7 +246,7 @@ fn check_space_saving<K: SketchKey + std::hash::Hash>(
             b.lower,
             b.upper
         );
-        if t as f64 > n as f64 / ss.capacity() as f64 {
+        if t as f64 > n as f64 / cap as f64 {
             prop_assert!(
                 reported.contains_key(k),
                 "{:?} with {} > N/k not reported",
@@ -298,7 +337,7 @@ fn mismatched_shapes_do_not_merge() {
     let mut h = HyperLogLog::new(10, SEED).unwrap();
     assert!(h.merge(&HyperLogLog::new(11, SEED).unwrap()).is_err());
     let mut s = SpaceSaving::<u64>::new(10, SEED).unwrap();
-    assert!(s.merge(&SpaceSaving::new(11, SEED).unwrap()).is_err());
+    assert!(s.merge(&SpaceSaving::new(10, SEED + 1).unwrap()).is_err());
     assert!(CountMin::with_error(0.0, 0.1, SEED).is_err());
     assert!(HyperLogLog::new(19, SEED).is_err());
 }

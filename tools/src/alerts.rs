@@ -3,10 +3,12 @@
 //! stdin, and Prometheus gauges of active alerts.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
 use pipeline::detect::{DetectConfig, Detector};
 use pipeline::{Metrics, Summary};
@@ -41,6 +43,10 @@ pub struct DetectArgs {
     /// as one JSON line on its standard input.
     #[arg(long, value_name = "COMMAND")]
     pub notify: Option<String>,
+    /// Seconds a --notify command may run; then it is killed (its whole
+    /// process group), warned about and counted.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub notify_timeout: f64,
     /// Turn detection off.
     #[arg(long)]
     pub no_detect: bool,
@@ -56,29 +62,59 @@ pub struct ConfigFile {
     /// `netsketch run`: pipeline options, as on the command line
     /// (`workers = 2`, `window = ["60/10"]`).
     #[serde(default)]
-    pub engine: toml::Table,
+    pub engine: crate::run_cmd::EngineSection,
     /// `netsketch run`: the HTTP endpoint (`listen`, `metrics_series`).
     #[serde(default)]
-    pub serve: Option<toml::Table>,
+    pub serve: crate::run_cmd::ServeSection,
     /// `netsketch run`: where the input comes from (`kind` = collect,
     /// capture or file, and that command's options).
-    #[serde(default)]
-    pub source: Vec<toml::Table>,
+    #[serde(default, rename = "source")]
+    pub spanned_source: Vec<toml::Spanned<crate::run_cmd::SourceSection>>,
+    /// The same, without their places (filled by [`load_config`]).
+    #[serde(skip)]
+    pub source: Vec<crate::run_cmd::SourceSection>,
+    /// The line each `[[source]]` starts on.
+    #[serde(skip)]
+    pub source_lines: Vec<usize>,
+    /// The file's text.
+    #[serde(skip)]
+    pub text: String,
     /// `netsketch run`: alert outputs (`alerts` file, `notify` command).
     #[serde(default)]
-    pub output: toml::Table,
+    pub output: crate::run_cmd::OutputSection,
 }
 
-/// Reads and checks a configuration file; errors name the line and key.
+/// Reads and checks a configuration file against its schema; errors name
+/// the file, the line and the key, and are usage errors (exit status 2).
 pub fn load_config(path: &Path) -> Result<ConfigFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cfg: ConfigFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::exit::usage(format!("cannot read {}: {e}", path.display())))?;
+    let mut cfg: ConfigFile = toml::from_str(&text).map_err(|e| {
+        crate::exit::usage(format!("{}: {}", path.display(), e.to_string().trim_end()))
+    })?;
     if let Err(e) = cfg.detect.validate() {
-        bail!("{}: [detect] {e}", path.display());
+        return Err(crate::exit::usage(format!(
+            "{}: [detect] {e}",
+            path.display()
+        )));
     }
+    for s in std::mem::take(&mut cfg.spanned_source) {
+        cfg.source_lines
+            .push(crate::run_cmd::line_of(&text, s.span().start));
+        cfg.source.push(s.into_inner());
+    }
+    cfg.text = text;
     Ok(cfg)
+}
+
+/// Notify commands running at once at most; an alert beyond them is not
+/// notified (warned and counted as `too_many`).
+const MAX_NOTIFY_RUNNING: usize = 64;
+
+/// A notify command on its way.
+struct Running {
+    child: Child,
+    deadline: Instant,
 }
 
 /// The detector and its outputs.
@@ -86,8 +122,12 @@ pub struct Alerting {
     detector: Detector,
     out: Option<Box<dyn Write + Send>>,
     notify: Option<String>,
-    children: Vec<Child>,
+    notify_timeout: Duration,
+    children: Vec<Running>,
     gauge: prometheus::IntGaugeVec,
+    /// `netsketch_notify_total{result}`: ok, failed, timeout, too_many,
+    /// spawn_error.
+    notified: prometheus::IntCounterVec,
     failures: Vec<String>,
 }
 
@@ -101,15 +141,31 @@ impl Alerting {
             Some(p) => load_config(p)?.detect,
             None => DetectConfig::default(),
         };
-        let detector = Detector::new(cfg, epoch_ns).map_err(|e| anyhow::anyhow!(e))?;
+        let detector = Detector::new(cfg, epoch_ns).map_err(crate::exit::usage)?;
+        let t = args.notify_timeout;
+        if !(t.is_finite() && t > 0.0 && t <= 86_400.0) {
+            return Err(crate::exit::usage(
+                "--notify-timeout must be a positive number of seconds, at most 86400",
+            ));
+        }
         let out: Option<Box<dyn Write + Send>> = match &args.alerts {
             None => None,
             Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdout())),
             Some(p) => Some(Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .with_context(|| format!("cannot create {}", p.display()))?,
+                std::fs::File::create(p).map_err(|e| {
+                    crate::exit::output(format!("cannot create {}: {e}", p.display()))
+                })?,
             ))),
         };
+        let notified = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "netsketch_notify_total",
+                "Notify commands by result (ok, failed, timeout: killed, too_many: not run, spawn_error)",
+            ),
+            &["result"],
+        )
+        .expect("valid");
+        let _ = metrics.registry.register(Box::new(notified.clone()));
         let gauge = prometheus::IntGaugeVec::new(
             prometheus::Opts::new("netsketch_alerts_active", "Alerts active now, by type"),
             &["type"],
@@ -121,8 +177,10 @@ impl Alerting {
             detector,
             out,
             notify: args.notify.clone(),
+            notify_timeout: Duration::from_secs_f64(t),
             children: Vec::new(),
             gauge,
+            notified,
             failures: Vec::new(),
         }))
     }
@@ -133,8 +191,7 @@ impl Alerting {
         for line in &lines {
             if let Some(o) = self.out.as_mut() {
                 if let Err(e) = writeln!(o, "{line}") {
-                    self.failures.push(format!("alert output: {e}"));
-                    self.out = None;
+                    self.output_failed(&e);
                 }
             }
             if line["event"] != "update" {
@@ -142,10 +199,11 @@ impl Alerting {
             }
         }
         if !lines.is_empty() {
-            if let Some(o) = self.out.as_mut() {
-                let _ = o.flush();
+            if let Some(Err(e)) = self.out.as_mut().map(|o| o.flush()) {
+                self.output_failed(&e);
             }
         }
+        self.reap(false);
         // Active counts change only with an event; the epochs of a long
         // quiet stretch skip the nine labelled lookups.
         if lines.is_empty() && s.totals.packets == 0 {
@@ -159,24 +217,103 @@ impl Alerting {
         }
     }
 
+    /// The alert output failed: said once, and no more is written to it.
+    fn output_failed(&mut self, e: &std::io::Error) {
+        self.failures.push(format!("alert output: {e}"));
+        self.out = None;
+    }
+
     fn notify(&mut self, line: &Value) {
-        let Some(cmd) = &self.notify else { return };
+        let Some(cmd) = self.notify.clone() else {
+            return;
+        };
         // Reap the ones that finished, so a long run keeps no zombies.
-        self.children
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        self.reap(false);
+        if self.children.len() >= MAX_NOTIFY_RUNNING {
+            self.note("too_many", || {
+                format!("{MAX_NOTIFY_RUNNING} notify commands still running; alert not notified")
+            });
+            return;
+        }
+        // Its own process group, so that a timeout kills what it started.
         match Command::new("sh")
-            .args(["-c", cmd])
+            .args(["-c", &cmd])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            .process_group(0)
             .spawn()
         {
             Ok(mut child) => {
                 if let Some(mut stdin) = child.stdin.take() {
+                    // A command that does not read its stdin is its own
+                    // business; the line is short, so this never blocks.
                     let _ = writeln!(stdin, "{line}");
                 }
-                self.children.push(child);
+                self.children.push(Running {
+                    child,
+                    deadline: Instant::now() + self.notify_timeout,
+                });
             }
-            Err(e) => self.failures.push(format!("notify command: {e}")),
+            Err(e) => self.note("spawn_error", || format!("notify command: {e}")),
+        }
+    }
+
+    /// Counts a notify result; a failure is also kept for the warning
+    /// (the first 20 of each run, then only counted).
+    fn note(&mut self, result: &str, why: impl FnOnce() -> String) {
+        self.notified.with_label_values(&[result]).inc();
+        if result != "ok" && self.failures.len() < 20 {
+            self.failures.push(why());
+        }
+    }
+
+    /// Collects the notify commands that ended and kills those past their
+    /// deadline; with `wait`, waits for the others up to theirs.
+    fn reap(&mut self, wait: bool) {
+        let timeout = self.notify_timeout;
+        loop {
+            let now = Instant::now();
+            let mut i = 0;
+            while i < self.children.len() {
+                let r = &mut self.children[i];
+                match r.child.try_wait() {
+                    Ok(None) if now < r.deadline => {
+                        i += 1;
+                        continue;
+                    }
+                    Ok(None) => {
+                        let pid = rustix::process::Pid::from_raw(r.child.id() as i32);
+                        if let Some(pid) = pid {
+                            let _ = rustix::process::kill_process_group(
+                                pid,
+                                rustix::process::Signal::KILL,
+                            );
+                        }
+                        let _ = r.child.kill();
+                        let _ = r.child.wait();
+                        self.children.swap_remove(i);
+                        self.note("timeout", || {
+                            format!("notify command still running after {timeout:?}; killed")
+                        });
+                    }
+                    Ok(Some(st)) => {
+                        self.children.swap_remove(i);
+                        if st.success() {
+                            self.note("ok", String::new);
+                        } else {
+                            self.note("failed", || format!("notify command exited with {st}"));
+                        }
+                    }
+                    Err(e) => {
+                        self.children.swap_remove(i);
+                        self.note("failed", || format!("notify command: {e}"));
+                    }
+                }
+            }
+            if !wait || self.children.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -185,20 +322,13 @@ impl Alerting {
         self.detector.alerts()
     }
 
-    /// Waits for notify commands, and returns every alert of the run with
+    /// Waits for notify commands (each up to its deadline, then killed),
+    /// flushes the alert output, and returns every alert of the run with
     /// any output failures.
     pub fn finish(mut self) -> (Vec<Value>, Vec<String>) {
-        for mut c in self.children.drain(..) {
-            match c.wait() {
-                Ok(st) if !st.success() => self
-                    .failures
-                    .push(format!("notify command exited with {st}")),
-                Err(e) => self.failures.push(format!("notify command: {e}")),
-                _ => {}
-            }
-        }
-        if let Some(o) = self.out.as_mut() {
-            let _ = o.flush();
+        self.reap(true);
+        if let Some(Err(e)) = self.out.as_mut().map(|o| o.flush()) {
+            self.output_failed(&e);
         }
         (self.detector.alerts().to_vec(), self.failures)
     }
@@ -211,10 +341,12 @@ pub fn feed(alerting: &mut Option<Alerting>, epoch: &Summary) {
     }
 }
 
-/// Ends detection: every alert of the run (none if it was off), with any
-/// output failure printed as a warning.
-pub fn finish(alerting: Option<Alerting>) -> Vec<Value> {
+/// Ends detection: every alert of the run (none if it was off). Output
+/// failures (the alert file, notify commands) are printed as warnings and
+/// mark `outcome`.
+pub fn finish(alerting: Option<Alerting>, outcome: &mut crate::exit::Outcome) -> Vec<Value> {
     let (alerts, failures) = alerting.map(Alerting::finish).unwrap_or_default();
+    outcome.output_failed |= !failures.is_empty();
     for f in failures {
         eprintln!("netsketch: warning: {f}");
     }

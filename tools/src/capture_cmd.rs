@@ -23,12 +23,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
 
     use capture::live::{list_interfaces, KernelStats, LiveCapture, LiveConfig, LiveError};
     use capture::{parse_packet, FlowUpdate, Totals};
-    use pipeline::{Backpressure, Engine, Source};
+    use pipeline::{Backpressure, Source};
     use serde_json::{json, Map};
 
     use crate::alerts::{self, Alerting};
     use crate::render::{
-        run_answers_json, run_answers_text, summary_json, table, thousands, Rates,
+        self, run_answers_json, run_answers_text, summary_json, table, thousands, Rates,
     };
     use crate::stop::StopFlag;
 
@@ -106,21 +106,23 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     if args.list {
         for i in list_interfaces()? {
             let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
-            println!(
+            render::println(format!(
                 "{:<16} {:<40} {}",
                 i.name,
                 i.description.as_deref().unwrap_or("-"),
                 addrs.join(" ")
-            );
+            ));
         }
-        return Ok(ExitCode::SUCCESS);
+        let mut outcome = crate::exit::Outcome::default();
+        render::check_stdout(&mut outcome);
+        return Ok(outcome.code());
     }
     let iface = args.interface.clone().unwrap_or_default();
     if let Some(d) = args.duration {
-        crate::engine_args::positive_seconds("--duration", d)?;
+        crate::engine_args::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
     }
-    let engine = Engine::new(args.engine.config()?)?;
-    let queries = args.engine.queries()?;
+    let engine = args.engine.engine()?;
+    let queries = args.engine.queries().map_err(crate::exit::usage)?;
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let cfg = LiveConfig {
         interface: iface.clone(),
@@ -182,9 +184,14 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         &mut source,
         stop.flag(),
         |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
-        crate::serve::window_sink(server.as_ref(), json, k, &queries),
+        // A report that cannot be written ends the capture.
+        crate::serve::window_sink(server.as_ref(), json, k, &queries, stop.flag()),
     );
-    let alerts = alerts::finish(alerting);
+    let mut outcome = crate::exit::Outcome {
+        rejected: source.error.is_some(),
+        ..Default::default()
+    };
+    let alerts = alerts::finish(alerting, &mut outcome);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
@@ -202,7 +209,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         extra.insert("queue_drops".into(), json!(out.dropped));
         extra.insert("epochs".into(), json!(out.epochs));
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
-        println!("{}", summary_json(totals, rates, extra));
+        render::println(summary_json(totals, rates, extra));
     } else {
         let rows = vec![(
             "drops".to_string(),
@@ -214,23 +221,21 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 thousands(ks.received)
             ),
         )];
-        print!(
-            "{}",
-            table(
-                &format!("netsketch capture on {iface}"),
-                totals,
-                rates,
-                &rows
-            )
+        let mut text = table(
+            &format!("netsketch capture on {iface}"),
+            totals,
+            rates,
+            &rows,
         );
-        print!(
-            "{}",
-            run_answers_text(&out.total, k, &queries, shown_alerts, None)
-        );
+        text.push_str(&run_answers_text(
+            &out.total,
+            k,
+            &queries,
+            shown_alerts,
+            None,
+        ));
+        render::print(&text);
     }
-    Ok(if source.error.is_some() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    render::check_stdout(&mut outcome);
+    Ok(outcome.code())
 }

@@ -282,6 +282,10 @@ pub struct ServeArgs {
     /// destination, handshake RTT per service) on /metrics.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub metrics_series: usize,
+    /// HTTP connections served at once; more are closed as soon as
+    /// accepted (counted in netsketch_http_rejected_connections_total).
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub http_max_connections: usize,
 }
 
 #[derive(Debug, Args)]

@@ -10,14 +10,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use pipeline::detect::Cidr;
-use pipeline::{CollectConfig, Collector, Engine};
+use pipeline::{CollectConfig, Collector};
 use serde_json::{json, Map, Value};
 
 use crate::alerts::{self, Alerting};
 use crate::cli::CollectArgs;
 use crate::engine_args::sampling_limits;
+use crate::exit::{usage, Outcome};
 use crate::render::{
-    flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, thousands,
+    check_stdout, flow_errors_into, flow_json, flow_rows, print, println, run_answers_json,
+    run_answers_text, thousands,
 };
 use crate::stop::StopFlag;
 
@@ -58,11 +60,11 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
 
 pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
-        crate::engine_args::positive_seconds("--duration", d)?;
+        crate::engine_args::positive_seconds("--duration", d).map_err(usage)?;
     }
-    let engine = Engine::new(args.engine.config()?)?;
-    let queries = args.engine.queries()?;
-    let cfg = collect_config(args, engine.config())?;
+    let engine = args.engine.engine()?;
+    let queries = args.engine.queries().map_err(usage)?;
+    let cfg = collect_config(args, engine.config()).map_err(usage)?;
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let mut collector = Collector::start(&cfg, engine.metrics())?;
     let shutdown = collector.shutdown_handle();
@@ -104,9 +106,11 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         &mut collector,
         &never,
         |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
-        crate::serve::window_sink(server.as_ref(), json, k, &queries),
+        // A report that cannot be written stops the receivers.
+        crate::serve::window_sink(server.as_ref(), json, k, &queries, &shutdown),
     );
-    let alerts = alerts::finish(alerting);
+    let mut outcome = Outcome::default();
+    let alerts = alerts::finish(alerting, &mut outcome);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
@@ -134,9 +138,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         run_answers_json(&mut v, &out.total, k, &queries, shown_alerts);
         let mut v = Value::Object(v);
         flow_errors_into(&mut v, &counts);
-        println!("{v}");
+        println(v);
     } else {
-        println!("netsketch collect on {}", addrs.join(", "));
+        let mut text = format!("netsketch collect on {}\n", addrs.join(", "));
         let mut rows = flow_rows(&counts);
         rows.push((
             "drops".into(),
@@ -164,12 +168,17 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             ),
         ));
         for (name, value) in rows {
-            println!("  {name:<18} {value}");
+            text.push_str(&format!("  {name:<18} {value}\n"));
         }
-        print!(
-            "{}",
-            run_answers_text(&out.total, k, &queries, shown_alerts, None)
-        );
+        text.push_str(&run_answers_text(
+            &out.total,
+            k,
+            &queries,
+            shown_alerts,
+            None,
+        ));
+        print(&text);
     }
-    Ok(ExitCode::SUCCESS)
+    check_stdout(&mut outcome);
+    Ok(outcome.code())
 }

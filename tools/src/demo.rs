@@ -1,19 +1,22 @@
 //! `netsketch demo`: a generated trace with attacks, in memory, through the
 //! real parser and the whole pipeline.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
 use capture::{parse_packet, FlowUpdate, Linktype, RawPacket, Totals};
-use pipeline::{Dimension, Engine, Metric, Source};
+use pipeline::{Dimension, Metric, Source};
 use serde_json::{json, Map};
 
 use crate::alerts::{self, Alerting};
 use crate::cli::DemoArgs;
+use crate::exit::Outcome;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
-    answers_json, queries_json, run_answers_text, summary_json, table, window_printer, Rates,
+    answers_json, check_stdout, print, println, queries_json, run_answers_text, summary_json,
+    table, window_printer, Rates,
 };
 use crate::stop::StopFlag;
 
@@ -54,8 +57,26 @@ impl Source for Generated {
     }
 }
 
+/// `-r`: a finite, positive rate of at most 100 M packets/s, and one
+/// that reaches `--packets` within a day of event time.
+fn check_rate(rate: f64, packets: u64) -> Result<()> {
+    if !(rate.is_finite() && rate > 0.0 && rate <= 1e8) {
+        return Err(crate::exit::usage(format!(
+            "-r/--rate {rate}: give packets per second, a positive number up to 100000000"
+        )));
+    }
+    if packets as f64 / rate > 86_400.0 {
+        return Err(crate::exit::usage(format!(
+            "-r/--rate {rate}: {packets} packets would take more than a day of event time; \
+             raise --rate or lower --packets"
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
-    let engine = Engine::new(args.engine.config()?)?;
+    check_rate(args.rate, args.packets)?;
+    let engine = args.engine.engine()?;
     let cfg = Config {
         scenarios: vec![
             Scenario::Baseline,
@@ -87,10 +108,15 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         &mut source,
         stop.flag(),
         |e| alerts::feed(&mut alerting, e),
-        window_printer(json, k, &queries),
+        window_printer(json, k, &queries, stop.flag()),
     );
     let elapsed = start.elapsed();
-    let mut alerts = alerts::finish(alerting);
+    let interrupted = stop.signalled();
+    let mut outcome = Outcome {
+        interrupted,
+        ..Outcome::default()
+    };
+    let mut alerts = alerts::finish(alerting, &mut outcome);
     // Detection time relative to the generated event of the same victim.
     for a in &mut alerts {
         let v = a["victim"].as_str().unwrap_or("").to_string();
@@ -111,6 +137,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         let mut extra = Map::new();
         extra.insert("workers".into(), json!(engine.config().workers));
         extra.insert("epochs".into(), json!(out.epochs));
+        extra.insert("interrupted".into(), json!(interrupted));
         extra.extend(answers_json(&out.total, k));
         if !queries.is_empty() {
             extra.insert("point".into(), queries_json(&out.total, &queries));
@@ -121,8 +148,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         if !args.detect.no_detect {
             extra.insert("alerts".into(), json!(alerts));
         }
-        println!("{}", summary_json(&source.totals, rates, extra));
-        return Ok(ExitCode::SUCCESS);
+        println(summary_json(&source.totals, rates, extra));
+        check_stdout(&mut outcome);
+        return Ok(outcome.code());
     }
     let title = format!(
         "netsketch demo: {} s of generated edge traffic with a SYN flood on 10.2.0.10, UDP amplification on 10.2.0.11 \
@@ -132,14 +160,17 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         (ev_end - cfg.start_ns) as f64 / 1e9,
         engine.config().workers,
     );
-    print!("{}", table(&title, &source.totals, rates, &[]));
+    let mut text = table(&title, &source.totals, rates, &[]);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
-    print!(
-        "{}",
-        run_answers_text(&out.total, k, &queries, shown_alerts, Some(cfg.start_ns))
-    );
+    text.push_str(&run_answers_text(
+        &out.total,
+        k,
+        &queries,
+        shown_alerts,
+        Some(cfg.start_ns),
+    ));
     if let Some(t) = truth {
-        println!("  exact (--verify):");
+        text.push_str("  exact (--verify):\n");
         for d in [Dimension::Src, Dimension::Dst] {
             let est = out.total.top(d, Metric::Bytes, k);
             let exact = t["top"][d.name()]["bytes"]
@@ -158,16 +189,20 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
                 .zip(&exact)
                 .filter(|(a, b)| b["key"] == a.key.as_str())
                 .count();
-            println!(
+            let _ = writeln!(
+                text,
                 "    top {} by bytes: {same}/{} in the exact order, {inside} within their bounds",
                 d.name(),
                 est.len()
             );
         }
-        println!(
+        let _ = writeln!(
+            text,
             "    distinct sources {}, destinations {}, flows {}",
             t["distinct"]["src"], t["distinct"]["dst"], t["distinct"]["flows"]
         );
     }
-    Ok(ExitCode::SUCCESS)
+    print(&text);
+    check_stdout(&mut outcome);
+    Ok(outcome.code())
 }

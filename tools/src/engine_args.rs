@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use pipeline::{EngineConfig, WindowSpec};
+use pipeline::{Engine, EngineConfig, WindowSpec};
 
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -120,8 +120,16 @@ impl EngineArgs {
             .collect()
     }
 
+    /// The engine these options describe, built and checked before any
+    /// thread starts; an option refused is a usage error (exit status 2).
+    pub fn engine(&self) -> Result<Engine> {
+        let cfg = self.config().map_err(crate::exit::usage)?;
+        Engine::new(cfg).map_err(crate::exit::usage)
+    }
+
     pub fn config(&self) -> Result<EngineConfig> {
         positive_seconds("--epoch", self.epoch)?;
+        let memory_bytes = check_memory(self.memory, physical_memory())?;
         positive_seconds("--handshake-timeout", self.handshake_timeout)?;
         if !(self.lateness.is_finite() && self.lateness >= 0.0) {
             bail!("--lateness must be zero or a positive number of seconds");
@@ -163,7 +171,7 @@ impl EngineArgs {
             batch_size: self.batch,
             epoch_ns: (self.epoch * 1e9) as u64,
             lateness_ns: (self.lateness * 1e9) as u64,
-            memory_bytes: self.memory << 20,
+            memory_bytes,
             windows,
             queue_batches: defaults.queue_batches,
             handshake_timeout_ns: (self.handshake_timeout * 1e9) as u64,
@@ -172,19 +180,62 @@ impl EngineArgs {
     }
 }
 
+/// This machine's memory (`MemTotal` of /proc/meminfo), if known.
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// `--memory` MiB in bytes, refused above the machine's memory (when
+/// known) or past what the address space holds.
+fn check_memory(mib: usize, physical: Option<u64>) -> Result<usize> {
+    let Some(bytes) = mib.checked_mul(1 << 20) else {
+        bail!("--memory {mib} MiB is more than this machine can address");
+    };
+    if let Some(total) = physical {
+        if bytes as u64 > total {
+            bail!(
+                "--memory {mib} MiB is more than this machine's memory ({} MiB); give at most that, \
+                 leaving room for the rest of the process",
+                total >> 20
+            );
+        }
+    }
+    Ok(bytes)
+}
+
 /// Flow decoding limits from `--default-sampling` and `--sampling-override`
 /// (both at least 1).
 pub fn sampling_limits(
     default_sampling: u32,
     sampling_override: Option<u32>,
 ) -> Result<capture::flows::Limits> {
-    anyhow::ensure!(
-        default_sampling > 0 && sampling_override != Some(0),
-        "sampling rates must be at least 1"
-    );
+    if default_sampling == 0 || sampling_override == Some(0) {
+        return Err(crate::exit::usage("sampling rates must be at least 1"));
+    }
     Ok(capture::flows::Limits {
         default_sampling,
         override_sampling: sampling_override,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_over_the_machine_is_refused() {
+        let gib24 = 24u64 << 30;
+        assert_eq!(check_memory(256, Some(gib24)).unwrap(), 256 << 20);
+        let e = check_memory(1_000_000, Some(gib24))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("24576 MiB"), "{e}");
+        assert!(check_memory(usize::MAX, None).is_err());
+        // Unknown machine memory: only the address-space check.
+        assert!(check_memory(1_000_000, None).is_ok());
+    }
 }

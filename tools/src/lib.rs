@@ -12,7 +12,9 @@ mod cli;
 mod collect_cmd;
 mod demo;
 mod engine_args;
+mod exit;
 pub mod gen;
+mod http;
 mod progress;
 mod render;
 mod replay;
@@ -27,16 +29,17 @@ use clap::Parser;
 
 pub use cli::Cli;
 
-/// Runs the command line and returns the process exit status: 0 on
-/// success, 1 when the run failed or input was rejected, 2 for usage errors
-/// (from clap).
+/// Runs the command line and returns the process exit status, from the
+/// table in [`exit`]: 0 ok, 1 input rejected or the run failed, 2 usage
+/// (clap's and ours), 3 truncated input, 4 output failure, 130
+/// interrupted.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("netsketch: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::status_of(&e))
         }
     }
 }

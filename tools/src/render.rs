@@ -2,6 +2,9 @@
 //! ("Machine-readable output") and the human table.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use capture::{tcp_flags, Totals};
@@ -268,17 +271,54 @@ pub fn window_line_cached(
     )
 }
 
+/// The first failure to write standard output (EPIPE under `| head`,
+/// ENOSPC, `/dev/full`).
+static STDOUT_FAILED: OnceLock<String> = OnceLock::new();
+
+/// Writes `text` to standard output and flushes it. Never panics: false
+/// if it could not be written, the failure kept for [`check_stdout`]
+/// (nothing more is written after one).
+pub fn print(text: &str) -> bool {
+    if STDOUT_FAILED.get().is_some() {
+        return false;
+    }
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Ok(()) => true,
+        Err(e) => {
+            let _ = STDOUT_FAILED.set(e.to_string());
+            false
+        }
+    }
+}
+
+/// [`print`] with a newline.
+pub fn println(text: impl std::fmt::Display) -> bool {
+    print(&format!("{text}\n"))
+}
+
+/// Ends a run's output: a failure to write standard output is said on
+/// stderr and marks the outcome.
+pub fn check_stdout(outcome: &mut crate::exit::Outcome) {
+    if let Some(e) = STDOUT_FAILED.get() {
+        eprintln!("netsketch: error: cannot write the report to standard output: {e}");
+        outcome.output_failed = true;
+    }
+}
+
 /// The `on_window` callback of a command: prints each window as a JSON
-/// line when `json` is set.
-pub fn window_printer(
+/// line when `json` is set. If standard output fails, sets `stop`: a run
+/// whose report cannot be written ends.
+pub fn window_printer<'a>(
     json: bool,
     k: usize,
-    queries: &[crate::engine_args::Query],
-) -> impl FnMut(usize, &Summary) + '_ {
+    queries: &'a [crate::engine_args::Query],
+    stop: &'a AtomicBool,
+) -> impl FnMut(usize, &Summary) + 'a {
     let mut empty = None;
     move |_, w| {
-        if json {
-            println!("{}", window_line_cached(w, k, queries, &mut empty));
+        if json && !println(window_line_cached(w, k, queries, &mut empty)) {
+            stop.store(true, Ordering::SeqCst);
         }
     }
 }

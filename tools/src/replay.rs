@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use capture::CaptureFile;
-use pipeline::{Engine, FileSource};
+use pipeline::FileSource;
 use serde_json::{json, Map};
 
 use crate::alerts::{self, Alerting};
 use crate::cli::ReplayArgs;
 use crate::engine_args::sampling_limits;
+use crate::exit::Outcome;
 use crate::progress::file_bar;
 use crate::render::{
-    flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, summary_json,
+    self, flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, summary_json,
     table, thousands, window_line_cached, Rates,
 };
 use crate::serve;
@@ -105,9 +106,10 @@ impl<S: pipeline::Source> pipeline::Source for Paced<'_, S> {
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     // Build every stage before any thread starts: a bad option or an
     // unreadable file fails the run before work begins.
-    let engine = Engine::new(args.engine.config()?)?;
+    let engine = args.engine.engine()?;
     if let Some(dir) = &args.export_sketches {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::exit::output(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut files = Vec::with_capacity(args.files.len());
     let mut total_size = Some(0u64);
@@ -132,14 +134,16 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         .serve
         .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
     if let Some(x) = args.speed {
-        anyhow::ensure!(
-            x.is_finite() && x > 0.0,
-            "--speed must be a positive multiple, like 1 or 10"
-        );
-        anyhow::ensure!(
-            args.max_gap.is_finite() && args.max_gap >= 0.0,
-            "--max-gap must be a number of seconds, 0 or more, like 1"
-        );
+        if !(x.is_finite() && x > 0.0) {
+            return Err(crate::exit::usage(
+                "--speed must be a positive multiple, like 1 or 10",
+            ));
+        }
+        if !(args.max_gap.is_finite() && args.max_gap >= 0.0) {
+            return Err(crate::exit::usage(
+                "--max-gap must be a number of seconds, 0 or more, like 1",
+            ));
+        }
     }
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
@@ -178,7 +182,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 serve::window(server.as_ref(), i, w);
                 if json {
                     let v = window_line_cached(w, k, &queries, &mut empty_window);
-                    bar.suspend(|| println!("{v}"));
+                    // A report that cannot be written ends the run.
+                    if !bar.suspend(|| render::println(v)) {
+                        stop.set();
+                    }
                 }
             },
         );
@@ -192,6 +199,12 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     });
     let (out, pacing) = out;
     let elapsed = start.elapsed();
+    // A signal before the input ended: the counts are partial.
+    let interrupted = stop.signalled();
+    let mut outcome = Outcome {
+        interrupted,
+        ..Outcome::default()
+    };
     bar.finish_and_clear();
     if let Some(s) = &server {
         s.done();
@@ -201,15 +214,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let mut failed = false;
     for p in &source.problems {
         if p.cut_short {
+            outcome.truncated = true;
             eprintln!(
                 "netsketch: warning: {}: {}; counted as truncated_file",
                 p.name, p.error
             );
         } else {
-            failed = true;
+            outcome.rejected = true;
             eprintln!(
                 "netsketch: error: {}: {}; the rest of the file is skipped",
                 p.name, p.error
@@ -217,13 +230,17 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         }
     }
     if let Some(dir) = &args.export_sketches {
+        // A sketch that cannot be written is warned about; the report
+        // still follows.
         for (name, bytes) in out.total.datasketches_export() {
             let path = dir.join(name);
-            std::fs::write(&path, bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Err(e) = std::fs::write(&path, bytes) {
+                eprintln!("netsketch: warning: cannot write {}: {e}", path.display());
+                outcome.output_failed = true;
+            }
         }
     }
-    let alerts = alerts::finish(alerting);
+    let alerts = alerts::finish(alerting, &mut outcome);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
@@ -241,6 +258,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                     "capped_gaps": capped, "skipped_trace_s": skipped}),
             );
         }
+        extra.insert("interrupted".into(), json!(interrupted));
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
@@ -251,12 +269,17 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             // Records and datagrams given up count with the packet errors.
             flow_errors_into(&mut v, &dec.counts);
         }
-        println!("{v}");
+        render::println(v);
     } else {
         let title = format!(
-            "netsketch replay: {} file(s), {} worker(s)",
+            "netsketch replay: {} file(s), {} worker(s){}",
             args.files.len(),
-            cfg.workers
+            cfg.workers,
+            if interrupted {
+                " (interrupted: partial counts)"
+            } else {
+                ""
+            }
         );
         let mut rows = vec![(
             "epochs".to_string(),
@@ -280,15 +303,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         if let Some(dec) = &source.flows {
             rows.extend(flow_rows(&dec.counts));
         }
-        print!("{}", table(&title, totals, rates, &rows));
-        print!(
-            "{}",
-            run_answers_text(&out.total, k, &queries, shown_alerts, totals.first_ts())
-        );
+        render::print(&table(&title, totals, rates, &rows));
+        render::print(&run_answers_text(
+            &out.total,
+            k,
+            &queries,
+            shown_alerts,
+            totals.first_ts(),
+        ));
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    render::check_stdout(&mut outcome);
+    Ok(outcome.code())
 }

@@ -3,26 +3,172 @@
 //! sources become one collector listening on all their addresses), the
 //! endpoint (`[serve]`, 127.0.0.1:9464 unless told), pipeline options
 //! (`[engine]`, the command line's names), detection (`[detect]`) and alert
-//! outputs (`[output]`). It is turned into the equivalent command line and
-//! parsed by the same clap definitions, so every option is checked exactly
-//! as on the command line (`--dry-run` prints it).
+//! outputs (`[output]`). Every table is checked against its schema first
+//! (serde, unknown keys refused): an error names the file, the line and the
+//! key, before anything runs. The file is then turned into the equivalent
+//! command line and parsed by the same clap definitions, so every value is
+//! checked exactly as on the command line (`--dry-run` prints it, after
+//! both checks).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use serde::{Deserialize, Serialize};
 
 use crate::alerts::{load_config, ConfigFile};
 use crate::cli::{Cli, RunArgs};
+use crate::exit::usage;
+
+/// One value or a list of them (`listen = "0.0.0.0:2055"` or
+/// `listen = ["0.0.0.0:2055", "[::]:4739"]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// `[engine]`: pipeline options, as on the command line.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSection {
+    workers: Option<usize>,
+    cpus: Option<Vec<usize>>,
+    no_pin: Option<bool>,
+    batch: Option<usize>,
+    epoch: Option<f64>,
+    lateness: Option<f64>,
+    memory: Option<usize>,
+    window: Option<OneOrMany<String>>,
+    report_every: Option<f64>,
+    top: Option<usize>,
+    query: Option<OneOrMany<String>>,
+    handshake_timeout: Option<f64>,
+}
+
+/// `[serve]`: the HTTP endpoint.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    #[serde(skip_serializing)]
+    listen: Option<String>,
+    metrics_series: Option<usize>,
+    http_max_connections: Option<usize>,
+}
+
+/// `[output]`: where alerts go (or `no_detect = true`: none).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    alerts: Option<String>,
+    notify: Option<String>,
+    notify_timeout: Option<f64>,
+    no_detect: Option<bool>,
+}
+
+/// The input kinds of `[[source]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Collect,
+    Capture,
+    File,
+}
+
+/// `[[source]]`: every key any kind takes; [`SourceSection::check`] refuses
+/// the ones its kind does not.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    #[serde(skip_serializing)]
+    kind: SourceKind,
+    // collect
+    listen: Option<OneOrMany<String>>,
+    threads: Option<usize>,
+    recv_buffer: Option<usize>,
+    allow: Option<OneOrMany<String>>,
+    // collect and file (with flows)
+    default_sampling: Option<u32>,
+    sampling_override: Option<u32>,
+    // collect and capture
+    duration: Option<f64>,
+    // capture
+    interface: Option<String>,
+    filter: Option<String>,
+    snaplen: Option<u32>,
+    no_promisc: Option<bool>,
+    buffer_size: Option<u32>,
+    immediate: Option<bool>,
+    count: Option<u64>,
+    // file
+    #[serde(skip_serializing)]
+    files: Option<OneOrMany<String>>,
+    flows: Option<bool>,
+    speed: Option<f64>,
+    linger: Option<f64>,
+    export_sketches: Option<String>,
+}
+
+impl SourceSection {
+    /// The keys set that `kind` does not take.
+    fn foreign_keys(&self) -> Vec<&'static str> {
+        use SourceKind::*;
+        let set = [
+            ("listen", self.listen.is_some(), &[Collect][..]),
+            ("threads", self.threads.is_some(), &[Collect]),
+            ("recv_buffer", self.recv_buffer.is_some(), &[Collect]),
+            ("allow", self.allow.is_some(), &[Collect]),
+            (
+                "default_sampling",
+                self.default_sampling.is_some(),
+                &[Collect, File],
+            ),
+            (
+                "sampling_override",
+                self.sampling_override.is_some(),
+                &[Collect, File],
+            ),
+            ("duration", self.duration.is_some(), &[Collect, Capture]),
+            ("interface", self.interface.is_some(), &[Capture]),
+            ("filter", self.filter.is_some(), &[Capture]),
+            ("snaplen", self.snaplen.is_some(), &[Capture]),
+            ("no_promisc", self.no_promisc.is_some(), &[Capture]),
+            ("buffer_size", self.buffer_size.is_some(), &[Capture]),
+            ("immediate", self.immediate.is_some(), &[Capture]),
+            ("count", self.count.is_some(), &[Capture]),
+            ("files", self.files.is_some(), &[File]),
+            ("flows", self.flows.is_some(), &[File]),
+            ("speed", self.speed.is_some(), &[File]),
+            ("linger", self.linger.is_some(), &[File]),
+            ("export_sketches", self.export_sketches.is_some(), &[File]),
+        ];
+        set.iter()
+            .filter(|(_, present, kinds)| *present && !kinds.contains(&self.kind))
+            .map(|(k, _, _)| *k)
+            .collect()
+    }
+}
+
+/// The 1-based line of byte offset `at` in `text`.
+pub fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// A section as a table of command-line options.
+fn table_of(section: &impl Serialize) -> Result<toml::Table> {
+    Ok(toml::Table::try_from(section)?)
+}
 
 /// `key = value` as command-line flags: `--key value`, once per element
 /// of a list, `--key` alone for `true`.
-fn flags(table: &toml::Table, skip: &[&str], argv: &mut Vec<String>) -> Result<()> {
+fn flags(table: &toml::Table, argv: &mut Vec<String>) -> Result<()> {
     for (k, v) in table {
-        if skip.contains(&k.as_str()) {
-            continue;
-        }
         let flag = format!("--{}", k.replace('_', "-"));
         match v {
             toml::Value::Boolean(true) => argv.push(flag),
@@ -54,70 +200,84 @@ fn scalar(key: &str, v: &toml::Value) -> Result<String> {
 
 /// The command line the configuration amounts to.
 pub fn argv_of(cfg: &ConfigFile, path: &Path) -> Result<Vec<String>> {
-    let kinds: Vec<&str> = cfg
-        .source
-        .iter()
-        .map(|s| s.get("kind").and_then(|k| k.as_str()).unwrap_or(""))
-        .collect();
-    let Some(&kind) = kinds.first() else {
+    let at = |i: usize| format!("{}:{}", path.display(), cfg.source_lines[i]);
+    let Some(first) = cfg.source.first() else {
         bail!(
             "{}: no [[source]]; give one with kind = \"collect\", \"capture\" or \"file\"",
             path.display()
         );
     };
-    if kinds.iter().any(|k| *k != kind) || (kind != "collect" && kinds.len() > 1) {
+    let kind = first.kind;
+    if cfg.source.iter().any(|s| s.kind != kind)
+        || (kind != SourceKind::Collect && cfg.source.len() > 1)
+    {
+        let kinds: Vec<SourceKind> = cfg.source.iter().map(|s| s.kind).collect();
         bail!(
             "{}: one input per instance: several kind = \"collect\" sources (they share one \
              collector), or one capture, or one file source; found {kinds:?}. Run one netsketch per \
              interface.",
-            path.display()
+            at(1.min(cfg.source.len() - 1))
         );
+    }
+    for (i, s) in cfg.source.iter().enumerate() {
+        if let Some(k) = s.foreign_keys().first() {
+            // The key's own line: the first `k =` from the table's start.
+            let from = cfg.source_lines[i];
+            let line = cfg
+                .text
+                .lines()
+                .enumerate()
+                .skip(from - 1)
+                .find(|(_, l)| {
+                    l.trim_start()
+                        .strip_prefix(k)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                })
+                .map_or(from, |(n, _)| n + 1);
+            bail!(
+                "{}:{line}: [[source]] of kind {:?} takes no `{k}`",
+                path.display(),
+                format!("{:?}", s.kind).to_lowercase()
+            );
+        }
     }
     let mut argv = vec!["netsketch".to_string()];
     match kind {
-        "collect" => {
+        SourceKind::Collect => {
             argv.push("collect".into());
             for s in &cfg.source {
-                flags(s, &["kind"], &mut argv)?;
+                flags(&table_of(s)?, &mut argv)?;
             }
         }
-        "capture" => {
+        SourceKind::Capture => {
             argv.push("capture".into());
-            flags(&cfg.source[0], &["kind"], &mut argv)?;
+            flags(&table_of(first)?, &mut argv)?;
         }
-        "file" => {
+        SourceKind::File => {
             argv.push("replay".into());
-            let s = &cfg.source[0];
-            let files = s
-                .get("files")
-                .and_then(|f| f.as_array())
-                .filter(|f| !f.is_empty())
-                .ok_or_else(|| {
-                    anyhow::anyhow!("{}: a file source needs files = [...]", path.display())
-                })?;
-            for f in files {
-                argv.push(scalar("files", f)?);
+            let files = match &first.files {
+                Some(OneOrMany::One(f)) => vec![f.clone()],
+                Some(OneOrMany::Many(f)) => f.clone(),
+                None => vec![],
+            };
+            if files.is_empty() {
+                bail!("{}: a file source needs files = [...]", at(0));
             }
-            flags(s, &["kind", "files"], &mut argv)?;
+            argv.extend(files);
+            flags(&table_of(first)?, &mut argv)?;
         }
-        other => bail!(
-            "{}: source kind {other:?}: use \"collect\", \"capture\" or \"file\"",
-            path.display()
-        ),
     }
     argv.push("--json".into());
     argv.push("--serve".into());
-    let serve = cfg.serve.clone().unwrap_or_default();
     argv.push(
-        serve
-            .get("listen")
-            .and_then(|l| l.as_str())
-            .unwrap_or("127.0.0.1:9464")
-            .to_string(),
+        cfg.serve
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:9464".to_string()),
     );
-    flags(&serve, &["listen"], &mut argv)?;
-    flags(&cfg.engine, &[], &mut argv)?;
-    flags(&cfg.output, &[], &mut argv)?;
+    flags(&table_of(&cfg.serve)?, &mut argv)?;
+    flags(&table_of(&cfg.engine)?, &mut argv)?;
+    flags(&table_of(&cfg.output)?, &mut argv)?;
     argv.push("--config".into());
     argv.push(path.display().to_string());
     Ok(argv)
@@ -125,22 +285,38 @@ pub fn argv_of(cfg: &ConfigFile, path: &Path) -> Result<Vec<String>> {
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let cfg = load_config(&args.config)?;
-    let argv = argv_of(&cfg, &args.config)?;
-    if args.dry_run {
-        println!("{}", argv.join(" "));
-        return Ok(ExitCode::SUCCESS);
-    }
+    let argv = argv_of(&cfg, &args.config).map_err(usage)?;
+    // The same clap definitions check the values, --dry-run included.
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
-        Err(e) => bail!(
-            "{}: {}",
-            args.config.display(),
-            e.to_string()
-                .lines()
-                .next()
-                .unwrap_or("invalid option")
-                .trim_start_matches("error: ")
-        ),
+        Err(e) => {
+            return Err(usage(format!(
+                "{}: {}",
+                args.config.display(),
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid option")
+                    .trim_start_matches("error: ")
+            )))
+        }
     };
+    if args.dry_run {
+        // The engine options too, as the run would check them first.
+        let engine = match &cli.command {
+            crate::cli::Command::Replay(a) => Some(&a.engine),
+            crate::cli::Command::Collect(a) => Some(&a.engine),
+            crate::cli::Command::Capture(a) => Some(&a.engine),
+            _ => None,
+        };
+        if let Some(e) = engine {
+            e.engine()
+                .map_err(|e| usage(format!("{}: {e:#}", args.config.display())))?;
+        }
+        crate::render::println(argv.join(" "));
+        let mut outcome = crate::exit::Outcome::default();
+        crate::render::check_stdout(&mut outcome);
+        return Ok(outcome.code());
+    }
     super::dispatch(cli.command)
 }

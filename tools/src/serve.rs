@@ -1,11 +1,14 @@
 //! The HTTP endpoint (`--serve ADDR:PORT`, 127.0.0.1:9464 by default in
 //! `run`): Prometheus metrics, the JSON query API, and a health check.
 //!
-//! The server is `tiny_http` on its own thread. The pipeline never waits
-//! for it: once per closed epoch and window the merging thread updates the
+//! The server ([`crate::http`]: hyper on a small runtime of its own
+//! thread, with limits for exposure) never makes the pipeline wait for a
+//! client: once per closed epoch and window the merging thread updates the
 //! traffic metrics and swaps the latest window into a shared state under a
-//! mutex (microseconds, a few times a second at most); requests read that
-//! state. Nothing happens per packet.
+//! mutex (microseconds, a few times a second at most); a request holds
+//! that mutex only while its body is built, never while it is written, so
+//! a client that stalls stalls only its own connection. Nothing happens
+//! per packet.
 //!
 //! API (all GET, JSON):
 //! - `/api/v1/status`: uptime, source, epochs and windows so far, done.
@@ -142,16 +145,11 @@ impl Server {
         source: &str,
         k: usize,
         series: usize,
+        limits: crate::http::Limits,
     ) -> Result<Server> {
         let addr: SocketAddr = addr
             .parse()
             .with_context(|| format!("--serve {addr:?}: expected ADDR:PORT like 127.0.0.1:9464"))?;
-        let http = tiny_http::Server::http(addr)
-            .map_err(|e| anyhow::anyhow!("cannot serve on {addr}: {e}"))?;
-        let bound = http
-            .server_addr()
-            .to_ip()
-            .context("the HTTP server is not on an IP address")?;
         let traffic = Traffic::new(&registry)?;
         let state = Arc::new(Mutex::new(State {
             started: Instant::now(),
@@ -164,20 +162,16 @@ impl Server {
             k,
         }));
         let st = Arc::clone(&state);
-        std::thread::Builder::new()
-            .name("netsketch-http".into())
-            .spawn(move || {
-                for req in http.incoming_requests() {
-                    let (code, ctype, body) = respond(req.url(), &registry, &st);
-                    let header = tiny_http::Header::from_bytes("Content-Type", ctype)
-                        .expect("static header");
-                    let _ = req.respond(
-                        tiny_http::Response::from_data(body)
-                            .with_status_code(code)
-                            .with_header(header),
-                    );
-                }
-            })?;
+        let reg = registry.clone();
+        let handler: crate::http::Handler = Arc::new(move |target: &str| {
+            let (code, content_type, body) = respond(target, &reg, &st);
+            crate::http::Reply {
+                code,
+                content_type,
+                body,
+            }
+        });
+        let bound = crate::http::spawn(addr, limits, &registry, handler)?;
         Ok(Server {
             state,
             traffic,
@@ -434,11 +428,30 @@ impl crate::cli::ServeArgs {
             (1..=1000).contains(&self.metrics_series),
             "--metrics-series must be 1 to 1000"
         );
-        let s = Server::start(addr, registry, source, k, self.metrics_series)?;
+        anyhow::ensure!(
+            (1..=1 << 20).contains(&self.http_max_connections),
+            "--http-max-connections must be 1 to 1048576"
+        );
+        let limits = crate::http::Limits {
+            max_connections: self.http_max_connections,
+            ..Default::default()
+        };
+        // A unit's LimitNOFILE= (or `ulimit -Hn`) is the hard limit; take it.
+        let fds = crate::http::raise_fd_limit();
+        let s = Server::start(addr, registry, source, k, self.metrics_series, limits)?;
         eprintln!(
             "netsketch: serving http://{}/metrics and /api/v1/",
             s.addr()
         );
+        if let Some(fds) = fds.filter(|f| *f < limits.max_connections as u64 + 64) {
+            eprintln!(
+                "netsketch: warning: the open-file limit ({fds}) is below --http-max-connections \
+                 ({}) plus the run's own files; accepts that fail are counted \
+                 (netsketch_http_accept_errors_total) and retried. Raise it (LimitNOFILE=) or \
+                 lower --http-max-connections",
+                limits.max_connections
+            );
+        }
         Ok(Some(s))
     }
 }
@@ -464,14 +477,15 @@ pub fn feed(alerting: &mut Option<crate::alerts::Alerting>, server: Option<&Serv
 }
 
 /// The engine's `on_window` work of a command: the endpoint, then the
-/// `--json` window line.
+/// `--json` window line (`stop` is set if it cannot be written).
 pub fn window_sink<'a>(
     server: Option<&'a Server>,
     json: bool,
     k: usize,
     queries: &'a [crate::engine_args::Query],
+    stop: &'a std::sync::atomic::AtomicBool,
 ) -> impl FnMut(usize, &Summary) + 'a {
-    let mut print = crate::render::window_printer(json, k, queries);
+    let mut print = crate::render::window_printer(json, k, queries, stop);
     move |i, w| {
         window(server, i, w);
         print(i, w);

@@ -4,9 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// A flag set when the user asks the program to stop.
+/// A flag set when the user asks the program to stop (or the program
+/// itself: a deadline, an output that failed).
 #[derive(Debug, Clone)]
-pub struct StopFlag(Arc<AtomicBool>);
+pub struct StopFlag(Arc<AtomicBool>, Arc<AtomicBool>);
 
 impl StopFlag {
     /// Installs the Ctrl-C/SIGTERM handler. A second signal while stopping
@@ -20,21 +21,26 @@ impl StopFlag {
     /// ordinary thread, so `wake` need not be async-signal-safe.
     pub fn install_with(wake: impl Fn() + Send + 'static) -> StopFlag {
         let flag = Arc::new(AtomicBool::new(false));
-        let f = Arc::clone(&flag);
+        let signalled = Arc::new(AtomicBool::new(false));
+        let (f, s) = (Arc::clone(&flag), Arc::clone(&signalled));
         // Installing can only fail if a handler exists already (tests that
         // run several commands in one process); the flag then stays unset.
         let _ = ctrlc::set_handler(move || {
-            if f.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+            if s.swap(true, Ordering::SeqCst) {
+                std::process::exit(crate::exit::INTERRUPTED.into());
             }
+            f.store(true, Ordering::SeqCst);
             wake();
         });
-        StopFlag(flag)
+        StopFlag(flag, signalled)
+    }
+
+    /// Whether a signal (Ctrl-C, SIGTERM) asked for the stop.
+    pub fn signalled(&self) -> bool {
+        self.1.load(Ordering::SeqCst)
     }
 
     /// Requests a stop from inside the program (a deadline, say).
-    // Only live capture has deadlines so far.
-    #[cfg_attr(not(feature = "live"), allow(dead_code))]
     pub fn set(&self) {
         self.0.store(true, Ordering::SeqCst);
     }

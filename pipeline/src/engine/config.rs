@@ -122,8 +122,32 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
     // with them the answers, are the same however many workers run.
     let open = 2 + cfg.lateness_ns.div_ceil(cfg.epoch_ns) as usize;
     let copies = ring + 2 + open + MERGE_EPOCHS;
-    let budget = Budget::for_epoch(cfg.memory_bytes / copies);
-    if budget.epoch_bytes() * copies > cfg.memory_bytes.max(1) * 2 {
+    // An eighth goes to the run total's address rankings on top of its
+    // epoch-sized sketches: at the default 256 MiB they hold 130 k sources
+    // and as many destinations, so a run's top talkers are exact up to
+    // there (an epoch rarely sees a tenth of a run's addresses).
+    let plan = |memory: usize| {
+        let total_extra = memory / 8;
+        Budget::for_epoch((memory - total_extra) / copies).with_total(total_extra)
+    };
+    let budget = plan(cfg.memory_bytes);
+    if let Err(why) = budget.check() {
+        // The largest budget that fits, to say what to give instead.
+        let (mut fits, mut over) = (0usize, cfg.memory_bytes);
+        while over - fits > 1 << 20 {
+            let mid = fits + (over - fits) / 2;
+            match plan(mid).check() {
+                Ok(()) => fits = mid,
+                Err(_) => over = mid,
+            }
+        }
+        return bad(format!(
+            "--memory {} MiB is more than the sketches can take ({why}); give at most {} MiB",
+            cfg.memory_bytes >> 20,
+            fits >> 20
+        ));
+    }
+    if budget.epoch_bytes() * copies + budget.total_extra_bytes() > cfg.memory_bytes.max(1) * 2 {
         return bad(format!(
             "--memory {} MiB is too small for a {ring}-epoch window; give at least {} MiB",
             cfg.memory_bytes >> 20,

@@ -23,6 +23,8 @@ pub(super) enum MergeMsg {
     Totals(u64, EpochTotals),
     Partial(u64, Vec<(usize, ShardSketches)>),
     Closed(usize, u64),
+    /// A worker's run total of its shards, sent once, before `Done`.
+    Total(Vec<(usize, ShardSketches)>),
     Done(usize),
 }
 
@@ -44,10 +46,14 @@ impl Closer<'_> {
         self.late += summary.totals.late;
         self.future += summary.totals.future;
         (self.on_epoch)(&summary);
-        match &mut self.total {
-            Some(tot) => tot.merge(&summary),
-            None => self.total = Some(summary.clone()),
-        }
+        // The run total's sketches are merged by the workers, each for its
+        // own shards, in parallel; here only its counters.
+        let t = self
+            .total
+            .get_or_insert_with(|| Summary::nothing(summary.start_ns, summary.end_ns));
+        t.start_ns = t.start_ns.min(summary.start_ns);
+        t.end_ns = t.end_ns.max(summary.end_ns);
+        t.totals.merge(&summary.totals);
         self.ring.push(e, summary, self.on_window);
     }
 
@@ -89,6 +95,7 @@ impl Engine {
         let mut counted = 0u64;
         let hist = self.metrics.stage_seconds.with_label_values(&["merge"]);
         let new_pending = || (None, (0..SHARDS).map(|_| None).collect::<Vec<_>>());
+        let mut total_shards: Vec<Option<ShardSketches>> = (0..SHARDS).map(|_| None).collect();
         for msg in rx {
             match msg {
                 MergeMsg::Totals(e, t) => pending.entry(e).or_insert_with(new_pending).0 = Some(t),
@@ -99,6 +106,11 @@ impl Engine {
                     }
                 }
                 MergeMsg::Closed(w, x) => through[w] = Some(x),
+                MergeMsg::Total(parts) => {
+                    for (s, sk) in parts {
+                        total_shards[s] = Some(sk);
+                    }
+                }
                 MergeMsg::Done(w) => through[w] = Some(u64::MAX),
             }
             let Some(all) = through
@@ -152,11 +164,13 @@ impl Engine {
         }
         closer.ring.finish(closer.on_window);
         let total = match closer.total {
-            Some(t) if !t.is_nothing() => t,
-            Some(t) => Summary {
-                totals: t.totals,
-                ..Summary::empty(t.start_ns, t.end_ns, &self.budget)
-            },
+            Some(mut t) => {
+                t.shards = total_shards
+                    .into_iter()
+                    .map(|s| s.unwrap_or_else(|| ShardSketches::new_total(&self.budget)))
+                    .collect();
+                t
+            }
             None => Summary::empty(0, 0, &self.budget),
         };
         RunOutput {

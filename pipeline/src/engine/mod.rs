@@ -16,12 +16,14 @@
 //! closed epochs piling up in memory. No cycle: the merging thread only
 //! receives.
 
+mod aggregate;
+mod clock;
 mod config;
+mod feed;
 mod merge;
 mod window;
 mod worker;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -30,11 +32,14 @@ use crossbeam_channel::{bounded, Sender};
 
 use crate::metrics::Metrics;
 use crate::shard::Budget;
-use crate::summary::{EpochTotals, Summary};
+use crate::summary::Summary;
 
 pub use config::{EngineConfig, EngineError, WindowSpec};
+use feed::{Feeder, Outlet};
 use merge::{MergeMsg, MERGE_EPOCHS};
 use worker::{WorkerMsg, WorkerState};
+
+pub(crate) use aggregate::Flush;
 
 /// What happens when a worker queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +204,6 @@ impl Engine {
         tx: Vec<Sender<WorkerMsg>>,
         merge: Sender<MergeMsg>,
     ) {
-        let e_ns = self.cfg.epoch_ns;
         let label = source.name();
         let shed = source.backpressure() == Backpressure::Shed;
         // Labelled series looked up once, not per batch (a lookup hashes
@@ -217,137 +221,48 @@ impl Engine {
                     .with_label_values(&[&format!("worker{w}")])
             })
             .collect();
-        let mut open: BTreeMap<u64, EpochTotals> = BTreeMap::new();
-        let mut closed_through: Option<u64> = None;
-        let mut max_ts: Option<u64> = None;
-        let mut more = true;
         // No workers: run to completion, applying updates on this thread.
-        let mut inline = (self.cfg.workers == 0).then(|| WorkerState::new(self, 0));
-        let send_all = |msg: &dyn Fn() -> WorkerMsg| {
-            for t in &tx {
-                // A worker only hangs up when the run is over.
-                let _ = t.send(msg());
-            }
+        let outlet = if self.cfg.workers == 0 {
+            Outlet::Inline(Box::new(WorkerState::new(self, 0)))
+        } else {
+            Outlet::Workers(tx)
         };
-        // Closes every epoch through `x`: the source's totals, then the
-        // workers (or the inline state) flush their partials.
-        let close_through = |x: u64,
-                             open: &mut BTreeMap<u64, EpochTotals>,
-                             inline: &mut Option<WorkerState<'_>>| {
-            let done: Vec<u64> = open.range(..=x).map(|(e, _)| *e).collect();
-            for e in done {
-                let t = open.remove(&e).unwrap_or_default();
-                let _ = merge.send(MergeMsg::Totals(e, t));
-            }
-            match inline.as_mut() {
-                Some(state) => state.close(x, &merge),
-                None => send_all(&|| WorkerMsg::Close(x)),
-            }
-        };
+        let mut feed = Feeder::new(self, outlet, merge);
+        let mut staging = Vec::with_capacity(self.cfg.batch_size);
+        let mut more = true;
         while more && !stop.load(Ordering::Relaxed) {
-            let mut staging = Vec::with_capacity(self.cfg.batch_size);
+            staging.clear();
             more = source.fill(&mut staging, self.cfg.batch_size);
             // A live source's epochs follow its clock: they close on time
-            // when no update comes (a quiet link, an idle exporter), and
-            // updates older than the clock allows (flow records of long
-            // flows, a burst from an exporter reading a file) are late,
-            // counted, in the current epoch, rather than reopening the past.
-            let clock = source.clock_ns();
-            if let Some(now) = clock {
-                let watermark = now.saturating_sub(self.cfg.lateness_ns);
-                if let Some(x) = (watermark / e_ns).checked_sub(1) {
-                    if closed_through.is_none_or(|c| x > c) {
-                        close_through(x, &mut open, &mut inline);
-                        closed_through = Some(x);
-                        max_ts = Some(max_ts.map_or(now, |m| m.max((x + 1) * e_ns)));
-                    }
-                }
+            // when no update comes (a quiet link, an idle exporter).
+            if let Some(now) = source.clock_ns() {
+                feed.tick(now);
             }
             if staging.is_empty() {
                 continue;
             }
-            if shed && tx.iter().any(|t| t.is_full()) {
+            if shed && feed.queues_full() {
                 queue_full.inc_by(staging.len() as u64);
                 continue;
             }
             packets.inc_by(staging.len() as u64);
             wire_bytes.inc_by(staging.iter().map(|u| u.wire_len as u64).sum());
-            // Epochs and lateness are decided update by update, and a batch
-            // is cut wherever an epoch closes, so neither the batch size nor
-            // the timing of the workers changes what lands in which epoch.
-            let mut cuts: Vec<(usize, u64)> = Vec::new();
-            // A live source's updates may not run ahead of its clock by
-            // more than an epoch: one bogus timestamp would otherwise close
-            // every epoch up to it and make all later updates late.
-            let ceiling = clock.map(|now| now.saturating_add(e_ns));
-            for (i, u) in staging.iter_mut().enumerate() {
-                let mut future = false;
-                if let Some(c) = ceiling {
-                    if u.ts_ns > c {
-                        u.ts_ns = c - e_ns;
-                        future = true;
-                    }
-                }
-                let mut e = u.ts_ns / e_ns;
-                if let Some(c) = closed_through {
-                    if e <= c {
-                        let now = (max_ts.unwrap_or(0) / e_ns).max(c + 1);
-                        u.ts_ns = now * e_ns;
-                        e = now;
-                        open.entry(e).or_default().late += 1;
-                        self.metrics.late.inc();
-                    }
-                }
-                let t = open.entry(e).or_default();
-                t.add(u);
-                if future {
-                    t.future += 1;
-                    self.metrics.future.inc();
-                }
-                let m = max_ts.map_or(u.ts_ns, |m| m.max(u.ts_ns));
-                max_ts = Some(m);
-                let watermark = m.saturating_sub(self.cfg.lateness_ns);
-                // Epochs ending at or before the watermark close.
-                let closable = (watermark / e_ns).checked_sub(1);
-                if let Some(x) = closable {
-                    if closed_through.is_none_or(|c| x > c) {
-                        cuts.push((i + 1, x));
-                        closed_through = Some(x);
-                    }
+            // Epochs are decided update by update and flows reach the
+            // sketches only where an epoch closes or a table fills, so the
+            // batch size cannot change what lands where.
+            for u in staging.iter_mut() {
+                feed.push(u);
+            }
+            if let Outlet::Workers(tx) = &feed.outlet {
+                for (g, t) in depth.iter().zip(tx) {
+                    g.set(t.len() as i64);
                 }
             }
-            let data = Arc::new(staging);
-            let mut start = 0;
-            let total = data.len();
-            cuts.push((total, u64::MAX));
-            for (end, close) in cuts {
-                if end > start {
-                    self.metrics.batches.inc();
-                    match inline.as_mut() {
-                        Some(state) => state.apply(&data[start..end]),
-                        None => send_all(&|| WorkerMsg::Batch(Arc::clone(&data), start..end)),
-                    }
-                    start = end;
-                }
-                if close != u64::MAX {
-                    close_through(close, &mut open, &mut inline);
-                }
-            }
-            for (g, t) in depth.iter().zip(&tx) {
-                g.set(t.len() as i64);
-            }
-            if let (Some(m), Some(c)) = (max_ts, closed_through) {
-                self.metrics
-                    .epoch_lag
-                    .set(m.saturating_sub((c + 1) * e_ns) as f64 / 1e9);
+            if let Some(lag) = feed.clock.lag_ns() {
+                self.metrics.epoch_lag.set(lag as f64 / 1e9);
             }
         }
-        for (e, t) in open {
-            let _ = merge.send(MergeMsg::Totals(e, t));
-        }
-        if let Some(state) = inline {
-            state.finish(&merge);
-        }
+        feed.finish();
         // Dropping the senders ends the workers, which flush what is open.
     }
 }

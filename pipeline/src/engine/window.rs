@@ -33,6 +33,12 @@ pub(super) struct WindowRing {
     /// Set when the stream begins with closes and no epoch: it starts
     /// after this one.
     after: Option<u64>,
+    /// Every spec tumbles (`slide == length`): windows are accumulated as
+    /// their epochs arrive, one merge per epoch and no ring, the epoch
+    /// itself (not a copy) starting each window of the last spec.
+    tumbling: bool,
+    /// The window being accumulated, per spec (tumbling only).
+    acc: Vec<Option<Summary>>,
 }
 
 impl WindowRing {
@@ -45,6 +51,8 @@ impl WindowRing {
             first: None,
             last: None,
             after: None,
+            tumbling: specs.iter().all(|w| w.slide == w.length),
+            acc: specs.iter().map(|_| None).collect(),
         }
     }
 
@@ -76,6 +84,10 @@ impl WindowRing {
         );
         self.first.get_or_insert(e);
         self.last = Some(e);
+        if self.tumbling {
+            self.accumulate(e, s, emit);
+            return;
+        }
         self.ring.push_back((e, s));
         while self.ring.front().is_some_and(|(x, _)| x + self.len <= e) {
             self.ring.pop_front();
@@ -89,10 +101,55 @@ impl WindowRing {
         }
     }
 
+    /// Adds epoch `e` to every spec's window (tumbling specs only),
+    /// emitting those it ends.
+    fn accumulate(&mut self, e: u64, s: Summary, emit: &mut dyn FnMut(usize, &Summary)) {
+        let n = self.specs.len();
+        let mut s = Some(s);
+        for i in 0..n {
+            let spec = self.specs[i];
+            match &mut self.acc[i] {
+                Some(w) => w.merge(s.as_ref().expect("taken only last")),
+                None if i + 1 == n => self.acc[i] = s.take(),
+                None => self.acc[i] = s.clone(),
+            }
+            if (e + 1) % spec.slide as u64 == 0 {
+                if let Some(mut w) = self.acc[i].take() {
+                    self.shape(&mut w, spec, e + 1);
+                    emit(i, &w);
+                }
+            }
+        }
+    }
+
+    /// Gives an accumulated window its nominal bounds and partial mark, as
+    /// [`WindowRing::window`] does.
+    fn shape(&self, w: &mut Summary, spec: WindowSpec, end: u64) {
+        let start = end.saturating_sub(spec.length as u64);
+        w.start_ns = start.saturating_mul(self.epoch_ns);
+        w.end_ns = end.saturating_mul(self.epoch_ns);
+        w.partial = self
+            .first
+            .is_some_and(|f| end < f.saturating_add(spec.length as u64));
+    }
+
     /// Ends the stream: emits, per window spec, the window holding the
     /// last epoch if its slide has not ended, marked partial.
     pub(super) fn finish(&mut self, emit: &mut dyn FnMut(usize, &Summary)) {
         let Some(last) = self.last else { return };
+        if self.tumbling {
+            for i in 0..self.specs.len() {
+                let spec = self.specs[i];
+                let slide = spec.slide as u64;
+                if let Some(mut w) = self.acc[i].take() {
+                    let end = ((last + 1) / slide + 1) * slide;
+                    self.shape(&mut w, spec, end);
+                    w.partial = true;
+                    emit(i, &w);
+                }
+            }
+            return;
+        }
         for i in 0..self.specs.len() {
             let spec = self.specs[i];
             let slide = spec.slide as u64;

@@ -2,77 +2,85 @@
 //! threads (hand-off) run one each; with no workers the source thread runs
 //! one itself (run-to-completion).
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
-use capture::FlowUpdate;
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::handshake::ConnTables;
-use crate::keys::SHARDS;
-use crate::shard::{CouponCache, OwnedShards};
+use crate::handshake::ServiceTable;
+use crate::shard::{CouponCache, OwnedShards, ShardSketches};
 
+use super::aggregate::Flush;
 use super::merge::MergeMsg;
 use super::Engine;
 
-/// The epochs a worker holds open, for the shards it owns. Used by worker
-/// threads (hand-off) and by the source thread itself when there are no
-/// workers (run-to-completion).
+/// The epochs a worker holds open, for the shards it owns.
 pub(super) struct WorkerState<'e> {
     engine: &'e Engine,
     owner: usize,
     owners: usize,
     open: Vec<(u64, OwnedShards)>,
-    conns: ConnTables,
+    /// The run total of the owned shards: address rankings fed from the
+    /// flushes, everything else merged as each epoch leaves.
+    total: OwnedShards,
     coupons: CouponCache,
     hist: prometheus::Histogram,
 }
 
+/// What the source thread sends a worker.
+pub(super) enum WorkerMsg {
+    /// Flows of an epoch, summed (every worker gets the same batch and
+    /// applies the keys of the shards it owns).
+    Flows(u64, Arc<Flush>),
+    /// The handshake statistics of the owned shards of a closing epoch.
+    Services(u64, Vec<(usize, ServiceTable)>),
+    /// Every epoch through this one is closed.
+    Close(u64),
+}
+
 impl<'e> WorkerState<'e> {
     pub(super) fn new(engine: &'e Engine, owner: usize) -> WorkerState<'e> {
-        let owners = engine.cfg.workers.max(1);
         WorkerState {
             engine,
             owner,
-            owners,
+            owners: engine.cfg.workers.max(1),
             open: Vec::new(),
-            conns: ConnTables::new(
-                owner,
-                owners,
-                engine.cfg.handshake_table.div_ceil(SHARDS),
-                engine.cfg.handshake_timeout_ns,
-            ),
+            total: OwnedShards::new_total(&engine.budget, owner, engine.cfg.workers.max(1)),
             coupons: CouponCache::new(),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
     }
 
-    pub(super) fn apply(&mut self, updates: &[FlowUpdate]) {
+    /// Applies summed flows of epoch `e` to the owned shards.
+    pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
-        let e_ns = self.engine.cfg.epoch_ns;
-        let mut cur = usize::MAX;
-        let mut cur_e = u64::MAX;
-        for u in updates {
-            let e = u.ts_ns / e_ns;
-            if e != cur_e {
-                cur = self.epoch_index(e);
-                cur_e = e;
-            }
-            let shards = &mut self.open[cur].1;
-            shards.apply(u, &mut self.coupons);
-            // Packets only: a flow record's flags are an OR over the flow.
-            if u.proto == FlowUpdate::TCP && u.has_ports && u.wire_len > 0 {
-                self.conns.observe(u, shards);
+        let i = self.epoch_index(e);
+        self.open[i].1.apply(flush, &mut self.coupons);
+        self.total.apply_addresses(flush);
+        self.hist.observe(t0.elapsed().as_secs_f64());
+    }
+
+    /// Installs the handshake statistics of owned shards of epoch `e`.
+    pub(super) fn services(&mut self, e: u64, tables: Vec<(usize, ServiceTable)>) {
+        let i = self.epoch_index(e);
+        let shards = &mut self.open[i].1;
+        for (s, t) in tables {
+            if let Some(sk) = shards.shards[s].as_mut() {
+                sk.services = t;
             }
         }
-        self.hist.observe(t0.elapsed().as_secs_f64());
     }
 
     fn flush(&mut self, through: u64, merge: &Sender<MergeMsg>) {
         while self.open.first().is_some_and(|(e, _)| *e <= through) {
             let (e, shards) = self.open.remove(0);
-            let _ = merge.send(MergeMsg::Partial(e, shards.into_owned().collect()));
+            let parts: Vec<(usize, ShardSketches)> = shards.into_owned().collect();
+            for (s, sk) in &parts {
+                if let Some(t) = self.total.shards[*s].as_mut() {
+                    t.merge_rest(sk);
+                }
+            }
+            let _ = merge.send(MergeMsg::Partial(e, parts));
         }
     }
 
@@ -89,46 +97,31 @@ impl<'e> WorkerState<'e> {
     }
 
     pub(super) fn close(&mut self, x: u64, merge: &Sender<MergeMsg>) {
-        // Handshakes that timed out by the end of the closing epoch fail,
-        // counted in the newest open epoch up to `x`, else the oldest after
-        // it: never in an epoch of their own, which would have no totals
-        // from the source (and no updates to make it exist).
-        let now = (x + 1).saturating_mul(self.engine.cfg.epoch_ns);
-        let i = self
-            .open
-            .iter()
-            .rposition(|(e, _)| *e <= x)
-            .or_else(|| self.open.iter().position(|(e, _)| *e > x));
-        if let Some(i) = i {
-            self.conns.expire(now, &mut self.open[i].1);
-        }
         self.flush(x, merge);
         let _ = merge.send(MergeMsg::Closed(self.owner, x));
     }
 
     pub(super) fn finish(mut self, merge: &Sender<MergeMsg>) {
-        // Handshakes still in progress count as `open` in the last epoch.
-        if let Some((_, shards)) = self.open.last_mut() {
-            self.conns.finish(shards);
-        }
         self.flush(u64::MAX, merge);
+        let _ = merge.send(MergeMsg::Total(self.total.into_owned().collect()));
         let _ = merge.send(MergeMsg::Done(self.owner));
     }
-}
 
-pub(super) enum WorkerMsg {
-    Batch(Arc<Vec<FlowUpdate>>, Range<usize>),
-    Close(u64),
+    /// Handles one message from the source.
+    pub(super) fn handle(&mut self, msg: WorkerMsg, merge: &Sender<MergeMsg>) {
+        match msg {
+            WorkerMsg::Flows(e, flows) => self.apply(e, &flows),
+            WorkerMsg::Services(e, tables) => self.services(e, tables),
+            WorkerMsg::Close(x) => self.close(x, merge),
+        }
+    }
 }
 
 impl Engine {
     pub(super) fn worker(&self, w: usize, rx: Receiver<WorkerMsg>, merge: Sender<MergeMsg>) {
         let mut state = WorkerState::new(self, w);
         for msg in rx {
-            match msg {
-                WorkerMsg::Batch(data, range) => state.apply(&data[range]),
-                WorkerMsg::Close(x) => state.close(x, &merge),
-            }
+            state.handle(msg, &merge);
         }
         state.finish(&merge);
     }

@@ -1,0 +1,502 @@
+//! Exact pre-aggregation in front of the sketches.
+//!
+//! A packet touches two dozen sketch counters (source, destination, pair
+//! and port rankings, attack counters, prefix Count-Min rows, distinct
+//! counts). Real traffic repeats its flows within an epoch (5-15 packets
+//! per flow per second), so the source thread first sums packets and bytes
+//! per flow (the 5-tuple) in a small table and the sketches see one
+//! weighted update per flow instead of one per packet. Weighted updates
+//! keep every contract: Count-Min stays an over-estimate within `eps * N`,
+//! Space-Saving keeps `count - error <= truth <= count`, HyperLogLog is
+//! idempotent.
+//!
+//! The table is flushed at fixed points of the stream only: when its epoch
+//! closes, or when it is full. Both depend on the input alone (one source
+//! thread sees every update in order), never on `--batch` or `--workers`,
+//! so the sketches see the same weighted stream however the work is split.
+//! A flushed flow carries every hash its keys need, computed once, so the
+//! workers hash nothing.
+
+use capture::{tcp_flags as tf, FlowUpdate, Ip};
+use sketches::hash::{hash_u128, hash_u128_pair, hash_u64, DEFAULT_SEED};
+
+use crate::keys::{prefix_hash, prefixes, Hashes};
+use crate::shard::{attack_prefix, is_reflector_port};
+
+/// One flow's traffic in one epoch (or part of it), summed exactly: what
+/// the aggregation table holds (96 bytes, so the table stays in cache).
+#[derive(Debug, Clone, Copy)]
+pub struct FlowEntry {
+    pub src: u128,
+    pub dst: u128,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub has_ports: bool,
+    /// [`flow_hash`].
+    pub hash: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets with SYN and not ACK.
+    pub syn: u64,
+    /// Packets with SYN and ACK.
+    pub synack: u64,
+    /// Packets with RST.
+    pub rst: u64,
+}
+
+impl FlowEntry {
+    #[inline]
+    fn new(u: &FlowUpdate, hash: u64) -> FlowEntry {
+        FlowEntry {
+            src: u.src.0,
+            dst: u.dst.0,
+            sport: u.sport,
+            dport: u.dport,
+            proto: u.proto,
+            has_ports: u.has_ports,
+            hash,
+            packets: 0,
+            bytes: 0,
+            syn: 0,
+            synack: 0,
+            rst: 0,
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, u: &FlowUpdate) {
+        let p = u.packets as u64;
+        self.packets = self.packets.saturating_add(p);
+        self.bytes = self.bytes.saturating_add(u.bytes);
+        if u.proto == FlowUpdate::TCP {
+            let f = u.tcp_flags;
+            if f & (tf::SYN | tf::ACK) == tf::SYN {
+                self.syn = self.syn.saturating_add(p);
+            } else if f & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK {
+                self.synack = self.synack.saturating_add(p);
+            }
+            if f & tf::RST != 0 {
+                self.rst = self.rst.saturating_add(p);
+            }
+        }
+    }
+
+    #[inline]
+    fn same_flow(&self, u: &FlowUpdate) -> bool {
+        self.src == u.src.0
+            && self.dst == u.dst.0
+            && self.sport == u.sport
+            && self.dport == u.dport
+            && self.proto == u.proto
+            && self.has_ports == u.has_ports
+    }
+}
+
+/// A small map from a key to its sums, in first-seen order: open
+/// addressing over a power-of-two slot array at most half full, by a hash
+/// the caller already has. It grows with its keys (a quiet epoch's flush
+/// stays small) and keeps its storage across uses.
+#[derive(Debug)]
+pub struct AggMap<K, V> {
+    slots: Vec<u32>,
+    pub items: Vec<(K, u64, V)>,
+}
+
+impl<K: Copy + PartialEq, V: Default> AggMap<K, V> {
+    const MIN_SLOTS: usize = 64;
+
+    /// An empty map.
+    pub fn new() -> AggMap<K, V> {
+        AggMap {
+            slots: vec![0; Self::MIN_SLOTS],
+            items: Vec::new(),
+        }
+    }
+
+    /// The sums of `key` (hash `hash`), inserted as defaults if new.
+    #[inline]
+    pub fn entry(&mut self, key: K, hash: u64) -> &mut V {
+        let mask = self.slots.len() - 1;
+        let mut i = (hash >> 32) as usize & mask;
+        loop {
+            let s = self.slots[i] as usize;
+            if s == 0 {
+                break;
+            }
+            if self.items[s - 1].1 == hash && self.items[s - 1].0 == key {
+                return &mut self.items[s - 1].2;
+            }
+            i = (i + 1) & mask;
+        }
+        self.items.push((key, hash, V::default()));
+        self.slots[i] = self.items.len() as u32;
+        if 2 * self.items.len() > self.slots.len() {
+            self.grow();
+        }
+        &mut self.items.last_mut().expect("just pushed").2
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let n = 2 * self.slots.len();
+        self.slots.clear();
+        self.slots.resize(n, 0);
+        let mask = n - 1;
+        for (idx, item) in self.items.iter().enumerate() {
+            let mut i = (item.1 >> 32) as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = idx as u32 + 1;
+        }
+    }
+
+    /// Empties the map, keeping its storage.
+    pub fn clear(&mut self) {
+        if !self.items.is_empty() {
+            self.slots.fill(0);
+            self.items.clear();
+        }
+    }
+}
+
+impl<K: Copy + PartialEq, V: Default> Default for AggMap<K, V> {
+    fn default() -> Self {
+        AggMap::new()
+    }
+}
+
+/// What a source address sums to in a flush.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SrcSums {
+    pub packets: u64,
+    pub bytes: u64,
+    pub synack: u64,
+}
+
+/// What a destination address sums to in a flush.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DstSums {
+    pub packets: u64,
+    pub bytes: u64,
+    pub syn: u64,
+    pub rst: u64,
+    pub icmp: u64,
+    /// UDP packets from reflector ports.
+    pub amp: u64,
+}
+
+/// Packets and bytes of a key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sums {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One flow's keys for the distinct counts: the destination (and its
+/// hash), the source's hash, the flow's hash.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowKeys {
+    pub dst: u128,
+    pub dst_hash: u64,
+    pub src_hash: u64,
+    pub flow_hash: u64,
+}
+
+/// One flush of an epoch's flows, summed again per key family (source,
+/// destination, pair, ports, attack prefix, Count-Min prefixes), each key
+/// with its hash, in first-seen order: what the workers apply. A key
+/// repeats across flows (a host's connections, a port's clients, a /16's
+/// hosts), so each sketch sees one weighted update per key per flush.
+#[derive(Debug)]
+pub struct Flush {
+    pub src: AggMap<u128, SrcSums>,
+    pub dst: AggMap<u128, DstSums>,
+    pub pair: AggMap<(u128, u128), Sums>,
+    pub dport: AggMap<u16, Sums>,
+    pub sport: AggMap<u16, Sums>,
+    /// Packets per destination attack prefix.
+    pub prefix: AggMap<u128, u64>,
+    /// Bytes per Count-Min source prefix key (the map key is its hash).
+    pub cm_src: AggMap<u64, u64>,
+    /// Bytes per Count-Min destination prefix key.
+    pub cm_dst: AggMap<u64, u64>,
+    pub flows: Vec<FlowKeys>,
+}
+
+impl Flush {
+    /// An empty flush; its maps grow with their keys.
+    pub fn new() -> Flush {
+        Flush {
+            src: AggMap::new(),
+            dst: AggMap::new(),
+            pair: AggMap::new(),
+            dport: AggMap::new(),
+            sport: AggMap::new(),
+            prefix: AggMap::new(),
+            cm_src: AggMap::new(),
+            cm_dst: AggMap::new(),
+            flows: Vec::new(),
+        }
+    }
+
+    /// Empties it, keeping its storage.
+    pub fn clear(&mut self) {
+        self.src.clear();
+        self.dst.clear();
+        self.pair.clear();
+        self.dport.clear();
+        self.sport.clear();
+        self.prefix.clear();
+        self.cm_src.clear();
+        self.cm_dst.clear();
+        self.flows.clear();
+    }
+
+    /// Adds one flow: hashes its keys and sums it into each family.
+    fn add(&mut self, f: &FlowEntry) {
+        let (src, dst) = (Ip(f.src), Ip(f.dst));
+        let h = Hashes::of_key(src, dst, f.sport, f.dport, f.proto);
+        debug_assert_eq!(h.flow, f.hash);
+        let (p, b) = (f.packets, f.bytes);
+        let s = self.src.entry(f.src, h.src);
+        s.packets += p;
+        s.bytes = s.bytes.saturating_add(b);
+        s.synack += f.synack;
+        let d = self.dst.entry(f.dst, h.dst);
+        d.packets += p;
+        d.bytes = d.bytes.saturating_add(b);
+        d.syn += f.syn;
+        d.rst += f.rst;
+        match f.proto {
+            FlowUpdate::ICMP | FlowUpdate::ICMPV6 => d.icmp += p,
+            FlowUpdate::UDP if f.has_ports && is_reflector_port(f.sport) => d.amp += p,
+            _ => {}
+        }
+        let pr = self.pair.entry((f.src, f.dst), h.pair);
+        pr.packets += p;
+        pr.bytes = pr.bytes.saturating_add(b);
+        if f.has_ports {
+            let dp = self.dport.entry(f.dport, h.dport);
+            dp.packets += p;
+            dp.bytes = dp.bytes.saturating_add(b);
+            let sp = self.sport.entry(f.sport, h.sport);
+            sp.packets += p;
+            sp.bytes = sp.bytes.saturating_add(b);
+        }
+        let ap = attack_prefix(f.dst);
+        *self.prefix.entry(ap, hash_u128(ap, DEFAULT_SEED ^ 0x24)) += p;
+        for &len in prefixes(src) {
+            let ph = prefix_hash(src, len);
+            let c = self.cm_src.entry(ph, ph);
+            *c = c.saturating_add(b);
+        }
+        for &len in prefixes(dst) {
+            let ph = prefix_hash(dst, len);
+            let c = self.cm_dst.entry(ph, ph);
+            *c = c.saturating_add(b);
+        }
+        self.flows.push(FlowKeys {
+            dst: f.dst,
+            dst_hash: h.dst,
+            src_hash: h.src,
+            flow_hash: h.flow,
+        });
+    }
+}
+
+/// The flow hash of an update: the key of the distinct-flows sketches and
+/// of the aggregation table.
+#[inline]
+pub fn flow_hash(u: &FlowUpdate) -> u64 {
+    let ports = (u.sport as u64) << 24 | (u.dport as u64) << 8 | u.proto as u64;
+    hash_u64(ports, hash_u128_pair(u.src.0, u.dst.0, DEFAULT_SEED ^ 1))
+}
+
+/// Flows of one epoch summed exactly, in first-seen order. Open
+/// addressing over a power-of-two slot array at most half full; the flows
+/// themselves sit in one vector, so a flush walks them in order.
+#[derive(Debug)]
+pub struct FlowTable {
+    /// `flow index + 1`, 0 for an empty slot.
+    slots: Box<[u32]>,
+    flows: Vec<FlowEntry>,
+    capacity: usize,
+}
+
+impl FlowTable {
+    /// A table holding up to `capacity` flows (a power of two at least 16).
+    pub fn new(capacity: usize) -> FlowTable {
+        let capacity = capacity.next_power_of_two().max(16);
+        FlowTable {
+            slots: vec![0; 2 * capacity].into_boxed_slice(),
+            flows: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Whether no flow is held.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Whether the next new flow would not fit.
+    pub fn is_full(&self) -> bool {
+        self.flows.len() >= self.capacity
+    }
+
+    /// Adds an IP update to its flow; false, and nothing added, when it
+    /// is a new flow and the table is full (flush it, then add again).
+    #[inline]
+    pub fn add(&mut self, u: &FlowUpdate) -> bool {
+        let h = flow_hash(u);
+        let mask = self.slots.len() - 1;
+        let mut i = (h >> 32) as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                if self.is_full() {
+                    return false;
+                }
+                let mut f = FlowEntry::new(u, h);
+                f.add(u);
+                self.flows.push(f);
+                self.slots[i] = self.flows.len() as u32;
+                return true;
+            }
+            let f = &mut self.flows[s as usize - 1];
+            if f.hash == h && f.same_flow(u) {
+                f.add(u);
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Sums the flows, in first-seen order, into `out` (emptied first)
+    /// and empties the table.
+    pub fn drain_into(&mut self, out: &mut Flush) {
+        out.clear();
+        for f in &self.flows {
+            out.add(f);
+        }
+        self.clear();
+    }
+
+    /// The flows, in first-seen order.
+    #[cfg(test)]
+    pub fn flows(&self) -> &[FlowEntry] {
+        &self.flows
+    }
+
+    /// Empties the table, keeping its storage.
+    pub fn clear(&mut self) {
+        self.slots.fill(0);
+        self.flows.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(src: u8, dst: u8, dport: u16, bytes: u64, flags: u8) -> FlowUpdate {
+        FlowUpdate {
+            src: Ip::v4([10, 0, 0, src]),
+            dst: Ip::v4([10, 0, 1, dst]),
+            sport: 40000,
+            dport,
+            proto: FlowUpdate::TCP,
+            has_ports: true,
+            ip_version: 4,
+            packets: 1,
+            bytes,
+            tcp_flags: flags,
+            ..FlowUpdate::default()
+        }
+    }
+
+    #[test]
+    fn packets_of_one_flow_sum_exactly_in_first_seen_order() {
+        let mut t = FlowTable::new(16);
+        for u in [
+            pkt(2, 1, 80, 60, tf::SYN),
+            pkt(1, 1, 80, 40, tf::SYN),
+            pkt(2, 1, 80, 1500, tf::ACK),
+            pkt(2, 1, 80, 40, tf::RST | tf::ACK),
+            pkt(2, 1, 443, 52, tf::SYN | tf::ACK),
+        ] {
+            assert!(t.add(&u));
+        }
+        let f = t.flows().to_vec();
+        assert_eq!(f.len(), 3);
+        assert_eq!((f[0].src as u8, f[0].packets, f[0].bytes), (2, 3, 1600));
+        assert_eq!((f[0].syn, f[0].synack, f[0].rst), (1, 0, 1));
+        assert_eq!((f[1].src as u8, f[1].packets, f[1].bytes), (1, 1, 40));
+        assert_eq!((f[2].dport, f[2].synack), (443, 1));
+        // Summed again per key family, in first-seen order.
+        let mut out = Flush::new();
+        t.drain_into(&mut out);
+        assert!(t.is_empty());
+        let src: Vec<(u8, u64, u64, u64)> = out
+            .src
+            .items
+            .iter()
+            .map(|(k, _, v)| (*k as u8, v.packets, v.bytes, v.synack))
+            .collect();
+        assert_eq!(src, [(2, 4, 1652, 1), (1, 1, 40, 0)]);
+        let dst = &out.dst.items;
+        assert_eq!(dst.len(), 1);
+        assert_eq!((dst[0].2.packets, dst[0].2.syn, dst[0].2.rst), (5, 2, 1));
+        let dport: Vec<(u16, u64)> = out
+            .dport
+            .items
+            .iter()
+            .map(|(k, _, v)| (*k, v.packets))
+            .collect();
+        assert_eq!(dport, [(80, 4), (443, 1)]);
+        assert_eq!(out.pair.items.len(), 2);
+        assert_eq!(out.flows.len(), 3);
+        // Both sources share their /24, /16 and /8.
+        assert_eq!(out.cm_src.items.len(), 2 + 3);
+        assert_eq!(out.cm_src.items[1].2, 1692);
+    }
+
+    #[test]
+    fn the_table_fills_at_its_capacity_and_probes_past_collisions() {
+        let mut t = FlowTable::new(16);
+        for i in 0..16 {
+            assert!(!t.is_full());
+            assert!(t.add(&pkt(i, i, 80, 40, 0)));
+            assert!(t.add(&pkt(i, i, 80, 40, 0)));
+        }
+        assert!(t.is_full());
+        // A known flow still adds; a new one does not.
+        assert!(t.add(&pkt(3, 3, 80, 40, 0)));
+        assert!(!t.add(&pkt(99, 99, 80, 40, 0)));
+        assert_eq!(t.flows()[3].packets, 3);
+        t.clear();
+        assert!(t.is_empty() && !t.is_full());
+    }
+
+    #[test]
+    fn a_flow_carries_the_hashes_the_sketches_key_by() {
+        let mut t = FlowTable::new(16);
+        let u = pkt(7, 9, 53, 80, 0);
+        assert!(t.add(&u));
+        let mut out = Flush::new();
+        t.drain_into(&mut out);
+        let h = Hashes::of(&u);
+        assert_eq!((out.src.items[0].1, out.dst.items[0].1), (h.src, h.dst));
+        assert_eq!(
+            (out.pair.items[0].1, out.flows[0].flow_hash),
+            (h.pair, h.flow)
+        );
+        assert_eq!(
+            (out.dport.items[0].1, out.sport.items[0].1),
+            (h.dport, h.sport)
+        );
+        assert_eq!(out.cm_src.items[1].0, prefix_hash(u.src, 24));
+    }
+}
