@@ -280,7 +280,13 @@ fn assert_windows_partition(file: &str, extra: &[&str]) {
         let last_ts = s["last_ts_ns"].as_u64().unwrap();
         assert!(f["start_ts_ns"].as_u64().unwrap() <= first_ts, "{file}");
         assert!(l["end_ts_ns"].as_u64().unwrap() > last_ts, "{file}");
-        assert_eq!(l["partial"], true, "{file}: the last window is partial");
+        // Partial unless the last epoch ends its slide.
+        let last_epoch_end = (last_ts / S + 1) * S;
+        assert_eq!(
+            l["partial"],
+            l["end_ts_ns"].as_u64().unwrap() > last_epoch_end,
+            "{file}: {l}"
+        );
     }
     assert_eq!(
         sum,
@@ -416,13 +422,38 @@ fn check_47_day_gap(files: &[String], extra: &[&str], epoch_s: u64, limit: Durat
     args.extend_from_slice(extra);
     args.extend(files.iter().map(String::as_str));
     let t0 = Instant::now();
-    let (wins, s) = windows_and_summary(&args);
+    let out = run(&args);
     let took = t0.elapsed();
+    assert!(out.status.success());
     assert!(took < limit, "{took:?}");
     assert!(
         took >= Duration::from_secs(2),
         "{took:?}: two 1 s traces at x1"
     );
+    // Line by line: with 1 s epochs the output is 375 MB of JSON.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines().peekable();
+    let (mut n, mut packets) = (0u64, 0u64);
+    let (mut empty, mut full) = (None, None);
+    let mut s = Value::Null;
+    while let Some(l) = lines.next() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        if lines.peek().is_none() {
+            s = v;
+            break;
+        }
+        n += 1;
+        packets += v["packets"].as_u64().unwrap();
+        let slot = if v["packets"] == 0 {
+            &mut empty
+        } else {
+            &mut full
+        };
+        if slot.is_none() {
+            *slot = Some(v);
+        }
+    }
+    assert_eq!(s["type"], "summary");
     assert_eq!(s["pacing"]["capped_gaps"], 1, "{}", s["pacing"]);
     let skipped = s["pacing"]["skipped_trace_s"].as_f64().unwrap();
     assert!(
@@ -435,22 +466,15 @@ fn check_47_day_gap(files: &[String], extra: &[&str], epoch_s: u64, limit: Durat
         "{}",
         s["epochs"]
     );
-    assert!(wins.len() as u64 >= gap_epochs / 10, "{}", wins.len());
-    assert_eq!(
-        wins.iter()
-            .map(|w| w["packets"].as_u64().unwrap())
-            .sum::<u64>(),
-        s["packets"].as_u64().unwrap()
-    );
+    assert!(n >= gap_epochs / 10, "{n} windows");
+    assert_eq!(packets, s["packets"].as_u64().unwrap());
     // Empty windows carry the same fields as the others.
     let keys = |w: &Value| {
         let mut k: Vec<String> = w.as_object().unwrap().keys().cloned().collect();
         k.sort();
         k
     };
-    let empty = wins.iter().find(|w| w["packets"] == 0).unwrap();
-    let full = wins.iter().find(|w| w["packets"] != 0).unwrap();
-    assert_eq!(keys(empty), keys(full));
+    assert_eq!(keys(&empty.unwrap()), keys(&full.unwrap()));
 }
 
 /// Two captures 47 days apart at `--speed 1` used to sleep 47 days; the gap
@@ -469,13 +493,13 @@ fn a_47_day_gap_at_speed_1_finishes_in_seconds() {
 
 /// The same with 1 s epochs: 4,060,801 epochs and 406,082 window lines
 /// (375 MB of JSON). 1.1 s at full speed and 7 s at `--speed 1` through a
-/// pipe on the release binary; about 30 s in a debug build.
+/// pipe on the release binary; 30 s and more in a debug build.
 #[test]
 #[ignore = "slow in a debug build (4 million epochs); run by .ci/run"]
 fn a_47_day_gap_of_one_second_epochs_at_speed_1_finishes_in_seconds() {
     let dir = TempDir::new("win-gap1");
     let files = two_files_47_days_apart(&dir);
-    let limit = if cfg!(debug_assertions) { 120 } else { 20 };
+    let limit = if cfg!(debug_assertions) { 300 } else { 20 };
     check_47_day_gap(&files, &[], 1, Duration::from_secs(limit));
 }
 
