@@ -69,7 +69,7 @@ fn engine(workers: usize, windows: &[(u32, u32)]) -> Engine {
     Engine::new(EngineConfig {
         workers,
         pin: false,
-        memory_bytes: 16 << 20,
+        memory_bytes: 64 << 20,
         windows: windows
             .iter()
             .map(|&(length, slide)| WindowSpec { length, slide })
