@@ -390,6 +390,16 @@ impl ServiceTable {
     }
 
     fn count(&mut self, key: (u128, u16), ev: Event) {
+        // A first SYN is noted where its service is tracked, else under
+        // `other`, and weighs nothing: admission stays a matter of the
+        // handshakes that ended (and retransmissions), as before `started`.
+        if ev == Event::Started {
+            match self.slots.iter_mut().find(|s| s.key == key) {
+                Some(s) => s.stats.started += 1,
+                None => self.other.started += 1,
+            }
+            return;
+        }
         // Space-Saving over events: a newcomer takes the least-weighted
         // slot and inherits its weight. Any event admits (a SYN-ACK can
         // open an epoch for its service, its SYN in the one before).
@@ -929,7 +939,10 @@ mod tests {
             (10, 9, 1, 1)
         );
         let s0 = service(&e0[service_shard(Ip::v4(S).0, 80)]);
-        assert_eq!((s0.attempts, s0.started, s0.syn_retransmits), (0, 10, 21));
+        // The first SYNs came before the service was tracked (by its first
+        // retransmission): under `other`.
+        let started: u64 = e0.iter().map(|t| t.other.started).sum::<u64>() + s0.started;
+        assert_eq!((s0.attempts, started, s0.syn_retransmits), (0, 10, 21));
     }
 
     #[test]

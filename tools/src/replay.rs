@@ -250,6 +250,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         extra.insert("files".into(), json!(args.files.len()));
         extra.insert("late".into(), json!(out.late));
         extra.insert("epochs".into(), json!(out.epochs));
+        extra.insert("skipped_epochs".into(), json!(out.skipped_epochs));
         extra.insert("workers".into(), json!(cfg.workers));
         if let Some((speed, capped, skipped)) = pacing {
             extra.insert(
@@ -284,9 +285,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         let mut rows = vec![(
             "epochs".to_string(),
             format!(
-                "{} closed, {} late updates",
+                "{} closed, {} late updates, {} skipped in gaps over 2^23 epochs",
                 thousands(out.epochs),
-                thousands(out.late)
+                thousands(out.late),
+                thousands(out.skipped_epochs)
             ),
         )];
         if let Some((speed, capped, skipped)) = pacing {

@@ -38,7 +38,13 @@ struct Closer<'a> {
     epochs: u64,
     late: u64,
     future: u64,
+    /// Empty epochs of very long gaps not closed (see `QUIET_EPOCHS`).
+    skipped: u64,
 }
+
+/// Empty epochs in one gap beyond which the middle of the gap is skipped:
+/// 2^23 (97 days of 1 s epochs), so a 47-day gap still closes every epoch.
+const QUIET_EPOCHS: u64 = 1 << 23;
 
 impl Closer<'_> {
     fn close(&mut self, e: u64, summary: Summary) {
@@ -61,6 +67,23 @@ impl Closer<'_> {
     /// empty epoch is an epoch: detection sees it (alerts end) and windows
     /// whose last epochs are quiet are still emitted; it allocates nothing.
     fn fill_before(&mut self, e: u64, e_ns: u64) {
+        // A gap longer than QUIET_EPOCHS (merged captures months or years
+        // apart): its first QUIET_EPOCHS / 2 epochs and the last windows
+        // before `e` close as usual (every alert has ended by then), the
+        // middle is skipped and counted, so a gap of years costs what one
+        // of 48 days does, not hours.
+        if let Some(n) = self.ring.next_epoch() {
+            let tail = self.ring.span();
+            if e > n && e - n > QUIET_EPOCHS && e - n > QUIET_EPOCHS / 2 + 2 * tail {
+                let head = n + QUIET_EPOCHS / 2;
+                while let Some(n) = self.ring.next_epoch().filter(|n| *n < head) {
+                    self.close(n, Summary::nothing(n * e_ns, (n + 1) * e_ns));
+                }
+                let resume = e - tail;
+                self.skipped += resume - head;
+                self.ring.skip_to(resume);
+            }
+        }
         while let Some(n) = self.ring.next_epoch().filter(|n| *n < e) {
             self.close(n, Summary::nothing(n * e_ns, (n + 1) * e_ns));
         }
@@ -88,6 +111,7 @@ impl Engine {
             epochs: 0,
             late: 0,
             future: 0,
+            skipped: 0,
         };
         // A stream that starts with closes and no updates (a live source on
         // a quiet link) starts after the first epoch closed.
@@ -178,6 +202,7 @@ impl Engine {
             epochs: closer.epochs,
             late: closer.late,
             future: closer.future,
+            skipped_epochs: closer.skipped,
             dropped: self.metrics.drops.with_label_values(&["queue_full"]).get(),
             batches: self.metrics.batches.get(),
         }

@@ -91,6 +91,9 @@ pub struct RunOutput {
     /// Updates of a live source stamped ahead of its clock, counted at
     /// the clock.
     pub future: u64,
+    /// Empty epochs in the middle of gaps longer than 2^23 epochs, skipped
+    /// rather than closed (every other epoch closes, empty or not).
+    pub skipped_epochs: u64,
     /// Updates dropped on full queues.
     pub dropped: u64,
     /// Batches handed to the workers.
