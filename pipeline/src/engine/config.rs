@@ -127,9 +127,14 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
     // and as many destinations, so a run's top talkers are exact up to
     // there (an epoch rarely sees a tenth of a run's addresses).
     // Under 64 MiB every byte goes to the epochs.
+    // Handshake tracking keeps the services it had before the total's
+    // share was taken (a service table is small; fewer tracked services
+    // would leave more of them incomplete).
     let plan = |memory: usize| {
         let total_extra = if memory >= 64 << 20 { memory / 8 } else { 0 };
-        Budget::for_epoch((memory - total_extra) / copies).with_total(total_extra)
+        let mut b = Budget::for_epoch((memory - total_extra) / copies).with_total(total_extra);
+        b.services_per_shard = Budget::for_epoch(memory / copies).services_per_shard;
+        b
     };
     let budget = plan(cfg.memory_bytes);
     if let Err(why) = budget.check() {
