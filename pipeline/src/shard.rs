@@ -381,9 +381,10 @@ impl OwnedShards {
     }
 
     /// Applies a flush's source and destination sums to the four address
-    /// rankings only: a run total's, fed exactly as the epochs are, so
-    /// that its top talkers are exact while its addresses fit in its
-    /// larger rankings, however full an epoch's were.
+    /// rankings only: part of [`OwnedShards::apply`], and all a run total
+    /// takes from a flush, fed exactly as the epochs are, so that its top
+    /// talkers are exact while its addresses fit in its larger rankings,
+    /// however full an epoch's were.
     pub fn apply_addresses(&mut self, f: &Flush, b: &mut Batches) {
         b.split(&f.src.items, self.owner, self.workers);
         for sh in self.owned() {
@@ -412,22 +413,7 @@ impl OwnedShards {
     pub fn apply(&mut self, f: &Flush, coupons: &mut CouponCache, b: &mut Batches) {
         // The rankings a flood fills with new keys take their updates per
         // shard as one batch ([`SpaceSaving::update_many`]).
-        b.split(&f.src.items, self.owner, self.workers);
-        for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else {
-                continue;
-            };
-            b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk.src_bytes);
-            b.ranked(sh, &f.src.items, |v| v.packets, &mut sk.src_packets);
-        }
-        b.split(&f.dst.items, self.owner, self.workers);
-        for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else {
-                continue;
-            };
-            b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk.dst_bytes);
-            b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk.dst_packets);
-        }
+        self.apply_addresses(f, b);
         b.split(&f.pair.items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
