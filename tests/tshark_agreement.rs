@@ -139,7 +139,16 @@ fn tshark_counts(path: &Path) -> Counts {
 }
 
 fn netsketch_counts(path: &Path) -> (Counts, u64) {
-    let s = summary(&["replay", "--json", "--no-progress", path.to_str().unwrap()]);
+    // One-minute epochs: only the run's totals are compared, and captures
+    // spanning years would otherwise print a window line per 10 s.
+    let s = summary(&[
+        "replay",
+        "--json",
+        "--no-progress",
+        "--epoch",
+        "60",
+        path.to_str().unwrap(),
+    ]);
     let n = |k: &str| {
         s[k].as_u64()
             .unwrap_or_else(|| panic!("{}: no {k} in {s}", path.display()))
