@@ -141,8 +141,8 @@ impl WindowRing {
         }
     }
 
-    /// Gives an accumulated window its nominal bounds and partial mark, as
-    /// [`WindowRing::window`] does.
+    /// Gives a window its nominal bounds and its partial mark (ring and
+    /// tumbling accumulation alike).
     fn shape(&self, w: &mut Summary, spec: WindowSpec, end: u64) {
         let start = end.saturating_sub(spec.length as u64);
         w.start_ns = start.saturating_mul(self.epoch_ns);
@@ -194,9 +194,7 @@ impl WindowRing {
         }
         // Nominally `[end - length, end)`, which may reach before the
         // stream (or before epoch 0).
-        w.partial = self
-            .first
-            .is_some_and(|f| end < f.saturating_add(spec.length as u64));
+        self.shape(&mut w, spec, end);
         w
     }
 }
