@@ -255,19 +255,26 @@ fn windows_and_summary(args: &[&str]) -> (Vec<Value>, Value) {
 /// frame read goes to the pipeline, non-IP and broken ones included, so
 /// window totals and the summary count the same packets).
 fn assert_windows_partition(file: &str, extra: &[&str]) {
+    // Windows of ten epochs: 10 s by default, ten minutes at `--epoch 60`.
+    let epoch_s = extra
+        .iter()
+        .position(|a| *a == "--epoch")
+        .and_then(|i| extra.get(i + 1))
+        .map_or(1, |e| e.parse::<u64>().expect("whole seconds"));
+    let window = (10 * epoch_s).to_string();
     let mut args = vec![
         "replay",
         "--json",
         "--no-pin",
         "--window",
-        "10",
+        &window,
         "--no-detect",
     ];
     args.extend_from_slice(extra);
     args.push(file);
     let (wins, s) = windows_and_summary(&args);
     let sum: u64 = wins.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
-    // Each window is [k*10 s, (k+1)*10 s): consecutive, none missing
+    // Each window is [k*w, (k+1)*w): consecutive, none missing
     // (but for the middle of a gap of over 2^23 epochs, skipped).
     let skipped = s["skipped_epochs"].as_u64().unwrap_or(0) > 0;
     for p in wins.windows(2).filter(|_| !skipped) {
@@ -282,16 +289,15 @@ fn assert_windows_partition(file: &str, extra: &[&str]) {
         let last_ts = s["last_ts_ns"].as_u64().unwrap();
         assert!(f["start_ts_ns"].as_u64().unwrap() <= first_ts, "{file}");
         assert!(l["end_ts_ns"].as_u64().unwrap() > last_ts, "{file}");
-        // Partial unless the last epoch ends its slide.
-        let epoch_ns = extra
-            .iter()
-            .position(|a| *a == "--epoch")
-            .and_then(|i| extra.get(i + 1))
-            .map_or(S, |e| e.parse::<u64>().expect("whole seconds") * S);
+        // The last window is partial when the last epoch does not end its
+        // slide, or when it reaches before the first epoch.
+        let epoch_ns = epoch_s * S;
+        let first_epoch_start = first_ts / epoch_ns * epoch_ns;
         let last_epoch_end = (last_ts / epoch_ns + 1) * epoch_ns;
         assert_eq!(
             l["partial"],
-            l["end_ts_ns"].as_u64().unwrap() > last_epoch_end,
+            l["end_ts_ns"].as_u64().unwrap() > last_epoch_end
+                || l["start_ts_ns"].as_u64().unwrap() < first_epoch_start,
             "{file}: {l}"
         );
     }

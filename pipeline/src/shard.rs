@@ -193,6 +193,9 @@ pub struct ShardSketches {
     pub dst_sources: HashMap<u128, DstDistinct, foldhash::fast::FixedState>,
     /// TCP handshakes per service (round-trip times, failures).
     pub services: ServiceTable,
+    /// Emptied per-destination sketches, reused before new ones are made
+    /// (at most `dst_sources_capacity` beside the map's).
+    spare_dst: Vec<DstDistinct>,
     budget: Budget,
 }
 
@@ -236,7 +239,65 @@ impl ShardSketches {
             dst_sources_hh: hh(b.dst_sources_capacity),
             dst_sources: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
             services: ServiceTable::new(b.services_per_shard),
+            spare_dst: Vec::new(),
             budget: *b,
+        }
+    }
+
+    /// Empties every sketch for another epoch, keeping what they allocated
+    /// (an epoch's sketches are pooled: [`crate::engine`]), so a steady
+    /// stream of epochs stops allocating and faulting in fresh pages.
+    pub fn reset(&mut self) {
+        self.src_bytes.clear();
+        self.src_packets.clear();
+        self.dst_bytes.clear();
+        self.dst_packets.clear();
+        self.pair_bytes.clear();
+        self.pair_packets.clear();
+        self.dport_bytes.clear();
+        self.dport_packets.clear();
+        self.sport_bytes.clear();
+        self.sport_packets.clear();
+        self.syn_to.clear();
+        self.synack_from.clear();
+        self.rst_to.clear();
+        self.icmp_to.clear();
+        self.amp_to.clear();
+        self.prefix_to.clear();
+        self.cm_src.reset();
+        self.cm_dst.reset();
+        self.hll_src.clear();
+        self.hll_dst.clear();
+        self.hll_flows.clear();
+        self.dst_sources_hh.clear();
+        let keep = self.budget.dst_sources_capacity;
+        for (_, mut d) in self.dst_sources.drain() {
+            if self.spare_dst.len() < keep {
+                d.sources.clear();
+                d.flows.clear();
+                self.spare_dst.push(d);
+            }
+        }
+        self.services = ServiceTable::new(self.budget.services_per_shard);
+    }
+
+    /// Starts tracking the distinct sources of `dst`, if not yet.
+    fn track_dst(&mut self, dst: u128) {
+        if !self.dst_sources.contains_key(&dst) {
+            let p = self.budget.dst_sources_p;
+            let d = self.spare_dst.pop().unwrap_or_else(|| DstDistinct::new(p));
+            self.dst_sources.insert(dst, d);
+        }
+    }
+
+    /// Stops tracking `dst` (evicted from the tracked destinations).
+    fn untrack_dst(&mut self, dst: u128) {
+        if let Some(mut d) = self.dst_sources.remove(&dst) {
+            if self.spare_dst.len() < self.budget.dst_sources_capacity {
+                d.sources.clear();
+                d.flows.clear();
+                self.spare_dst.push(d);
+            }
         }
     }
 
@@ -347,9 +408,24 @@ impl ServiceSink for OwnedShards {
 }
 
 impl OwnedShards {
-    pub fn new(budget: &Budget, owner: usize, workers: usize) -> OwnedShards {
+    /// Empty sketches for the shards `owner` owns among `workers`, taken
+    /// from `pool` (emptied by [`ShardSketches::reset`]) while it has some.
+    pub fn from_pool(
+        budget: &Budget,
+        owner: usize,
+        workers: usize,
+        pool: &crossbeam_channel::Receiver<ShardSketches>,
+    ) -> OwnedShards {
         let shards = (0..SHARDS)
-            .map(|s| (s % workers == owner).then(|| ShardSketches::new(budget)))
+            .map(|s| {
+                (s % workers == owner).then(|| match pool.try_recv() {
+                    Ok(mut sk) => {
+                        sk.reset();
+                        sk
+                    }
+                    Err(_) => ShardSketches::new(budget),
+                })
+            })
             .collect();
         OwnedShards {
             shards,
@@ -462,12 +538,9 @@ impl OwnedShards {
                     s.amp_to.update(dst, v.amp);
                 }
                 if let Some(gone) = s.dst_sources_hh.update_evicting(dst, v.packets) {
-                    s.dst_sources.remove(&gone);
+                    s.untrack_dst(gone);
                 }
-                let p = s.budget.dst_sources_p;
-                s.dst_sources
-                    .entry(dst)
-                    .or_insert_with(|| DstDistinct::new(p));
+                s.track_dst(dst);
             }
         }
         for k in &f.flows {

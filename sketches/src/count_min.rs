@@ -37,7 +37,7 @@ const MAX_DEPTH: usize = 16;
 /// the bounds above still hold. Merging adds counters; for plain update the
 /// merge equals the sketch of the concatenated streams bit for bit, for
 /// conservative update it keeps the bounds.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CountMin {
     width: usize,
     depth: usize,
@@ -45,6 +45,24 @@ pub struct CountMin {
     conservative: bool,
     total: u64,
     cells: Cells,
+    /// The array of an earlier life ([`CountMin::reset`]), kept so that
+    /// going dense again reuses its pages instead of faulting in new ones.
+    /// Not part of the sketch's value: never compared, cloned or encoded.
+    spare: Vec<u64>,
+}
+
+impl Clone for CountMin {
+    fn clone(&self) -> CountMin {
+        CountMin {
+            width: self.width,
+            depth: self.depth,
+            seed: self.seed,
+            conservative: self.conservative,
+            total: self.total,
+            cells: self.cells.clone(),
+            spare: Vec::new(),
+        }
+    }
 }
 
 /// Equal shapes and equal counters, however each side holds them.
@@ -96,6 +114,7 @@ impl CountMin {
             cells: Cells::Sparse(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
                 seed,
             ))),
+            spare: Vec::new(),
         })
     }
 
@@ -114,8 +133,11 @@ impl CountMin {
 
     /// The full array, made from the map on first need.
     fn dense(&mut self) -> &mut Vec<u64> {
-        if let Cells::Sparse(m) = &self.cells {
-            let mut v = vec![0; self.width * self.depth];
+        if matches!(self.cells, Cells::Sparse(_)) {
+            let mut v = self.zeroed_array();
+            let Cells::Sparse(m) = &self.cells else {
+                unreachable!("checked sparse")
+            };
             for (&i, &c) in m {
                 v[i] = c;
             }
@@ -124,6 +146,18 @@ impl CountMin {
         match &mut self.cells {
             Cells::Dense(v) => v,
             Cells::Sparse(_) => unreachable!("just made dense"),
+        }
+    }
+
+    /// A zeroed full array: the spare one if there is one.
+    fn zeroed_array(&mut self) -> Vec<u64> {
+        let n = self.width * self.depth;
+        let mut v = std::mem::take(&mut self.spare);
+        if v.len() == n {
+            v.fill(0);
+            v
+        } else {
+            vec![0; n]
         }
     }
 
@@ -287,16 +321,36 @@ impl CountMin {
                 }
                 self.settle();
             }
-            (Cells::Sparse(a), Cells::Dense(b)) => {
-                let mut v = b.clone();
-                for (&i, &c) in a.iter() {
-                    v[i] = v[i].saturating_add(c);
+            (Cells::Sparse(_), Cells::Dense(b)) => {
+                let mut v = std::mem::take(&mut self.spare);
+                v.clear();
+                v.extend_from_slice(b);
+                if let Cells::Sparse(a) = &self.cells {
+                    for (&i, &c) in a.iter() {
+                        v[i] = v[i].saturating_add(c);
+                    }
                 }
                 self.cells = Cells::Dense(v);
             }
         }
         self.total = self.total.saturating_add(other.total);
         Ok(())
+    }
+
+    /// Empties the sketch for reuse: back to the map (a sketch reused for
+    /// a quiet epoch should cost what its traffic costs), keeping the map's
+    /// capacity and the array for when it fills again.
+    pub fn reset(&mut self) {
+        self.total = 0;
+        match &mut self.cells {
+            Cells::Sparse(m) => m.clear(),
+            Cells::Dense(v) => {
+                self.spare = std::mem::take(v);
+                self.cells = Cells::Sparse(HashMap::with_hasher(
+                    foldhash::fast::FixedState::with_seed(self.seed),
+                ));
+            }
+        }
     }
 
     /// Zeroes every counter, keeping the shape.

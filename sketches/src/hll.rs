@@ -321,12 +321,21 @@ impl HyperLogLog {
         }
     }
 
-    /// Empties the sketch (back to sparse).
+    /// Empties the sketch (back to sparse), keeping the coupon table of a
+    /// sparse one for reuse.
     pub fn clear(&mut self) {
-        self.repr = Repr::Sparse {
-            slots: vec![0; 8],
-            len: 0,
-        };
+        match &mut self.repr {
+            Repr::Sparse { slots, len } => {
+                slots.fill(0);
+                *len = 0;
+            }
+            Repr::Dense(_) => {
+                self.repr = Repr::Sparse {
+                    slots: vec![0; 8],
+                    len: 0,
+                };
+            }
+        }
     }
 
     /// The coupons, sorted, while sparse.

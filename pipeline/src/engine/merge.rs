@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::keys::SHARDS;
 use crate::shard::ShardSketches;
@@ -96,6 +96,7 @@ impl Engine {
         rx: Receiver<MergeMsg>,
         on_epoch: &mut dyn FnMut(&Summary),
         on_window: &mut dyn FnMut(usize, &Summary),
+        pool: &Sender<ShardSketches>,
     ) -> RunOutput {
         // With no workers the source thread is the one participant.
         let n = self.cfg.workers.max(1);
@@ -166,6 +167,15 @@ impl Engine {
                 started = true;
                 closer.fill_before(e, e_ns);
                 closer.close(e, summary);
+                // Spent sketches go back to the workers (while the pool
+                // has room; the rest are freed).
+                for s in closer.ring.take_spent() {
+                    for sk in s.shards {
+                        if pool.try_send(sk).is_err() {
+                            break;
+                        }
+                    }
+                }
                 hist.observe(t0.elapsed().as_secs_f64());
             }
             // Every participant closed through `all` (a finite close, not

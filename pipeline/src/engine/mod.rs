@@ -28,10 +28,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use capture::FlowUpdate;
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::metrics::Metrics;
-use crate::shard::Budget;
+use crate::keys::SHARDS;
+use crate::shard::{Budget, ShardSketches};
 use crate::summary::Summary;
 
 pub use config::{EngineConfig, EngineError, WindowSpec};
@@ -166,6 +167,9 @@ impl Engine {
         // Per epoch: the source's totals, and a partial and a close from
         // each worker (or the inline state).
         let (merge_tx, merge_rx) = bounded::<MergeMsg>(MERGE_EPOCHS * (2 * n.max(1) + 1));
+        // Spent epoch sketches, from the merging thread back to the workers
+        // (an epoch's worth: what a tumbling window's ring does not hold).
+        let (pool_tx, pool_rx) = bounded::<ShardSketches>(SHARDS);
         let mut worker_tx = Vec::with_capacity(n);
         let mut worker_rx = Vec::with_capacity(n);
         for _ in 0..n {
@@ -177,11 +181,12 @@ impl Engine {
             for (w, rx) in worker_rx.into_iter().enumerate() {
                 let tx = merge_tx.clone();
                 let core = self.cores[w + 1];
+                let pool = pool_rx.clone();
                 scope.spawn(move || {
                     if let Some(c) = core {
                         core_affinity::set_for_current(c);
                     }
-                    self.worker(w, rx, tx)
+                    self.worker(w, rx, tx, pool)
                 });
             }
             let core = self.cores[0];
@@ -190,10 +195,10 @@ impl Engine {
                 if let Some(c) = core {
                     core_affinity::set_for_current(c);
                 }
-                self.source_loop(source, stop, worker_tx, src_merge)
+                self.source_loop(source, stop, worker_tx, src_merge, pool_rx)
             });
             drop(merge_tx);
-            self.merge_loop(merge_rx, &mut on_epoch, &mut on_window)
+            self.merge_loop(merge_rx, &mut on_epoch, &mut on_window, &pool_tx)
         });
         out.dropped -= drops_before;
         out.batches -= batches_before;
@@ -206,6 +211,7 @@ impl Engine {
         stop: &AtomicBool,
         tx: Vec<Sender<WorkerMsg>>,
         merge: Sender<MergeMsg>,
+        pool: Receiver<ShardSketches>,
     ) {
         let label = source.name();
         let shed = source.backpressure() == Backpressure::Shed;
@@ -226,7 +232,7 @@ impl Engine {
             .collect();
         // No workers: run to completion, applying updates on this thread.
         let outlet = if self.cfg.workers == 0 {
-            Outlet::Inline(Box::new(WorkerState::new(self, 0)))
+            Outlet::Inline(Box::new(WorkerState::new(self, 0, pool)))
         } else {
             Outlet::Workers(tx)
         };

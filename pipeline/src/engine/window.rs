@@ -39,6 +39,9 @@ pub(super) struct WindowRing {
     tumbling: bool,
     /// The window being accumulated, per spec (tumbling only).
     acc: Vec<Option<Summary>>,
+    /// Epochs and windows the ring is done with, for their storage to be
+    /// reused ([`WindowRing::take_spent`]).
+    spent: Vec<Summary>,
 }
 
 impl WindowRing {
@@ -53,7 +56,14 @@ impl WindowRing {
             after: None,
             tumbling: specs.iter().all(|w| w.slide == w.length),
             acc: specs.iter().map(|_| None).collect(),
+            spent: Vec::new(),
         }
+    }
+
+    /// Hands out what the ring is done with: epochs that left it and
+    /// windows after they were emitted.
+    pub(super) fn take_spent(&mut self) -> impl Iterator<Item = Summary> + '_ {
+        self.spent.drain(..)
     }
 
     /// The epoch the next push must be, once the stream started.
@@ -109,13 +119,16 @@ impl WindowRing {
         }
         self.ring.push_back((e, s));
         while self.ring.front().is_some_and(|(x, _)| x + self.len <= e) {
-            self.ring.pop_front();
+            if let Some((_, old)) = self.ring.pop_front() {
+                self.spend(old);
+            }
         }
         for i in 0..self.specs.len() {
             let spec = self.specs[i];
             if (e + 1) % spec.slide as u64 == 0 {
                 let w = self.window(spec, e + 1);
                 emit(i, &w);
+                self.spend(w);
             }
         }
     }
@@ -136,8 +149,19 @@ impl WindowRing {
                 if let Some(mut w) = self.acc[i].take() {
                     self.shape(&mut w, spec, e + 1);
                     emit(i, &w);
+                    self.spend(w);
                 }
             }
+        }
+        if let Some(s) = s {
+            self.spend(s);
+        }
+    }
+
+    /// Keeps a summary's sketches for reuse (an empty one has none).
+    fn spend(&mut self, s: Summary) {
+        if !s.shards.is_empty() {
+            self.spent.push(s);
         }
     }
 

@@ -25,6 +25,8 @@ pub(super) struct WorkerState<'e> {
     total: OwnedShards,
     coupons: CouponCache,
     batches: Batches,
+    /// Spent epoch sketches handed back by the merging thread.
+    pool: Receiver<ShardSketches>,
     hist: prometheus::Histogram,
 }
 
@@ -40,7 +42,11 @@ pub(super) enum WorkerMsg {
 }
 
 impl<'e> WorkerState<'e> {
-    pub(super) fn new(engine: &'e Engine, owner: usize) -> WorkerState<'e> {
+    pub(super) fn new(
+        engine: &'e Engine,
+        owner: usize,
+        pool: Receiver<ShardSketches>,
+    ) -> WorkerState<'e> {
         WorkerState {
             engine,
             owner,
@@ -49,6 +55,7 @@ impl<'e> WorkerState<'e> {
             total: OwnedShards::new_total(&engine.budget, owner, engine.cfg.workers.max(1)),
             coupons: CouponCache::new(),
             batches: Batches::default(),
+            pool,
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
     }
@@ -93,7 +100,12 @@ impl<'e> WorkerState<'e> {
         match self.open.binary_search_by_key(&e, |(x, _)| *x) {
             Ok(i) => i,
             Err(i) => {
-                let shards = OwnedShards::new(&self.engine.budget, self.owner, self.owners);
+                let shards = OwnedShards::from_pool(
+                    &self.engine.budget,
+                    self.owner,
+                    self.owners,
+                    &self.pool,
+                );
                 self.open.insert(i, (e, shards));
                 i
             }
@@ -122,8 +134,14 @@ impl<'e> WorkerState<'e> {
 }
 
 impl Engine {
-    pub(super) fn worker(&self, w: usize, rx: Receiver<WorkerMsg>, merge: Sender<MergeMsg>) {
-        let mut state = WorkerState::new(self, w);
+    pub(super) fn worker(
+        &self,
+        w: usize,
+        rx: Receiver<WorkerMsg>,
+        merge: Sender<MergeMsg>,
+        pool: Receiver<ShardSketches>,
+    ) {
+        let mut state = WorkerState::new(self, w, pool);
         for msg in rx {
             state.handle(msg, &merge);
         }
