@@ -237,8 +237,10 @@ fn a_live_source_closes_quiet_epochs_and_ends_its_alert_on_its_clock() {
 /// Window lines and the summary of a `replay --json` run.
 fn windows_and_summary(args: &[&str]) -> (Vec<Value>, Value) {
     let out = run(args);
+    // 3: a capture cut short, what it held counted (the shared traces
+    // include truncated and fuzzed files).
     assert!(
-        out.status.success(),
+        matches!(out.status.code(), Some(0 | 3)),
         "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -284,7 +286,10 @@ fn assert_windows_partition(file: &str, extra: &[&str]) {
             p[0], p[1]
         );
     }
-    if let (Some(f), Some(l)) = (wins.first(), wins.last()) {
+    // The first and last timestamps bound the windows unless some packets
+    // came out of order (late: counted in a later epoch than their stamp).
+    let in_order = s["late"].as_u64() == Some(0);
+    if let (Some(f), Some(l), true) = (wins.first(), wins.last(), in_order) {
         let first_ts = s["first_ts_ns"].as_u64().unwrap();
         let last_ts = s["last_ts_ns"].as_u64().unwrap();
         assert!(f["start_ts_ns"].as_u64().unwrap() <= first_ts, "{file}");

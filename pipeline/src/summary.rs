@@ -156,6 +156,16 @@ impl Summary {
 
     /// Merges a later (or earlier) epoch or window into this one.
     pub fn merge(&mut self, o: &Summary) {
+        self.merge_with(o, ShardSketches::merge);
+    }
+
+    /// As [`Summary::merge`], but for the four address rankings, which a
+    /// run total takes from the flushes instead ([`ShardSketches::merge_rest`]).
+    pub(crate) fn merge_rest(&mut self, o: &Summary) {
+        self.merge_with(o, ShardSketches::merge_rest);
+    }
+
+    fn merge_with(&mut self, o: &Summary, merge: fn(&mut ShardSketches, &ShardSketches)) {
         self.start_ns = self.start_ns.min(o.start_ns);
         self.end_ns = self.end_ns.max(o.end_ns);
         self.totals.merge(&o.totals);
@@ -174,17 +184,17 @@ impl Summary {
             std::thread::scope(|sc| {
                 sc.spawn(|| {
                     for (a, b) in a2.iter_mut().zip(b2) {
-                        a.merge(b);
+                        merge(a, b);
                     }
                 });
                 for (a, b) in a1.iter_mut().zip(b1) {
-                    a.merge(b);
+                    merge(a, b);
                 }
             });
             return;
         }
         for (a, b) in self.shards.iter_mut().zip(&o.shards) {
-            a.merge(b);
+            merge(a, b);
         }
     }
 

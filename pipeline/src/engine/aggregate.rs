@@ -152,12 +152,18 @@ impl<K: Copy + PartialEq, V: Default> AggMap<K, V> {
         }
     }
 
-    /// Empties the map, keeping its storage.
+    /// Empties the map, keeping its storage. A map grown by one busy
+    /// flush and reused for small ones zeroes only the slots it used.
     pub fn clear(&mut self) {
-        if !self.items.is_empty() {
+        if 8 * self.items.len() < self.slots.len() {
+            let mask = self.slots.len() - 1;
+            for (idx, item) in self.items.iter().enumerate() {
+                clear_slot(&mut self.slots, (item.1 >> 32) as usize & mask, idx);
+            }
+        } else {
             self.slots.fill(0);
-            self.items.clear();
         }
+        self.items.clear();
     }
 }
 
@@ -165,6 +171,19 @@ impl<K: Copy + PartialEq, V: Default> Default for AggMap<K, V> {
     fn default() -> Self {
         AggMap::new()
     }
+}
+
+/// Zeroes the slot holding item `idx` (stored as `idx + 1`), probing from
+/// its home slot `i`. Every item is being cleared, so slots already zeroed
+/// on its probe path are walked over, not stopped at.
+#[inline]
+fn clear_slot(slots: &mut [u32], mut i: usize, idx: usize) {
+    let mask = slots.len() - 1;
+    let want = idx as u32 + 1;
+    while slots[i] != want {
+        i = (i + 1) & mask;
+    }
+    slots[i] = 0;
 }
 
 /// What a source address sums to in a flush.
@@ -389,9 +408,17 @@ impl FlowTable {
         &self.flows
     }
 
-    /// Empties the table, keeping its storage.
+    /// Empties the table, keeping its storage (zeroing only the slots
+    /// used, when few are).
     pub fn clear(&mut self) {
-        self.slots.fill(0);
+        if 8 * self.flows.len() < self.slots.len() {
+            let mask = self.slots.len() - 1;
+            for (idx, f) in self.flows.iter().enumerate() {
+                clear_slot(&mut self.slots, (f.hash >> 32) as usize & mask, idx);
+            }
+        } else {
+            self.slots.fill(0);
+        }
         self.flows.clear();
     }
 }
@@ -477,6 +504,34 @@ mod tests {
         assert_eq!(t.flows()[3].packets, 3);
         t.clear();
         assert!(t.is_empty() && !t.is_full());
+    }
+
+    #[test]
+    fn a_map_grown_by_a_busy_flush_and_cleared_sparsely_holds_no_stale_slot() {
+        let mut m: AggMap<u64, u64> = AggMap::new();
+        // Colliding hashes (one home slot) make long probe paths.
+        for k in 0..5_000u64 {
+            *m.entry(k, (k % 7) << 32 | k) += k;
+        }
+        let grown = m.slots.len();
+        m.clear();
+        assert!(m.slots.iter().all(|&s| s == 0));
+        // A few keys: cleared slot by slot, not by a fill.
+        for k in 0..100u64 {
+            *m.entry(k, (k % 3) << 32) += 1;
+            *m.entry(k, (k % 3) << 32) += 1;
+        }
+        assert_eq!(m.slots.len(), grown);
+        assert_eq!(m.items.len(), 100);
+        assert!(m.items.iter().all(|(_, _, v)| *v == 2));
+        m.clear();
+        assert!(m.slots.iter().all(|&s| s == 0) && m.items.is_empty());
+        let mut t = FlowTable::new(4096);
+        for i in 0..10 {
+            assert!(t.add(&pkt(i, i, 80, 40, 0)));
+        }
+        t.clear();
+        assert!(t.slots.iter().all(|&s| s == 0) && t.is_empty());
     }
 
     #[test]

@@ -197,12 +197,20 @@ impl Engine {
             counted = closer.epochs;
         }
         closer.ring.finish(closer.on_window);
+        let windows_total = closer.ring.take_total();
         let total = match closer.total {
             Some(mut t) => {
                 t.shards = total_shards
                     .into_iter()
                     .map(|s| s.unwrap_or_else(|| ShardSketches::new_total(&self.budget)))
                     .collect();
+                // Tumbling windows: the workers' totals hold the address
+                // rankings, the windows the rest.
+                if let Some(w) = &windows_total {
+                    for (a, b) in t.shards.iter_mut().zip(&w.shards) {
+                        a.merge_rest(b);
+                    }
+                }
                 t
             }
             None => Summary::empty(0, 0, &self.budget),

@@ -30,8 +30,8 @@ use std::sync::Arc;
 use capture::FlowUpdate;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::metrics::Metrics;
 use crate::keys::SHARDS;
+use crate::metrics::Metrics;
 use crate::shard::{Budget, ShardSketches};
 use crate::summary::Summary;
 

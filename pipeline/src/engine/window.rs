@@ -42,6 +42,10 @@ pub(super) struct WindowRing {
     /// Epochs and windows the ring is done with, for their storage to be
     /// reused ([`WindowRing::take_spent`]).
     spent: Vec<Summary>,
+    /// Tumbling only: the first spec's windows merged, which partition the
+    /// stream: the run total's sketches but for its address rankings, one
+    /// merge per window instead of one per epoch ([`WindowRing::take_total`]).
+    total: Option<Summary>,
 }
 
 impl WindowRing {
@@ -54,10 +58,23 @@ impl WindowRing {
             first: None,
             last: None,
             after: None,
-            tumbling: specs.iter().all(|w| w.slide == w.length),
+            tumbling: Self::totals_windows(specs),
             acc: specs.iter().map(|_| None).collect(),
             spent: Vec::new(),
+            total: None,
         }
+    }
+
+    /// Whether the run total is made of the windows ([`WindowRing::take_total`]),
+    /// as it is when every window tumbles.
+    pub(super) fn totals_windows(specs: &[WindowSpec]) -> bool {
+        specs.iter().all(|w| w.slide == w.length)
+    }
+
+    /// The first spec's windows merged (tumbling only; `None` before any
+    /// window with traffic), once the stream has finished.
+    pub(super) fn take_total(&mut self) -> Option<Summary> {
+        self.total.take()
     }
 
     /// Hands out what the ring is done with: epochs that left it and
@@ -149,12 +166,26 @@ impl WindowRing {
                 if let Some(mut w) = self.acc[i].take() {
                     self.shape(&mut w, spec, e + 1);
                     emit(i, &w);
-                    self.spend(w);
+                    self.retire(i, w);
                 }
             }
         }
         if let Some(s) = s {
             self.spend(s);
+        }
+    }
+
+    /// An emitted tumbling window: the first spec's go into the total.
+    fn retire(&mut self, spec: usize, w: Summary) {
+        if spec != 0 || w.shards.is_empty() {
+            return self.spend(w);
+        }
+        match &mut self.total {
+            Some(t) => {
+                t.merge_rest(&w);
+                self.spend(w);
+            }
+            None => self.total = Some(w),
         }
     }
 
@@ -189,6 +220,7 @@ impl WindowRing {
                     self.shape(&mut w, spec, end);
                     w.partial = true;
                     emit(i, &w);
+                    self.retire(i, w);
                 }
             }
             return;

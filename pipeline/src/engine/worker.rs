@@ -12,6 +12,7 @@ use crate::shard::{Batches, CouponCache, OwnedShards, ShardSketches};
 
 use super::aggregate::Flush;
 use super::merge::MergeMsg;
+use super::window::WindowRing;
 use super::Engine;
 
 /// The epochs a worker holds open, for the shards it owns.
@@ -27,6 +28,9 @@ pub(super) struct WorkerState<'e> {
     batches: Batches,
     /// Spent epoch sketches handed back by the merging thread.
     pool: Receiver<ShardSketches>,
+    /// The total's sketches but its address rankings come from the
+    /// windows ([`WindowRing::take_total`]), not from each epoch here.
+    total_from_windows: bool,
     hist: prometheus::Histogram,
 }
 
@@ -56,6 +60,7 @@ impl<'e> WorkerState<'e> {
             coupons: CouponCache::new(),
             batches: Batches::default(),
             pool,
+            total_from_windows: WindowRing::totals_windows(&engine.cfg.windows),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
         }
     }
@@ -86,9 +91,13 @@ impl<'e> WorkerState<'e> {
         while self.open.first().is_some_and(|(e, _)| *e <= through) {
             let (e, shards) = self.open.remove(0);
             let parts: Vec<(usize, ShardSketches)> = shards.into_owned().collect();
-            for (s, sk) in &parts {
-                if let Some(t) = self.total.shards[*s].as_mut() {
-                    t.merge_rest(sk);
+            // Tumbling windows partition the stream, and the merging
+            // thread makes the rest of the total from them.
+            if !self.total_from_windows {
+                for (s, sk) in &parts {
+                    if let Some(t) = self.total.shards[*s].as_mut() {
+                        t.merge_rest(sk);
+                    }
                 }
             }
             let _ = merge.send(MergeMsg::Partial(e, parts));
