@@ -108,6 +108,17 @@ fn the_api_answers_what_the_report_says() {
     wait_done(&url);
     let api_window = query(&url, "window");
     let top = query(&url, "top?dim=dst&metric=packets&k=5");
+    // Every dimension and metric of the report has its API ranking.
+    let mut tops = Vec::new();
+    for dim in ["src", "dst", "pair", "dport", "sport"] {
+        for metric in ["bytes", "packets"] {
+            tops.push((
+                dim,
+                metric,
+                query(&url, &format!("top?dim={dim}&metric={metric}&k=3")),
+            ));
+        }
+    }
     let distinct = query(&url, "distinct");
     let alerts = query(&url, "alerts");
     let metrics = http_get(&format!("{url}/metrics"));
@@ -133,8 +144,24 @@ fn the_api_answers_what_the_report_says() {
     );
     let w = windows.last().unwrap();
     assert_eq!(top["items"].as_array().unwrap().len(), 5);
+    let same = |item: &Value, want: &Value| {
+        for f in ["key", "value", "lower", "upper"] {
+            assert_eq!(item[f], want[f], "{item} vs {want}");
+        }
+    };
     for (i, item) in top["items"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(item, &w["top"]["dst"]["packets"][i]);
+        same(item, &w["top"]["dst"]["packets"][i]);
+        // The other metric rides along (the text report's columns).
+        assert!(
+            item["bytes"]["upper"].as_u64().unwrap() >= item["bytes"]["lower"].as_u64().unwrap()
+        );
+    }
+    for (dim, metric, t) in &tops {
+        let items = t["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "top?dim={dim}&metric={metric}: {t}");
+        for (i, item) in items.iter().enumerate() {
+            same(item, &w["top"][*dim][*metric][i]);
+        }
     }
     assert_eq!(distinct["sources"], w["distinct"]["src"]);
     assert_eq!(distinct["flows"], w["distinct"]["flows"]);

@@ -32,4 +32,4 @@ pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;
 pub use shard::Budget;
 pub use source::FileSource;
-pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem};
+pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem, TopRow};

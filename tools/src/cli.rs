@@ -314,7 +314,7 @@ pub struct TopArgs {
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// API path under /api/v1/: status, windows, window[?index=N],
-    /// top?dim=src|dst&metric=bytes|packets&k=N, estimate?prefix=ADDR/LEN&direction=src|dst,
+    /// top?dim=src|dst|pair|dport|sport&metric=bytes|packets&k=N, estimate?prefix=ADDR/LEN&direction=src|dst,
     /// distinct[?dst=ADDR], alerts.
     pub path: String,
     /// The instance's endpoint.

@@ -164,7 +164,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     text.push_str(&run_answers_text(
         &out.total,
-        k,
+        &args.engine.rankings(),
         &queries,
         shown_alerts,
         Some(cfg.start_ns),

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use pipeline::{Engine, EngineConfig, WindowSpec};
+use pipeline::{Dimension, Engine, EngineConfig, Metric, WindowSpec};
 
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -34,9 +34,17 @@ pub struct EngineArgs {
     /// Report a window every this many seconds (same as --window S/S).
     #[arg(long, value_name = "SECONDS")]
     pub report_every: Option<f64>,
-    /// Keys per top-k list.
-    #[arg(long, default_value_t = 10)]
+    /// Keys per top-k list (1 to 100000).
+    #[arg(long, default_value_t = 10, value_parser = parse_top)]
     pub top: usize,
+    /// What the text report ranks each dimension by: bytes (IP-layer),
+    /// packets, or both (two sections each).
+    #[arg(long, value_name = "bytes|packets|both", default_value = "bytes", value_parser = ["bytes", "packets", "both"])]
+    pub top_by: String,
+    /// The rankings the text report shows, comma-separated: src, dst,
+    /// pair, dport, sport (default all; `--json` always has all).
+    #[arg(long, value_name = "DIMS", value_delimiter = ',', value_parser = ["src", "dst", "pair", "dport", "sport"])]
+    pub rankings: Vec<String>,
     /// Bytes sent from and to an address or prefix, with bounds
     /// (repeatable): 10.1.2.3, 10.1.2.0/24, 2001:db8::/48. IPv4 prefixes
     /// /8 /16 /24 /32 and IPv6 /32 /48 /64 /128 are tracked.
@@ -46,6 +54,16 @@ pub struct EngineArgs {
     /// ACK) counts as failed.
     #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
     pub handshake_timeout: f64,
+}
+
+/// `--top N`: 1 to 100,000 rows (0 would print headings without rows).
+fn parse_top(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: give the rows per top-k list, 1 to 100000 (it cannot turn the lists off)"
+        )),
+    }
 }
 
 /// A parsed `--query`.
@@ -111,6 +129,28 @@ fn epochs(s: f64, epoch: f64, what: &str) -> Result<u32> {
 }
 
 impl EngineArgs {
+    /// What the text report ranks (`--top`, `--top-by`, `--rankings`).
+    pub fn rankings(&self) -> crate::rankings::Rankings {
+        let by = match self.top_by.as_str() {
+            "packets" => vec![Metric::Packets],
+            "both" => vec![Metric::Bytes, Metric::Packets],
+            _ => vec![Metric::Bytes],
+        };
+        let dims = if self.rankings.is_empty() {
+            Dimension::ALL.to_vec()
+        } else {
+            Dimension::ALL
+                .into_iter()
+                .filter(|d| self.rankings.iter().any(|r| r == d.name()))
+                .collect()
+        };
+        crate::rankings::Rankings {
+            k: self.top,
+            by,
+            dims,
+        }
+    }
+
     /// Parses `--query` values; a length that is not tracked is an error
     /// naming the ones that are.
     pub fn queries(&self) -> Result<Vec<Query>> {

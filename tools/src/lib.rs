@@ -16,6 +16,7 @@ mod exit;
 pub mod gen;
 mod http;
 mod progress;
+mod rankings;
 mod render;
 mod replay;
 mod run_cmd;

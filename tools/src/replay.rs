@@ -308,7 +308,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         render::print(&table(&title, totals, rates, &rows));
         render::print(&run_answers_text(
             &out.total,
-            k,
+            &args.engine.rankings(),
             &queries,
             shown_alerts,
             totals.first_ts(),
