@@ -277,3 +277,143 @@ fn top_zero_is_refused_with_the_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 to 100000"), "{err}");
 }
+
+/// `replay --json` on `file` with `args` before it: the summary.
+fn replay_json(file: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["replay", "--no-pin", "--json"];
+    a.extend_from_slice(args);
+    a.push(file.to_str().unwrap());
+    summary(&a)
+}
+
+#[test]
+#[cfg(feature = "live")]
+#[ignore = "needs tcpdump and ../shared/traces; run by .ci/run"]
+fn filter_expression_keeps_what_tcpdump_keeps() {
+    require("tcpdump", "tcpdump");
+    require("tshark", "tshark");
+    let dir = TempDir::new("reports-filter");
+    let input = traces_dir().join("mixed/real-merged.pcap");
+    let all = replay_json(&input, &[]);
+    for expr in [
+        "host 10.0.0.1 and (port 53 or tcp)",
+        "udp",
+        "tcp[tcpflags] & tcp-syn != 0",
+        "ip6 and tcp port 443",
+        "vlan",
+        "net 192.168.0.0/16 and not port 443",
+    ] {
+        let cut = dir.join("cut.pcap");
+        let out = Command::new("tcpdump")
+            .args([
+                "-r",
+                input.to_str().unwrap(),
+                "-w",
+                cut.to_str().unwrap(),
+                expr,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // tshark counts the frames tcpdump kept (one line per frame).
+        let out = Command::new("tshark")
+            .args([
+                "-r",
+                cut.to_str().unwrap(),
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
+            .output()
+            .unwrap();
+        let want = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+        assert!(want > 0, "{expr} keeps nothing");
+        let s = replay_json(&input, &["-f", expr]);
+        assert_eq!(s["packets"], want, "{expr}: packets");
+        assert_eq!(
+            s["filtered"].as_u64().unwrap() + want,
+            all["packets"].as_u64().unwrap(),
+            "{expr}: every packet read is kept or counted as filtered"
+        );
+        // And the pipeline sees what it sees replaying tcpdump's cut.
+        let c = replay_json(&cut, &[]);
+        for k in ["ip_bytes", "tcp", "udp", "icmp"] {
+            assert_eq!(s[k], c[k], "{expr}: {k}");
+        }
+        assert_eq!(s["top"]["src"]["bytes"], c["top"]["src"]["bytes"], "{expr}");
+    }
+}
+
+#[test]
+#[cfg(feature = "live")]
+fn a_bad_filter_expression_fails_before_any_work() {
+    let dir = TempDir::new("reports-badfilter");
+    let file = trace(&dir, 2);
+    let out = run(&["replay", "-f", "port fifty", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("-f: filter \"port fifty\""), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+#[cfg(not(feature = "live"))]
+fn filter_without_libpcap_says_how_to_get_it() {
+    let dir = TempDir::new("reports-nolive");
+    let file = trace(&dir, 2);
+    let out = run(&["replay", "-f", "udp", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features live"), "{err}");
+}
+
+#[test]
+fn time_range_keeps_its_packets_and_counts_the_rest() {
+    let dir = TempDir::new("reports-range");
+    let file = trace(&dir, 10);
+    let all = replay_json(&file, &[]);
+    // The generator starts at 2024-01-01T00:00:00Z.
+    let t0 = 1_704_067_200_000_000_000u64;
+    for (from, to) in [
+        ("2024-01-01T00:00:02Z", "2024-01-01T00:00:05.5Z"),
+        ("1704067203", "1704067204.25"),
+        ("2024-01-01T01:00:07+01:00", "2024-01-01T00:00:20Z"),
+    ] {
+        let s = replay_json(&file, &["--from", from, "--to", to]);
+        let (p, out) = (
+            s["packets"].as_u64().unwrap(),
+            s["out_of_range"].as_u64().unwrap(),
+        );
+        assert!(p > 0 && out > 0, "{from}..{to}: {p} kept, {out} out");
+        assert_eq!(p + out, all["packets"].as_u64().unwrap(), "{from}..{to}");
+        assert_eq!(s["filtered"], 0);
+        let first = s["first_ts_ns"].as_u64().unwrap();
+        let last = s["last_ts_ns"].as_u64().unwrap();
+        let (f, t) = (
+            s["selection"]["from_ns"].as_u64().unwrap(),
+            s["selection"]["to_ns"].as_u64().unwrap(),
+        );
+        assert!(
+            f >= t0 && first >= f && last < t,
+            "{from}..{to}: {first}..{last} in {f}..{t}"
+        );
+    }
+    let out = run(&["replay", "--from", "tomorrow", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
+    let out = run(&[
+        "replay",
+        "--from",
+        "1704067205",
+        "--to",
+        "1704067201",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("later than --from"));
+}

@@ -134,6 +134,19 @@ pub struct ReplayArgs {
     /// With --flows: scale every record by N, whatever its exporter says.
     #[arg(long, value_name = "N", requires = "flows")]
     pub sampling_override: Option<u32>,
+    /// Only packets matching this BPF expression (tcpdump syntax, compiled
+    /// by libpcap for each file's link type; needs the `live` feature).
+    /// Others are counted as `filtered`.
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Only packets at or after this time: RFC 3339
+    /// (2024-01-01T00:00:05Z) or Unix seconds. Others are counted as
+    /// `out_of_range`.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Only packets before this time (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
     /// Replay at this multiple of the capture's own pace (1 = real time);
     /// by default as fast as possible.
     #[arg(long, value_name = "X")]

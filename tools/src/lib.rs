@@ -20,6 +20,7 @@ mod rankings;
 mod render;
 mod replay;
 mod run_cmd;
+mod select;
 mod serve;
 mod stop;
 mod top;

@@ -125,11 +125,26 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let stop = StopFlag::install();
     let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
+    let selection = crate::select::Selection::new(
+        args.filter.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )?;
+    let first_linktype = files
+        .iter()
+        .find_map(|(_, f)| f.linktype())
+        .unwrap_or(capture::Linktype::ETHERNET);
     let mut source = if args.flows {
         FileSource::flows(files, limits)
     } else {
         FileSource::new(files)
     };
+    let mut filter_failures = None;
+    if selection.is_some() {
+        let (select, failures) = selection.selector(first_linktype)?;
+        source = source.select(select);
+        filter_failures = Some(failures);
+    }
     let server = args
         .serve
         .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
@@ -229,6 +244,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             );
         }
     }
+    for e in filter_failures.iter().flat_map(|f| f.take()) {
+        eprintln!("netsketch: warning: -f: {e}; its packets are counted as filtered");
+    }
     if let Some(dir) = &args.export_sketches {
         // A sketch that cannot be written is warned about; the report
         // still follows.
@@ -260,6 +278,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             );
         }
         extra.insert("interrupted".into(), json!(interrupted));
+        if selection.is_some() {
+            extra.insert("filtered".into(), json!(source.filtered));
+            extra.insert("out_of_range".into(), json!(source.out_of_range));
+            extra.insert(
+                "selection".into(),
+                json!({"filter": selection.filter, "from_ns": selection.from_ns,
+                    "to_ns": selection.to_ns}),
+            );
+        }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
@@ -291,6 +318,16 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 thousands(out.skipped_epochs)
             ),
         )];
+        if selection.is_some() {
+            rows.push((
+                "selected".to_string(),
+                format!(
+                    "{} filtered out by -f, {} outside --from/--to (neither counted above)",
+                    thousands(source.filtered),
+                    thousands(source.out_of_range)
+                ),
+            ));
+        }
         if let Some((speed, capped, skipped)) = pacing {
             rows.push((
                 "pacing".to_string(),
