@@ -24,6 +24,7 @@ mod select;
 mod serve;
 mod stop;
 mod top;
+mod top_view;
 
 use std::process::ExitCode;
 
