@@ -417,3 +417,126 @@ fn time_range_keeps_its_packets_and_counts_the_rest() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("later than --from"));
 }
+
+/// `replay --report` on a generated flood: the page and its path.
+fn html_report(dir: &TempDir) -> (String, std::path::PathBuf) {
+    let file = trace(dir, 12);
+    let page = dir.join("report.html");
+    let out = run(&[
+        "replay",
+        "--no-pin",
+        "--window",
+        "1",
+        "--report",
+        page.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (std::fs::read_to_string(&page).unwrap(), page)
+}
+
+#[test]
+fn html_report_is_one_self_contained_page_with_its_charts() {
+    let dir = TempDir::new("reports-html");
+    let (html, _) = html_report(&dir);
+    assert!(html.starts_with("<!doctype html>"), "{}", &html[..100]);
+    // Nothing to fetch: no script, no external reference of any kind.
+    for bad in [
+        "<script", "http:", "https:", "src=", "href=", "@import", "url(",
+    ] {
+        assert!(!html.contains(bad), "the page holds {bad:?}");
+    }
+    for id in [
+        "traffic-protocols",
+        "traffic-bits",
+        "top-src",
+        "top-dst",
+        "distinct-counts",
+        "alert-timeline",
+    ] {
+        assert!(html.contains(&format!("<svg id=\"{id}\"")), "no chart {id}");
+    }
+    // One point per 1 s window in each series of the traffic chart.
+    let chart = &html[html.find("<svg id=\"traffic-protocols\"").unwrap()..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    let tcp = chart.split("data-series=\"TCP\"").nth(1).unwrap();
+    let points = tcp
+        .split("points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(points.split_whitespace().count(), 12, "{points}");
+    // The flood is on the alert timeline.
+    assert!(html.contains("data-type=\"syn_flood\""), "no alert bar");
+    assert!(html.contains("10.2.0.10"));
+}
+
+#[test]
+#[ignore = "needs chromium (Debian chromium); run by .ci/run"]
+fn html_report_renders_in_headless_chromium() {
+    require("chromium", "chromium");
+    let dir = TempDir::new("reports-chromium");
+    let (_, page) = html_report(&dir);
+    let profile = dir.join("profile");
+    let chromium = |extra: &[&str]| {
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    // The DOM chromium built: every chart is there with its marks.
+    let dom = String::from_utf8_lossy(&chromium(&["--dump-dom"]).stdout).into_owned();
+    for id in [
+        "traffic-protocols",
+        "traffic-bits",
+        "top-src",
+        "top-dst",
+        "distinct-counts",
+        "alert-timeline",
+    ] {
+        assert!(
+            dom.contains(&format!("id=\"{id}\"")),
+            "chromium's DOM has no {id}"
+        );
+    }
+    assert_eq!(dom.matches("<polyline").count(), 4 + 1 + 3, "series drawn");
+    assert!(dom.matches("class=\"bar\"").count() >= 10, "talker bars");
+    assert!(dom.contains("class=\"alert\""), "alert bars");
+    // And a screenshot with something on it (a blank page is a few KB).
+    let shot = dir.join("report.png");
+    chromium(&[
+        "--window-size=1000,2400",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(
+        png.len() > 40_000,
+        "screenshot of {} bytes: blank?",
+        png.len()
+    );
+}

@@ -134,6 +134,11 @@ pub struct ReplayArgs {
     /// With --flows: scale every record by N, whatever its exporter says.
     #[arg(long, value_name = "N", requires = "flows")]
     pub sampling_override: Option<u32>,
+    /// Also write FILE.html: one self-contained page (inline SVG, nothing
+    /// fetched) with traffic over time per protocol, top talkers, distinct
+    /// counts and the alert timeline, from the run's windows.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Only packets matching this BPF expression (tcpdump syntax, compiled
     /// by libpcap for each file's link type; needs the `live` feature).
     /// Others are counted as `filtered`.

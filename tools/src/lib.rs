@@ -19,6 +19,7 @@ mod progress;
 mod rankings;
 mod render;
 mod replay;
+mod report_html;
 mod run_cmd;
 mod select;
 mod serve;

@@ -168,6 +168,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let start = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
     let mut empty_window = None;
+    let mut timeline = args
+        .report
+        .as_ref()
+        .map(|_| crate::report_html::Timeline::new());
     let out = std::thread::scope(|s| {
         let ticker = s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
@@ -195,6 +199,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             },
             |i, w| {
                 serve::window(server.as_ref(), i, w);
+                if let (Some(t), 0) = (timeline.as_mut(), i) {
+                    t.push(w);
+                }
                 if json {
                     let v = window_line_cached(w, k, &queries, &mut empty_window);
                     // A report that cannot be written ends the run.
@@ -262,6 +269,57 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
+    if let (Some(path), Some(t)) = (&args.report, &timeline) {
+        let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+        let mut facts = vec![
+            ("files".to_string(), names.join(", ")),
+            ("packets".to_string(), thousands(totals.packets)),
+            (
+                "IP-layer bytes".to_string(),
+                thousands(totals.proto.ip_bytes),
+            ),
+        ];
+        if let Some(first) = totals.first_ts() {
+            facts.push(("first packet".into(), crate::render::ts_text(first)));
+            facts.push((
+                "last packet".into(),
+                crate::render::ts_text(totals.last_ts_ns),
+            ));
+        }
+        let e = |x: sketches::Estimate| {
+            format!(
+                "{} [{}, {}]",
+                thousands(x.value.round() as u64),
+                thousands(x.lower.floor() as u64),
+                thousands(x.upper.ceil() as u64)
+            )
+        };
+        facts.push(("distinct sources".into(), e(out.total.distinct_src())));
+        facts.push(("distinct destinations".into(), e(out.total.distinct_dst())));
+        facts.push(("distinct flows".into(), e(out.total.distinct_flows())));
+        if selection.is_some() {
+            facts.push((
+                "left out".into(),
+                format!(
+                    "{} by -f, {} outside --from/--to",
+                    thousands(source.filtered),
+                    thousands(source.out_of_range)
+                ),
+            ));
+        }
+        let html = crate::report_html::page(
+            &format!("netsketch replay report: {}", names.join(", ")),
+            t,
+            &out.total,
+            k,
+            shown_alerts.unwrap_or(&[]),
+            &facts,
+        );
+        if let Err(e) = std::fs::write(path, html) {
+            eprintln!("netsketch: error: cannot write {}: {e}", path.display());
+            outcome.output_failed = true;
+        }
+    }
     let cfg = engine.config();
     if json {
         let mut extra = Map::new();
