@@ -173,13 +173,7 @@ const BOTTOM: f64 = 40.0;
 type Series<'a> = (&'a str, &'a str, Vec<(u64, f64)>);
 
 /// A line chart over time: one polyline per series, y from 0.
-fn line_chart(
-    id: &str,
-    unit: &str,
-    t0: u64,
-    t1: u64,
-    series: &[Series<'_>],
-) -> String {
+fn line_chart(id: &str, unit: &str, t0: u64, t1: u64, series: &[Series<'_>]) -> String {
     let span = t1.saturating_sub(t0).max(1);
     let ymax = series
         .iter()
