@@ -6,6 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use common::{netsketch, require, run, summary, traces_dir, TempDir};
 
@@ -538,5 +539,80 @@ fn html_report_renders_in_headless_chromium() {
         png.len() > 40_000,
         "screenshot of {} bytes: blank?",
         png.len()
+    );
+}
+
+/// Runs `netsketch ARGS` in a tmux pane (a terminal) and returns what the
+/// pane shows after `wait`.
+fn on_a_terminal(tag: &str, args: &str, wait: Duration) -> String {
+    let session = format!("netsketch-progress-{tag}-{}", std::process::id());
+    let bin = env!("CARGO_BIN_EXE_netsketch");
+    // The command's output goes to /dev/null: what stays is stderr's bar.
+    let ok = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "10"])
+        .arg(format!("{bin} {args} >/dev/null; sleep 30"))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::thread::sleep(wait);
+    let pane = Command::new("tmux")
+        .args(["capture-pane", "-p", "-t", &session])
+        .output()
+        .unwrap();
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
+    String::from_utf8_lossy(&pane.stdout).into_owned()
+}
+
+const SMALL_ACCURACY: &str =
+    "accuracy --updates 3000000 --keys 1000 --runs 2 --max-distinct 1000000";
+
+#[test]
+#[ignore = "needs tmux (Debian tmux); run by .ci/run"]
+fn long_work_shows_progress_on_a_terminal() {
+    require("tmux", "tmux");
+    let pane = on_a_terminal("accuracy", SMALL_ACCURACY, Duration::from_secs(3));
+    assert!(
+        pane.contains("sketch updates") && pane.contains('%'),
+        "accuracy:\n{pane}"
+    );
+    assert!(
+        pane.contains("Zipf"),
+        "accuracy says what it is on:\n{pane}"
+    );
+    let pane = on_a_terminal("demo", "demo --no-pin -n 3000000", Duration::from_secs(4));
+    assert!(
+        pane.contains("packets") && pane.contains('%'),
+        "demo:\n{pane}"
+    );
+    let dir = TempDir::new("progress-replay");
+    let file = trace(&dir, 30);
+    // A stream of unknown length: a spinner with the bytes read.
+    let pane = on_a_terminal(
+        "stdin",
+        &format!("replay --no-pin --speed 20 - < {}", file.display()),
+        Duration::from_secs(2),
+    );
+    assert!(pane.contains("read ("), "replay of stdin:\n{pane}");
+}
+
+#[test]
+fn progress_is_silent_when_stderr_is_not_a_terminal() {
+    let mut args: Vec<&str> = SMALL_ACCURACY.split(' ').collect();
+    args[2] = "300000";
+    let out = run(&args);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["demo", "--no-pin", "-n", "100000"]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -64,6 +64,9 @@ pub struct AccuracyArgs {
     /// One JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Never show a progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Args)]
