@@ -616,3 +616,125 @@ fn progress_is_silent_when_stderr_is_not_a_terminal() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn epoch_minus_one_is_refused_by_netsketch_not_taken_for_a_file_name() {
+    // clap answered "to pass '-1' as a value, use '-- -1'", which would
+    // have made -1 a file to read.
+    for args in [
+        &["replay", "--epoch", "-1", "x.pcap"][..],
+        &["replay", "--lateness", "-2", "x.pcap"],
+        &["replay", "--speed", "-3", "x.pcap"],
+        &["top", "--interval", "-1", "--once"],
+    ] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("-- -"), "{args:?}: {err}");
+        assert!(err.contains(args[1]), "{args:?} names its flag: {err}");
+    }
+}
+
+#[test]
+fn epoch_of_a_millisecond_needs_no_window_of_its_own() {
+    // `--epoch 0.001` failed over "window 10000/10000 epochs", a window
+    // the user never gave.
+    let dir = TempDir::new("reports-ms-epoch");
+    let file = dir.join("t.pcap");
+    let out = run(&[
+        "gen",
+        "-d",
+        "0.3",
+        "-r",
+        "2000",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let s = replay_json(&file, &["--epoch", "0.001"]);
+    assert!(s["packets"].as_u64().unwrap() > 0, "{s}");
+    assert!(s["epochs"].as_u64().unwrap() >= 290, "{}", s["epochs"]);
+    // A window that is too long is said in seconds and epochs.
+    let out = run(&[
+        "replay",
+        "--epoch",
+        "0.001",
+        "--window",
+        "5",
+        file.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--window 5") && err.contains("3600 epochs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_said_once() {
+    // "read error: No such file or directory (os error 2): No such file
+    // or directory (os error 2)".
+    let out = run(&["replay", "/nonexistent/netsketch-test.pcap"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        "netsketch: cannot read /nonexistent/netsketch-test.pcap: no such file"
+    );
+}
+
+#[test]
+fn top_url_without_a_scheme_says_how_to_write_it() {
+    // ureq answered "RelativeUrlWithoutBase", blaming the URL's base.
+    for cmd in [&["top", "--once"][..], &["query", "status"]] {
+        let mut args = cmd.to_vec();
+        args.extend_from_slice(&["--url", "127.0.0.1:19999"]);
+        let out = run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("http://127.0.0.1:19999"), "{err}");
+        assert!(!err.to_lowercase().contains("base"), "{err}");
+    }
+}
+
+#[test]
+fn per_source_threads_do_not_silently_become_the_collectors() {
+    // `threads = 2` in one of two collect sources became `--threads 2`
+    // for every address.
+    let dir = TempDir::new("reports-threads");
+    let cfg = dir.join("two.toml");
+    std::fs::write(
+        &cfg,
+        "[[source]]\nkind = \"collect\"\nlisten = \"127.0.0.1:2055\"\nthreads = 2\n\n\
+         [[source]]\nkind = \"collect\"\nlisten = [\"127.0.0.1:4739\", \"127.0.0.1:6343\"]\n",
+    )
+    .unwrap();
+    let out = run(&["run", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("two.toml:1") && err.contains("line 6"),
+        "{err}"
+    );
+    assert!(err.contains("whole collector"), "{err}");
+    // The same value in each: one collector, every address, one --threads.
+    std::fs::write(
+        &cfg,
+        "[[source]]\nkind = \"collect\"\nlisten = \"127.0.0.1:2055\"\nthreads = 2\n\n\
+         [[source]]\nkind = \"collect\"\nlisten = \"127.0.0.1:4739\"\nthreads = 2\n",
+    )
+    .unwrap();
+    let out = run(&["run", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cmd = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        cmd.contains("--listen 127.0.0.1:2055 --listen 127.0.0.1:4739 --threads 2 "),
+        "{cmd}"
+    );
+    assert_eq!(cmd.matches("--threads").count(), 1, "{cmd}");
+}

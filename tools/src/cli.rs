@@ -157,7 +157,7 @@ pub struct ReplayArgs {
     pub to: Option<String>,
     /// Replay at this multiple of the capture's own pace (1 = real time);
     /// by default as fast as possible.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub speed: Option<f64>,
     /// With --speed: sleep at most this long (wall time) for any gap
     /// between packets; the rest of the gap is skipped and reported.
@@ -165,7 +165,8 @@ pub struct ReplayArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 1.0,
-        requires = "speed"
+        requires = "speed",
+        allow_negative_numbers = true
     )]
     pub max_gap: f64,
     /// With --serve: keep serving this many seconds after the input ends.
@@ -319,7 +320,12 @@ pub struct TopArgs {
     #[arg(long, default_value = "http://127.0.0.1:9464")]
     pub url: String,
     /// Seconds between refreshes.
-    #[arg(short = 'i', long, default_value_t = 1.0)]
+    #[arg(
+        short = 'i',
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     pub interval: f64,
     /// Rows per list.
     #[arg(short = 'n', long, default_value_t = 10)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use capture::CaptureFile;
 use pipeline::FileSource;
 use serde_json::{json, Map};
@@ -103,9 +103,33 @@ impl<S: pipeline::Source> pipeline::Source for Paced<'_, S> {
     }
 }
 
+/// A file that cannot be opened, said once (the OS error is the message,
+/// not also its cause).
+fn open_error(path: &std::path::Path, e: capture::ReadError) -> anyhow::Error {
+    match e {
+        capture::ReadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("cannot read {}: no such file", path.display())
+        }
+        capture::ReadError::Io(io) => anyhow::anyhow!("cannot read {}: {io}", path.display()),
+        other => anyhow::anyhow!("cannot read {}: {other}", path.display()),
+    }
+}
+
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     // Build every stage before any thread starts: a bad option or an
     // unreadable file fails the run before work begins.
+    if let Some(x) = args.speed {
+        if !(x.is_finite() && x > 0.0) {
+            return Err(crate::exit::usage(
+                "--speed must be a positive multiple, like 1 or 10",
+            ));
+        }
+        if !(args.max_gap.is_finite() && args.max_gap >= 0.0) {
+            return Err(crate::exit::usage(
+                "--max-gap must be a number of seconds, 0 or more, like 1",
+            ));
+        }
+    }
     let engine = args.engine.engine()?;
     if let Some(dir) = &args.export_sketches {
         std::fs::create_dir_all(dir)
@@ -114,8 +138,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let mut files = Vec::with_capacity(args.files.len());
     let mut total_size = Some(0u64);
     for path in &args.files {
-        let f =
-            CaptureFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let f = CaptureFile::open(path).map_err(|e| open_error(path, e))?;
         total_size = match (total_size, std::fs::metadata(path)) {
             (Some(t), Ok(m)) if m.is_file() => Some(t + m.len()),
             _ => None,
@@ -148,18 +171,6 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let server = args
         .serve
         .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
-    if let Some(x) = args.speed {
-        if !(x.is_finite() && x > 0.0) {
-            return Err(crate::exit::usage(
-                "--speed must be a positive multiple, like 1 or 10",
-            ));
-        }
-        if !(args.max_gap.is_finite() && args.max_gap >= 0.0) {
-            return Err(crate::exit::usage(
-                "--max-gap must be a number of seconds, 0 or more, like 1",
-            ));
-        }
-    }
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
     let k = args.engine.top;

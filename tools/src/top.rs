@@ -120,10 +120,11 @@ fn keys() -> std::sync::mpsc::Receiver<u8> {
 }
 
 pub fn run(args: &TopArgs) -> Result<ExitCode> {
-    anyhow::ensure!(
-        args.interval.is_finite() && args.interval >= 0.1,
-        "--interval must be at least 0.1 seconds"
-    );
+    if !(args.interval.is_finite() && args.interval >= 0.1) {
+        return Err(crate::exit::usage(
+            "--interval must be at least 0.1 seconds",
+        ));
+    }
     check_url(&args.url)?;
     let size = terminal_size();
     let (width, height) = size.unwrap_or((80, 24));
