@@ -83,6 +83,15 @@ fn text_report_has_every_ranking_with_nfdump_columns() {
             }
         }
     }
+    // Each row's other figure is that key's in the other ranking.
+    for dim in ["src", "dst", "pair", "dport", "sport"] {
+        let packets = s["top"][dim]["packets"].as_array().unwrap();
+        for r in ranking(&text, dim, "bytes") {
+            if let Some(p) = packets.iter().find(|p| p["key"] == r.0.as_str()) {
+                assert_eq!(r.1, p["value"].as_u64().unwrap(), "{dim} {r:?}: packets");
+            }
+        }
+    }
     assert!(text.contains("bytes are IP-layer bytes"), "{text}");
     for col in ["packets", "bytes", "share", "pps", "bps", "bpp", "bound"] {
         assert!(text.contains(col), "no column {col}:\n{text}");
