@@ -43,12 +43,14 @@ fn ranking(text: &str, dim: &str, metric: &str) -> Vec<(String, u64, u64)> {
             .parse::<u64>()
             .unwrap()
     };
+    // The column header; destinations carry a flows column first.
+    let header = lines.next().unwrap_or_default();
+    let at = 1 + usize::from(header.contains("~flows"));
     lines
-        .skip(1) // the column header
         .take_while(|l| l.starts_with("    "))
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f[0].to_string(), num(f[1]), num(f[2]))
+            (f[0].to_string(), num(f[at]), num(f[at + 1]))
         })
         .collect()
 }

@@ -123,6 +123,19 @@ fn the_api_answers_what_the_report_says() {
     let alerts = query(&url, "alerts");
     let metrics = http_get(&format!("{url}/metrics"));
     assert_eq!(http_get(&format!("{url}/healthz")), "ok\n");
+    // One screen for a script: not cut to a terminal, every ranking row.
+    let once = netsketch()
+        .args(["top", "--once", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let once = String::from_utf8_lossy(&once.stdout);
+    assert!(once.contains("top sources (10 by bytes)"), "{once}");
+    assert!(once.contains("alerts: "), "{once}");
     // Stop lingering; the report is printed after.
     signal(&child, "INT");
     let out = child.wait_with_output().unwrap();

@@ -61,6 +61,7 @@ fn ranking_text(
     rows: &[TopRow],
     totals: (u64, u64),
     secs: f64,
+    flows: &dyn Fn(&str) -> Option<u64>,
 ) {
     let (total_packets, total_bytes) = totals;
     let _ = writeln!(
@@ -81,10 +82,18 @@ fn ranking_text(
         .max()
         .unwrap_or(0)
         .max(key_name(d).len());
+    // Flows are known per destination (distinct 5-tuples, an estimate,
+    // for the busiest destinations); nfdump's flows column.
+    let with_flows = d == Dimension::Dst;
     let _ = writeln!(
         out,
-        "    {:<w$} {:>12} {:>15} {:>6} {:>9} {:>10} {:>5}  bound",
+        "    {:<w$} {}{:>12} {:>15} {:>6} {:>9} {:>10} {:>5}  bound",
         key_name(d),
+        if with_flows {
+            format!("{:>9} ", "~flows")
+        } else {
+            String::new()
+        },
         "packets",
         "bytes",
         "share",
@@ -107,9 +116,14 @@ fn ranking_text(
         } else {
             (r.bytes.1 as f64 / r.packets.1 as f64).round().to_string()
         };
+        let f = if with_flows {
+            format!("{:>9} ", flows(&r.key).map_or("-".to_string(), thousands))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "    {:<w$} {:>12} {:>15} {:>5.1}% {:>9} {:>10} {:>5}  {}",
+            "    {:<w$} {f}{:>12} {:>15} {:>5.1}% {:>9} {:>10} {:>5}  {}",
             r.key,
             figure(r.packets),
             figure(r.bytes),
@@ -131,10 +145,23 @@ pub fn rankings_text(s: &Summary, r: &Rankings) -> String {
     let mut out = String::new();
     let secs = span_s(s);
     let totals = (s.totals.packets, s.totals.proto.ip_bytes);
+    let flows_to = |key: &str| {
+        let ip: std::net::IpAddr = key.parse().ok()?;
+        s.distinct_flows_to(capture::Ip::from(ip))
+            .map(|e| e.value.round() as u64)
+    };
     if r.k > 0 {
         for &d in &r.dims {
             for &m in &r.by {
-                ranking_text(&mut out, d, m, &s.top_rows(d, m, r.k), totals, secs);
+                ranking_text(
+                    &mut out,
+                    d,
+                    m,
+                    &s.top_rows(d, m, r.k),
+                    totals,
+                    secs,
+                    &flows_to,
+                );
             }
         }
     }
