@@ -342,3 +342,47 @@ fn a_flood_that_stops_ends_its_alert_and_closes_its_windows_on_a_quiet_link() {
     let sum: u64 = windows.iter().map(|w| w["packets"].as_u64().unwrap()).sum();
     assert_eq!(sum, summary["packets"].as_u64().unwrap());
 }
+
+#[test]
+#[ignore = "needs root (CAP_NET_RAW) and libpcap; run by .ci/run as root"]
+fn loopback_kernel_count_is_explained_not_doubled_silently() {
+    // The text report said "kernel received 223,900" for 111,950 packets
+    // on lo: Linux offers each loopback packet to the capture twice.
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let port = 46_000 + (std::process::id() % 1000) as u16;
+    let filter = format!("udp and dst port {port}");
+    let mut child = netsketch()
+        .args([
+            "capture",
+            "-i",
+            "lo",
+            "--immediate",
+            "-f",
+            &filter,
+            "-c",
+            "50",
+            "-d",
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on lo") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "capture never started"
+        );
+    }
+    send_udp(port, 50);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let drops = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("drops"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(drops.contains("offered twice"), "{drops}");
+}

@@ -108,10 +108,34 @@ fn the_api_answers_what_the_report_says() {
     wait_done(&url);
     let api_window = query(&url, "window");
     let top = query(&url, "top?dim=dst&metric=packets&k=5");
+    // Every dimension and metric of the report has its API ranking.
+    let mut tops = Vec::new();
+    for dim in ["src", "dst", "pair", "dport", "sport"] {
+        for metric in ["bytes", "packets"] {
+            tops.push((
+                dim,
+                metric,
+                query(&url, &format!("top?dim={dim}&metric={metric}&k=3")),
+            ));
+        }
+    }
     let distinct = query(&url, "distinct");
     let alerts = query(&url, "alerts");
     let metrics = http_get(&format!("{url}/metrics"));
     assert_eq!(http_get(&format!("{url}/healthz")), "ok\n");
+    // One screen for a script: not cut to a terminal, every ranking row.
+    let once = netsketch()
+        .args(["top", "--once", "--url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let once = String::from_utf8_lossy(&once.stdout);
+    assert!(once.contains("top sources (10 by bytes)"), "{once}");
+    assert!(once.contains("alerts: "), "{once}");
     // Stop lingering; the report is printed after.
     signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
@@ -133,8 +157,24 @@ fn the_api_answers_what_the_report_says() {
     );
     let w = windows.last().unwrap();
     assert_eq!(top["items"].as_array().unwrap().len(), 5);
+    let same = |item: &Value, want: &Value| {
+        for f in ["key", "value", "lower", "upper"] {
+            assert_eq!(item[f], want[f], "{item} vs {want}");
+        }
+    };
     for (i, item) in top["items"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(item, &w["top"]["dst"]["packets"][i]);
+        same(item, &w["top"]["dst"]["packets"][i]);
+        // The other metric rides along (the text report's columns).
+        assert!(
+            item["bytes"]["upper"].as_u64().unwrap() >= item["bytes"]["lower"].as_u64().unwrap()
+        );
+    }
+    for (dim, metric, t) in &tops {
+        let items = t["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "top?dim={dim}&metric={metric}: {t}");
+        for (i, item) in items.iter().enumerate() {
+            same(item, &w["top"][*dim][*metric][i]);
+        }
     }
     assert_eq!(distinct["sources"], w["distinct"]["src"]);
     assert_eq!(distinct["flows"], w["distinct"]["flows"]);
@@ -264,41 +304,103 @@ fn prometheus_scrapes_a_real_time_replay() {
     assert!((1..=10).contains(&n), "top talker series: {n}");
 }
 
+/// The pane of a tmux session: as shown (`-J` off: a wrapped line shows
+/// as two rows) and with wrapped lines joined (`-J`).
+fn pane(session: &str, joined: bool) -> String {
+    let mut c = Command::new("tmux");
+    c.args(["capture-pane", "-p", "-t", session]);
+    if joined {
+        c.arg("-J");
+    }
+    let text = String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned();
+    // `-J` keeps trailing spaces, which are not a wrap.
+    text.lines()
+        .map(|l| format!("{}\n", l.trim_end()))
+        .collect()
+}
+
+fn tmux(args: &[&str]) {
+    assert!(
+        Command::new("tmux").args(args).status().unwrap().success(),
+        "tmux {args:?}"
+    );
+}
+
 #[test]
 #[ignore = "needs tmux; run by .ci/run"]
-fn top_shows_the_talkers_and_the_alert_in_a_terminal() {
+fn top_fits_80x24_without_wrapping_and_switches_views() {
     common::require("tmux", "tmux");
     let dir = TempDir::new("serve-top");
     let file = trace(&dir, 10);
-    let (child, url) = serve_replay(&file, &["--speed", "2", "--linger", "20"]);
+    let (child, url) = serve_replay(&file, &["--speed", "2", "--linger", "30"]);
     wait_done(&url);
-    let session = format!("netsketch-top-{}", std::process::id());
     let bin = env!("CARGO_BIN_EXE_netsketch");
-    let ok = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "60"])
-        .arg(format!("{bin} top --url {url} --interval 0.5"))
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    std::thread::sleep(Duration::from_secs(2));
-    let pane = Command::new("tmux")
-        .args(["capture-pane", "-p", "-t", &session])
-        .output()
-        .unwrap();
-    let _ = Command::new("tmux")
-        .args(["kill-session", "-t", &session])
-        .status();
+    let cmd = format!("{bin} top --url {url} --interval 0.5");
+    let mut screens = Vec::new();
+    for (w, h) in [("80", "24"), ("160", "50")] {
+        let session = format!("netsketch-top-{}-{w}", std::process::id());
+        tmux(&["new-session", "-d", "-s", &session, "-x", w, "-y", h, &cmd]);
+        std::thread::sleep(Duration::from_secs(2));
+        let mut shots = vec![("talkers", pane(&session, false), pane(&session, true))];
+        for (keys, view) in [
+            ("p", "pairs"),
+            ("o", "ports"),
+            ("d", "distinct"),
+            ("tb", "packets"),
+        ] {
+            for key in keys.split("").filter(|k| !k.is_empty()) {
+                tmux(&["send-keys", "-t", &session, key]);
+            }
+            std::thread::sleep(Duration::from_millis(1500));
+            shots.push((view, pane(&session, false), pane(&session, true)));
+        }
+        tmux(&["send-keys", "-t", &session, "q"]);
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &session])
+            .status();
+        screens.push((w.parse::<usize>().unwrap(), shots));
+    }
     signal(&child, "INT");
     let _ = child.wait_with_output();
-    let pane = String::from_utf8_lossy(&pane.stdout);
-    for want in [
-        "netsketch top: replay source",
-        "top src by bytes",
-        "top dst by bytes",
-        "most distinct sources",
-        "10.2.0.10",
-        "(input ended)",
-    ] {
-        assert!(pane.contains(want), "{want:?} not on screen:\n{pane}");
+    for (w, shots) in &screens {
+        for (view, shown, joined) in shots {
+            // No wrapped line: joining wrapped rows changes nothing, and
+            // the header is the first row.
+            assert_eq!(shown, joined, "{view} at {w} columns wraps:\n{joined}");
+            assert!(
+                shown.starts_with("netsketch top: replay source"),
+                "{view} at {w}: header scrolled away:\n{shown}"
+            );
+            assert!(
+                shown.lines().all(|l| l.chars().count() <= *w),
+                "{view}:\n{shown}"
+            );
+            assert!(shown.contains("(input ended)"), "{view}:\n{shown}");
+            // The flood's alert, with its start time and rate.
+            assert!(shown.contains("syn_flood"), "{view} at {w}:\n{shown}");
+            assert!(shown.contains("pps"), "{view} at {w}:\n{shown}");
+        }
+        let text = |v: &str| &shots.iter().find(|s| s.0 == v).unwrap().1;
+        assert!(text("talkers").contains("top sources (") && text("talkers").contains("10.2.0.10"));
+        assert!(text("pairs").contains("top pairs"), "{}", text("pairs"));
+        assert!(
+            text("ports").contains("top destination ports"),
+            "{}",
+            text("ports")
+        );
+        assert!(
+            text("distinct").contains("most distinct sources"),
+            "{}",
+            text("distinct")
+        );
+        assert!(
+            text("packets").contains("by packets)"),
+            "{}",
+            text("packets")
+        );
+        if *w >= 120 {
+            assert!(text("talkers").contains("upper"), "{}", text("talkers"));
+        }
     }
 }

@@ -23,6 +23,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "live")]
+pub mod bpf;
 mod error;
 mod fast;
 mod file;

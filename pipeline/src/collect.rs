@@ -268,12 +268,12 @@ impl Collector {
             }
         }
         if let Some(k) = self.kernel_drops() {
-            if k > self.synced_kernel {
-                m.kernel_drops
-                    .with_label_values(&["udp"])
-                    .inc_by(k - self.synced_kernel);
-                self.synced_kernel = k;
-            }
+            // Published at 0 too: a dashboard shows "no drops", not "no
+            // data" (as capture publishes its pcap and interface drops).
+            m.kernel_drops
+                .with_label_values(&["udp"])
+                .inc_by(k.saturating_sub(self.synced_kernel));
+            self.synced_kernel = self.synced_kernel.max(k);
         }
         self.synced = c;
         self.last_sync = Instant::now();

@@ -31,5 +31,5 @@ pub use handshake::{ServiceReport, ServiceStats};
 pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;
 pub use shard::Budget;
-pub use source::FileSource;
-pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem};
+pub use source::{FileSource, Selected, Selector};
+pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem, TopRow};

@@ -1,7 +1,7 @@
 //! What a closed epoch or a window holds, and the queries it answers.
 
 use capture::{FlowUpdate, Ip, ProtocolCounts};
-use sketches::{Estimate, HeavyHitter, HyperLogLog};
+use sketches::{Estimate, HeavyHitter, HyperLogLog, SpaceSaving};
 
 use crate::handshake::{ServiceReport, ServiceStats};
 use crate::keys::{prefix_hash, shard_of, Dimension, Metric, SHARDS};
@@ -101,6 +101,19 @@ pub struct TopItem {
     pub lower: u64,
     /// Never below the truth.
     pub upper: u64,
+}
+
+/// One ranked key with both of its figures: the ranked metric's bounds and
+/// the other metric's, from the same shard (a key the other ranking does
+/// not hold gets `[0, that ranking's largest error]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopRow {
+    /// The key as reports print it.
+    pub key: String,
+    /// IP-layer bytes: `lower <= truth <= upper`.
+    pub bytes: (u64, u64),
+    /// Packets: `lower <= truth <= upper`.
+    pub packets: (u64, u64),
 }
 
 /// A closed epoch, or the merge of several (a window, a whole run).
@@ -243,6 +256,74 @@ impl Summary {
                 .cmp(&a.upper)
                 .then(b.lower.cmp(&a.lower))
                 .then(a.key.cmp(&b.key))
+        });
+        all.truncate(k);
+        all
+    }
+
+    /// [`Summary::top`] with each key's other metric beside it: what a
+    /// text report prints per row (packets, bytes, bytes per packet).
+    pub fn top_rows(&self, dim: Dimension, metric: Metric, k: usize) -> Vec<TopRow> {
+        fn rows<K: sketches::hash::SketchKey>(
+            ranked: &SpaceSaving<K>,
+            other: &SpaceSaving<K>,
+            bytes_ranked: bool,
+            k: usize,
+            name: impl Fn(&K) -> String,
+        ) -> Vec<TopRow> {
+            ranked
+                .top(k)
+                .into_iter()
+                .map(|h| {
+                    let o = other.bounds(&h.key);
+                    let (r, o) = ((h.lower, h.upper), (o.lower, o.upper));
+                    let (bytes, packets) = if bytes_ranked { (r, o) } else { (o, r) };
+                    TopRow {
+                        key: name(&h.key),
+                        bytes,
+                        packets,
+                    }
+                })
+                .collect()
+        }
+        let b = metric == Metric::Bytes;
+        let mut all: Vec<TopRow> = Vec::new();
+        for s in &self.shards {
+            let pick = |x, y| if b { (x, y) } else { (y, x) };
+            match dim {
+                Dimension::Src => {
+                    let (r, o) = pick(&s.src_bytes, &s.src_packets);
+                    all.extend(rows(r, o, b, k, |k| ip_text(*k)));
+                }
+                Dimension::Dst => {
+                    let (r, o) = pick(&s.dst_bytes, &s.dst_packets);
+                    all.extend(rows(r, o, b, k, |k| ip_text(*k)));
+                }
+                Dimension::Pair => {
+                    let (r, o) = if b {
+                        (&s.pair_bytes, &s.pair_packets)
+                    } else {
+                        (&s.pair_packets, &s.pair_bytes)
+                    };
+                    all.extend(rows(r, o, b, k, |(a, d)| {
+                        format!("{}>{}", ip_text(*a), ip_text(*d))
+                    }));
+                }
+                Dimension::Dport | Dimension::Sport => {
+                    let (x, y) = if dim == Dimension::Dport {
+                        (&s.dport_bytes, &s.dport_packets)
+                    } else {
+                        (&s.sport_bytes, &s.sport_packets)
+                    };
+                    let (r, o) = if b { (x, y) } else { (y, x) };
+                    all.extend(rows(r, o, b, k, u64::to_string));
+                }
+            }
+        }
+        let ranked = |r: &TopRow| if b { r.bytes } else { r.packets };
+        all.sort_by(|x, y| {
+            let (a, c) = (ranked(x), ranked(y));
+            c.1.cmp(&a.1).then(c.0.cmp(&a.0)).then(x.key.cmp(&y.key))
         });
         all.truncate(k);
         all

@@ -100,10 +100,26 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
         bail!("need --keys >= 1000, --updates >= --keys and --runs >= 1");
     }
     let start = Instant::now();
+    // Work in sketch updates: per skew the stream, six heavy-hitter passes
+    // and two Count-Min passes; then every HyperLogLog run.
+    let mut hll_work = 0u64;
+    let mut n = 1000u64;
+    while n <= args.max_distinct {
+        hll_work += HLL_P.len() as u64 * u64::from(args.runs) * n;
+        n *= 10;
+    }
+    let per_skew = args.updates * (1 + 2 * HH_BUDGETS.len() as u64 + CM_EPS.len() as u64);
+    let bar = crate::progress::work_bar(
+        per_skew * SKEWS.len() as u64 + hll_work,
+        "sketch updates",
+        args.no_progress,
+    );
     let mut hh = Vec::new();
     let mut cm = Vec::new();
     for (i, &skew) in SKEWS.iter().enumerate() {
+        bar.set_message(format!("Zipf {skew}: heavy hitters"));
         let (s, exact) = stream(skew, args.keys, args.updates, args.seed + i as u64);
+        bar.inc(args.updates);
         let n = s.len() as u64;
         let truth100 = top_keys(&exact, 100);
         for &budget in &HH_BUDGETS {
@@ -112,6 +128,7 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
             for &k in &s {
                 ss.update(k, 1);
             }
+            bar.inc(args.updates);
             let all: Vec<(u64, u64, u64)> = ss
                 .top(cap)
                 .iter()
@@ -135,6 +152,7 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
             for &k in &s {
                 fi.update(k);
             }
+            bar.inc(args.updates);
             let mut rows: Vec<(u64, u64, u64)> = fi
                 .frequent_items_with_threshold(ErrorType::NoFalseNegatives, 0)
                 .iter()
@@ -154,11 +172,13 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
             ));
         }
         let top1000 = top_keys(&exact, 1000);
+        bar.set_message(format!("Zipf {skew}: Count-Min"));
         for &eps in &CM_EPS {
             let mut sk = CountMin::with_error(eps, CM_DELTA, DEFAULT_SEED)?;
             for &k in &s {
                 sk.update(hash_u64(k, DEFAULT_SEED), 1);
             }
+            bar.inc(args.updates);
             let bound = sk.eps() * n as f64;
             let mut are = 0.0;
             let mut within = 0usize;
@@ -178,6 +198,7 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
     let mut hll = Vec::new();
     let mut n = 1000u64;
     while n <= args.max_distinct {
+        bar.set_message(format!("HyperLogLog, {} keys", crate::render::thousands(n)));
         for &p in &HLL_P {
             let errs: Vec<f64> = (0..args.runs)
                 .map(|r| {
@@ -186,6 +207,7 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
                     for k in 0..n {
                         h.update(hash_u64(base | k, DEFAULT_SEED));
                     }
+                    bar.inc(n);
                     (h.estimate().value - n as f64).abs() / n as f64
                 })
                 .collect();
@@ -194,6 +216,7 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
         }
         n *= 10;
     }
+    bar.finish_and_clear();
     let doc = json!({
         "type": "accuracy",
         "updates": args.updates,

@@ -214,11 +214,18 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         let rows = vec![(
             "drops".to_string(),
             format!(
-                "kernel {}  interface {}  queue full {} (kernel received {})",
+                "kernel {}  interface {}  queue full {} (the kernel offered {} packets to the capture{})",
                 thousands(ks.dropped),
                 thousands(ks.if_dropped),
                 thousands(out.dropped),
-                thousands(ks.received)
+                thousands(ks.received),
+                // Linux hands a loopback packet to the capture twice, sent
+                // and received, and libpcap keeps one: the count is double.
+                if iface == "lo" || iface.starts_with("lo:") {
+                    "; on loopback each packet is offered twice, going out and coming in, and read once"
+                } else {
+                    ""
+                }
             ),
         )];
         let mut text = table(
@@ -229,7 +236,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         );
         text.push_str(&run_answers_text(
             &out.total,
-            k,
+            &args.engine.rankings(),
             &queries,
             shown_alerts,
             None,

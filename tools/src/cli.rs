@@ -64,6 +64,9 @@ pub struct AccuracyArgs {
     /// One JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Never show a progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Args)]
@@ -134,9 +137,27 @@ pub struct ReplayArgs {
     /// With --flows: scale every record by N, whatever its exporter says.
     #[arg(long, value_name = "N", requires = "flows")]
     pub sampling_override: Option<u32>,
+    /// Also write FILE.html: one self-contained page (inline SVG, nothing
+    /// fetched) with traffic over time per protocol, top talkers, distinct
+    /// counts and the alert timeline, from the run's windows.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Only packets matching this BPF expression (tcpdump syntax, compiled
+    /// by libpcap for each file's link type; needs the `live` feature).
+    /// Others are counted as `filtered`.
+    #[arg(short = 'f', long = "filter", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Only packets at or after this time: RFC 3339
+    /// (2024-01-01T00:00:05Z) or Unix seconds. Others are counted as
+    /// `out_of_range`.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Only packets before this time (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub to: Option<String>,
     /// Replay at this multiple of the capture's own pace (1 = real time);
     /// by default as fast as possible.
-    #[arg(long, value_name = "X")]
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
     pub speed: Option<f64>,
     /// With --speed: sleep at most this long (wall time) for any gap
     /// between packets; the rest of the gap is skipped and reported.
@@ -144,7 +165,8 @@ pub struct ReplayArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 1.0,
-        requires = "speed"
+        requires = "speed",
+        allow_negative_numbers = true
     )]
     pub max_gap: f64,
     /// With --serve: keep serving this many seconds after the input ends.
@@ -298,7 +320,12 @@ pub struct TopArgs {
     #[arg(long, default_value = "http://127.0.0.1:9464")]
     pub url: String,
     /// Seconds between refreshes.
-    #[arg(short = 'i', long, default_value_t = 1.0)]
+    #[arg(
+        short = 'i',
+        long,
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
     pub interval: f64,
     /// Rows per list.
     #[arg(short = 'n', long, default_value_t = 10)]
@@ -314,7 +341,7 @@ pub struct TopArgs {
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// API path under /api/v1/: status, windows, window[?index=N],
-    /// top?dim=src|dst&metric=bytes|packets&k=N, estimate?prefix=ADDR/LEN&direction=src|dst,
+    /// top?dim=src|dst|pair|dport|sport&metric=bytes|packets&k=N, estimate?prefix=ADDR/LEN&direction=src|dst,
     /// distinct[?dst=ADDR], alerts.
     pub path: String,
     /// The instance's endpoint.

@@ -198,7 +198,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         }
         text.push_str(&run_answers_text(
             &out.total,
-            k,
+            &args.engine.rankings(),
             &queries,
             shown_alerts,
             None,

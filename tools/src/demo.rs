@@ -24,6 +24,8 @@ use crate::stop::StopFlag;
 /// had been read from a file.
 struct Generated {
     model: Model,
+    /// Packets generated, on a terminal (set once per batch).
+    bar: indicatif::ProgressBar,
     buf: Vec<u8>,
     totals: Totals,
     truth: Option<Truth>,
@@ -36,6 +38,7 @@ impl Source for Generated {
 
     fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {
         let mut u = FlowUpdate::default();
+        self.bar.set_position(self.totals.packets);
         while out.len() < max {
             let Some(m) = self.model.next(&mut self.buf) else {
                 return false;
@@ -94,6 +97,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     };
     let mut source = Generated {
         model: Model::new(cfg.clone()),
+        bar: crate::progress::work_bar(args.packets, "packets", args.output.no_progress),
         buf: Vec::with_capacity(2048),
         totals: Totals::default(),
         truth: args.verify.then(Truth::default),
@@ -104,13 +108,15 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let queries = args.engine.queries()?;
     let json = args.output.json;
     let start = Instant::now();
+    let bar = source.bar.clone();
     let out = engine.run_observed(
         &mut source,
         stop.flag(),
-        |e| alerts::feed(&mut alerting, e),
+        |e| bar.suspend(|| alerts::feed(&mut alerting, e)),
         window_printer(json, k, &queries, stop.flag()),
     );
     let elapsed = start.elapsed();
+    source.bar.finish_and_clear();
     let interrupted = stop.signalled();
     let mut outcome = Outcome {
         interrupted,
@@ -164,7 +170,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     text.push_str(&run_answers_text(
         &out.total,
-        k,
+        &args.engine.rankings(),
         &queries,
         shown_alerts,
         Some(cfg.start_ns),

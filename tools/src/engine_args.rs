@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use pipeline::{Engine, EngineConfig, WindowSpec};
+use pipeline::{Dimension, Engine, EngineConfig, Metric, WindowSpec};
 
 #[derive(Debug, Args, Clone)]
 pub struct EngineArgs {
@@ -19,24 +19,36 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 1024)]
     pub batch: usize,
     /// Epoch length in seconds.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub epoch: f64,
     /// Allowed lateness in seconds: updates this far behind the newest event
     /// time still count in their own epoch; later ones are counted as late.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub lateness: f64,
     /// Memory for all sketches, in MiB.
     #[arg(long, default_value_t = 256)]
     pub memory: usize,
     /// Window to report, `LEN[/SLIDE]` in seconds (repeatable; default 10).
-    #[arg(long = "window", value_name = "LEN[/SLIDE]")]
+    #[arg(
+        long = "window",
+        value_name = "LEN[/SLIDE]",
+        allow_hyphen_values = true
+    )]
     pub windows: Vec<String>,
     /// Report a window every this many seconds (same as --window S/S).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub report_every: Option<f64>,
-    /// Keys per top-k list.
-    #[arg(long, default_value_t = 10)]
+    /// Keys per top-k list (1 to 100000).
+    #[arg(long, default_value_t = 10, value_parser = parse_top)]
     pub top: usize,
+    /// What the text report ranks each dimension by: bytes (IP-layer),
+    /// packets, or both (two sections each).
+    #[arg(long, value_name = "bytes|packets|both", default_value = "bytes", value_parser = ["bytes", "packets", "both"])]
+    pub top_by: String,
+    /// The rankings the text report shows, comma-separated: src, dst,
+    /// pair, dport, sport (default all; `--json` always has all).
+    #[arg(long, value_name = "DIMS", value_delimiter = ',', value_parser = ["src", "dst", "pair", "dport", "sport"])]
+    pub rankings: Vec<String>,
     /// Bytes sent from and to an address or prefix, with bounds
     /// (repeatable): 10.1.2.3, 10.1.2.0/24, 2001:db8::/48. IPv4 prefixes
     /// /8 /16 /24 /32 and IPv6 /32 /48 /64 /128 are tracked.
@@ -44,9 +56,27 @@ pub struct EngineArgs {
     pub queries: Vec<String>,
     /// Seconds after which a TCP handshake with no SYN-ACK (or no final
     /// ACK) counts as failed.
-    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value_t = 3.0,
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
     pub handshake_timeout: f64,
 }
+
+/// `--top N`: 1 to 100,000 rows (0 would print headings without rows).
+fn parse_top(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?}: give the rows per top-k list, 1 to 100000 (it cannot turn the lists off)"
+        )),
+    }
+}
+
+/// The most epochs a window may span (the engine's limit).
+const MAX_WINDOW_EPOCHS: u32 = 3600;
 
 /// A parsed `--query`.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +141,28 @@ fn epochs(s: f64, epoch: f64, what: &str) -> Result<u32> {
 }
 
 impl EngineArgs {
+    /// What the text report ranks (`--top`, `--top-by`, `--rankings`).
+    pub fn rankings(&self) -> crate::rankings::Rankings {
+        let by = match self.top_by.as_str() {
+            "packets" => vec![Metric::Packets],
+            "both" => vec![Metric::Bytes, Metric::Packets],
+            _ => vec![Metric::Bytes],
+        };
+        let dims = if self.rankings.is_empty() {
+            Dimension::ALL.to_vec()
+        } else {
+            Dimension::ALL
+                .into_iter()
+                .filter(|d| self.rankings.iter().any(|r| r == d.name()))
+                .collect()
+        };
+        crate::rankings::Rankings {
+            k: self.top,
+            by,
+            dims,
+        }
+    }
+
     /// Parses `--query` values; a length that is not tracked is an error
     /// naming the ones that are.
     pub fn queries(&self) -> Result<Vec<Query>> {
@@ -123,7 +175,25 @@ impl EngineArgs {
     /// The engine these options describe, built and checked before any
     /// thread starts; an option refused is a usage error (exit status 2).
     pub fn engine(&self) -> Result<Engine> {
-        let cfg = self.config().map_err(crate::exit::usage)?;
+        let mut cfg = self.config().map_err(crate::exit::usage)?;
+        if self.windows.is_empty() && self.report_every.is_none() {
+            // The default window (nobody asked for it) shortens until
+            // --memory holds it: `--epoch 0.001` runs with 10 ms epochs
+            // instead of failing over a 10 s window the user never gave.
+            loop {
+                match Engine::new(cfg.clone()) {
+                    Ok(e) => return Ok(e),
+                    Err(_) if cfg.windows[0].length > 1 => {
+                        let n = (cfg.windows[0].length / 2).max(1);
+                        cfg.windows[0] = WindowSpec {
+                            length: n,
+                            slide: n,
+                        };
+                    }
+                    Err(e) => return Err(crate::exit::usage(e)),
+                }
+            }
+        }
         Engine::new(cfg).map_err(crate::exit::usage)
     }
 
@@ -157,11 +227,26 @@ impl EngineArgs {
             });
         }
         if windows.is_empty() {
-            let n = epochs(10.0 * self.epoch.max(1.0), self.epoch, "the default window")?;
+            // 10 s (10 epochs when they are longer than a second), and no
+            // more epochs than a window holds: `--epoch 0.001` works
+            // without a --window of its own.
+            let n = (10.0 * self.epoch.max(1.0) / self.epoch).round() as u32;
+            let n = n.clamp(1, MAX_WINDOW_EPOCHS);
             windows.push(WindowSpec {
                 length: n,
                 slide: n,
             });
+        }
+        for (w, given) in windows.iter().zip(&self.windows) {
+            if w.length > MAX_WINDOW_EPOCHS {
+                bail!(
+                    "--window {given}: {} epochs of {}s; a window holds at most {MAX_WINDOW_EPOCHS} \
+                     epochs ({}s at this --epoch): give a shorter window or a longer --epoch",
+                    w.length,
+                    self.epoch,
+                    f64::from(MAX_WINDOW_EPOCHS) * self.epoch
+                );
+            }
         }
         let defaults = EngineConfig::default();
         Ok(EngineConfig {

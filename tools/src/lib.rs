@@ -16,12 +16,16 @@ mod exit;
 pub mod gen;
 mod http;
 mod progress;
+mod rankings;
 mod render;
 mod replay;
+mod report_html;
 mod run_cmd;
+mod select;
 mod serve;
 mod stop;
 mod top;
+mod top_view;
 
 use std::process::ExitCode;
 

@@ -179,12 +179,13 @@ pub fn run_answers_json(
 /// relative to `trace_start_ns` too when given (replays).
 pub fn run_answers_text(
     total: &Summary,
-    k: usize,
+    ranks: &crate::rankings::Rankings,
     queries: &[crate::engine_args::Query],
     alerts: Option<&[Value]>,
     trace_start_ns: Option<u64>,
 ) -> String {
-    let mut out = answers_text(total, k);
+    let k = ranks.k;
+    let mut out = answers_text(total, ranks);
     out.push_str(&queries_text(total, queries));
     if let Some(a) = alerts {
         out.push_str(&crate::alerts::alerts_text(a, trace_start_ns));
@@ -323,27 +324,11 @@ pub fn window_printer<'a>(
     }
 }
 
-/// The answer rows of the human report: top sources and destinations by
-/// bytes with bounds, and distinct counts.
-pub fn answers_text(s: &Summary, k: usize) -> String {
-    let mut out = String::new();
-    for d in [Dimension::Src, Dimension::Dst] {
-        let _ = writeln!(
-            out,
-            "  top {} by bytes (estimate [lower, upper]):",
-            d.name()
-        );
-        for t in s.top(d, Metric::Bytes, k) {
-            let _ = writeln!(
-                out,
-                "    {:<42} {:>15} [{}, {}]",
-                t.key,
-                thousands(t.value),
-                thousands(t.lower),
-                thousands(t.upper)
-            );
-        }
-    }
+/// The answer rows of the human report: the rankings (every row as nfdump
+/// prints one), distinct counts and TCP services.
+pub fn answers_text(s: &Summary, r: &crate::rankings::Rankings) -> String {
+    let k = r.k;
+    let mut out = crate::rankings::rankings_text(s, r);
     let e = |x: Estimate| {
         format!(
             "{} [{}, {}] at {:.1}%",

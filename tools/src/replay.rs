@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use capture::CaptureFile;
 use pipeline::FileSource;
 use serde_json::{json, Map};
@@ -103,36 +103,21 @@ impl<S: pipeline::Source> pipeline::Source for Paced<'_, S> {
     }
 }
 
+/// A file that cannot be opened, said once (the OS error is the message,
+/// not also its cause).
+fn open_error(path: &std::path::Path, e: capture::ReadError) -> anyhow::Error {
+    match e {
+        capture::ReadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("cannot read {}: no such file", path.display())
+        }
+        capture::ReadError::Io(io) => anyhow::anyhow!("cannot read {}: {io}", path.display()),
+        other => anyhow::anyhow!("cannot read {}: {other}", path.display()),
+    }
+}
+
 pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     // Build every stage before any thread starts: a bad option or an
     // unreadable file fails the run before work begins.
-    let engine = args.engine.engine()?;
-    if let Some(dir) = &args.export_sketches {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| crate::exit::output(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut files = Vec::with_capacity(args.files.len());
-    let mut total_size = Some(0u64);
-    for path in &args.files {
-        let f =
-            CaptureFile::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        total_size = match (total_size, std::fs::metadata(path)) {
-            (Some(t), Ok(m)) if m.is_file() => Some(t + m.len()),
-            _ => None,
-        };
-        files.push((path.display().to_string(), f));
-    }
-    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
-    let stop = StopFlag::install();
-    let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
-    let mut source = if args.flows {
-        FileSource::flows(files, limits)
-    } else {
-        FileSource::new(files)
-    };
-    let server = args
-        .serve
-        .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
     if let Some(x) = args.speed {
         if !(x.is_finite() && x > 0.0) {
             return Err(crate::exit::usage(
@@ -145,6 +130,47 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             ));
         }
     }
+    let engine = args.engine.engine()?;
+    if let Some(dir) = &args.export_sketches {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| crate::exit::output(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut files = Vec::with_capacity(args.files.len());
+    let mut total_size = Some(0u64);
+    for path in &args.files {
+        let f = CaptureFile::open(path).map_err(|e| open_error(path, e))?;
+        total_size = match (total_size, std::fs::metadata(path)) {
+            (Some(t), Ok(m)) if m.is_file() => Some(t + m.len()),
+            _ => None,
+        };
+        files.push((path.display().to_string(), f));
+    }
+    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let stop = StopFlag::install();
+    let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
+    let selection = crate::select::Selection::new(
+        args.filter.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+    )?;
+    let first_linktype = files
+        .iter()
+        .find_map(|(_, f)| f.linktype())
+        .unwrap_or(capture::Linktype::ETHERNET);
+    let mut source = if args.flows {
+        FileSource::flows(files, limits)
+    } else {
+        FileSource::new(files)
+    };
+    let mut filter_failures = None;
+    if selection.is_some() {
+        let (select, failures) = selection.selector(first_linktype)?;
+        source = source.select(select);
+        filter_failures = Some(failures);
+    }
+    let server = args
+        .serve
+        .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
     let k = args.engine.top;
@@ -153,6 +179,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let start = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
     let mut empty_window = None;
+    let mut timeline = args
+        .report
+        .as_ref()
+        .map(|_| crate::report_html::Timeline::new());
     let out = std::thread::scope(|s| {
         let ticker = s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
@@ -180,6 +210,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             },
             |i, w| {
                 serve::window(server.as_ref(), i, w);
+                if let (Some(t), 0) = (timeline.as_mut(), i) {
+                    t.push(w);
+                }
                 if json {
                     let v = window_line_cached(w, k, &queries, &mut empty_window);
                     // A report that cannot be written ends the run.
@@ -229,6 +262,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             );
         }
     }
+    for e in filter_failures.iter().flat_map(|f| f.take()) {
+        eprintln!("netsketch: warning: -f: {e}; its packets are counted as filtered");
+    }
     if let Some(dir) = &args.export_sketches {
         // A sketch that cannot be written is warned about; the report
         // still follows.
@@ -244,6 +280,57 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
+    if let (Some(path), Some(t)) = (&args.report, &timeline) {
+        let names: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+        let mut facts = vec![
+            ("files".to_string(), names.join(", ")),
+            ("packets".to_string(), thousands(totals.packets)),
+            (
+                "IP-layer bytes".to_string(),
+                thousands(totals.proto.ip_bytes),
+            ),
+        ];
+        if let Some(first) = totals.first_ts() {
+            facts.push(("first packet".into(), crate::render::ts_text(first)));
+            facts.push((
+                "last packet".into(),
+                crate::render::ts_text(totals.last_ts_ns),
+            ));
+        }
+        let e = |x: sketches::Estimate| {
+            format!(
+                "{} [{}, {}]",
+                thousands(x.value.round() as u64),
+                thousands(x.lower.floor() as u64),
+                thousands(x.upper.ceil() as u64)
+            )
+        };
+        facts.push(("distinct sources".into(), e(out.total.distinct_src())));
+        facts.push(("distinct destinations".into(), e(out.total.distinct_dst())));
+        facts.push(("distinct flows".into(), e(out.total.distinct_flows())));
+        if selection.is_some() {
+            facts.push((
+                "left out".into(),
+                format!(
+                    "{} by -f, {} outside --from/--to",
+                    thousands(source.filtered),
+                    thousands(source.out_of_range)
+                ),
+            ));
+        }
+        let html = crate::report_html::page(
+            &format!("netsketch replay report: {}", names.join(", ")),
+            t,
+            &out.total,
+            k,
+            shown_alerts.unwrap_or(&[]),
+            &facts,
+        );
+        if let Err(e) = std::fs::write(path, html) {
+            eprintln!("netsketch: error: cannot write {}: {e}", path.display());
+            outcome.output_failed = true;
+        }
+    }
     let cfg = engine.config();
     if json {
         let mut extra = Map::new();
@@ -260,6 +347,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             );
         }
         extra.insert("interrupted".into(), json!(interrupted));
+        if selection.is_some() {
+            extra.insert("filtered".into(), json!(source.filtered));
+            extra.insert("out_of_range".into(), json!(source.out_of_range));
+            extra.insert(
+                "selection".into(),
+                json!({"filter": selection.filter, "from_ns": selection.from_ns,
+                    "to_ns": selection.to_ns}),
+            );
+        }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
@@ -291,6 +387,16 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 thousands(out.skipped_epochs)
             ),
         )];
+        if selection.is_some() {
+            rows.push((
+                "selected".to_string(),
+                format!(
+                    "{} filtered out by -f, {} outside --from/--to (neither counted above)",
+                    thousands(source.filtered),
+                    thousands(source.out_of_range)
+                ),
+            ));
+        }
         if let Some((speed, capped, skipped)) = pacing {
             rows.push((
                 "pacing".to_string(),
@@ -308,7 +414,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         render::print(&table(&title, totals, rates, &rows));
         render::print(&run_answers_text(
             &out.total,
-            k,
+            &args.engine.rankings(),
             &queries,
             shown_alerts,
             totals.first_ts(),

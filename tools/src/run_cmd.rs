@@ -204,6 +204,54 @@ fn scalar(key: &str, v: &toml::Value) -> Result<String> {
     })
 }
 
+/// Several `kind = "collect"` sources are one collector: their lists
+/// (`listen`, `allow`) join, and a collector-wide value (`threads`,
+/// `recv_buffer`, ...) must be the same in every one of them, since the
+/// collector has one (a per-source `threads = 2` must not silently become
+/// every address's).
+fn collect_table(cfg: &ConfigFile, path: &Path) -> Result<toml::Table> {
+    let tables = cfg
+        .source
+        .iter()
+        .map(table_of)
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = toml::Table::new();
+    for (i, t) in tables.iter().enumerate() {
+        for (k, v) in t {
+            if matches!(k.as_str(), "listen" | "allow") {
+                let items = match v {
+                    toml::Value::Array(items) => items.clone(),
+                    one => vec![one.clone()],
+                };
+                match out.get_mut(k) {
+                    Some(toml::Value::Array(all)) => all.extend(items),
+                    _ => {
+                        out.insert(k.clone(), toml::Value::Array(items));
+                    }
+                }
+                continue;
+            }
+            let differs = tables.iter().position(|o| o.get(k) != Some(v));
+            if let Some(j) = differs {
+                let what = match tables[j].get(k) {
+                    Some(o) => format!("{k} = {o} there"),
+                    None => format!("no {k} there"),
+                };
+                bail!(
+                    "{}:{}: `{k} = {v}` applies to the whole collector (every listen address), \
+                     but the [[source]] at line {} has {what}: give the same {k} in every \
+                     kind = \"collect\" source, or list all the addresses in one",
+                    path.display(),
+                    cfg.source_lines[i],
+                    cfg.source_lines[j]
+                );
+            }
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(out)
+}
+
 /// The command line the configuration amounts to.
 pub fn argv_of(cfg: &ConfigFile, path: &Path) -> Result<Vec<String>> {
     let at = |i: usize| format!("{}:{}", path.display(), cfg.source_lines[i]);
@@ -251,9 +299,7 @@ pub fn argv_of(cfg: &ConfigFile, path: &Path) -> Result<Vec<String>> {
     match kind {
         SourceKind::Collect => {
             argv.push("collect".into());
-            for s in &cfg.source {
-                flags(&table_of(s)?, &mut argv)?;
-            }
+            flags(&collect_table(cfg, path)?, &mut argv)?;
         }
         SourceKind::Capture => {
             argv.push("capture".into());

@@ -15,7 +15,8 @@
 //! - `/api/v1/windows`: the recent windows (index, start, end).
 //! - `/api/v1/window[?index=N]`: a whole window (default the latest), the
 //!   same object `--json` prints as its window line.
-//! - `/api/v1/top?dim=src|dst&metric=bytes|packets&k=10`: top-k with bounds.
+//! - `/api/v1/top?dim=src|dst|pair|dport|sport&metric=bytes|packets&k=10`:
+//!   top-k with bounds, each row with the other metric beside it.
 //! - `/api/v1/estimate?prefix=ADDR[/LEN]&direction=src|dst`: bytes with bounds.
 //! - `/api/v1/distinct[?dst=ADDR]`: distinct sources, destinations and
 //!   flows, or the distinct sources of one destination.
@@ -32,7 +33,7 @@ use prometheus::{Encoder, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, T
 use serde_json::{json, Value};
 
 use crate::engine_args::Query;
-use crate::render::{estimate_json, top_items_json, window_json};
+use crate::render::{estimate_json, window_json};
 
 /// Windows kept for `/api/v1/windows` and `/api/v1/window?index=`.
 const KEEP_WINDOWS: usize = 32;
@@ -360,10 +361,10 @@ fn api_query(
     let window = json!({"start_ts_ns": s.start_ns, "end_ts_ns": s.end_ns});
     match what {
         "top" => {
-            let dim = match param("dim").as_deref().unwrap_or("src") {
-                "src" => Dimension::Src,
-                "dst" => Dimension::Dst,
-                d => return Err(format!("dim {d:?}: use src or dst")),
+            let d = param("dim");
+            let d = d.as_deref().unwrap_or("src");
+            let Some(dim) = Dimension::ALL.into_iter().find(|x| x.name() == d) else {
+                return Err(format!("dim {d:?}: use src, dst, pair, dport or sport"));
             };
             let metric = match param("metric").as_deref().unwrap_or("bytes") {
                 "bytes" => Metric::Bytes,
@@ -375,9 +376,24 @@ fn api_query(
                 .transpose()?
                 .unwrap_or(10)
                 .min(1000);
-            let items = top_items_json(s.top(dim, metric, k));
+            // Each row carries the other metric too, as the text report's
+            // rows do: bytes (IP layer) and packets with their bounds.
+            let items: Vec<Value> = s
+                .top_rows(dim, metric, k)
+                .into_iter()
+                .map(|r| {
+                    let (v, o) = match metric {
+                        Metric::Bytes => (r.bytes, ("packets", r.packets)),
+                        Metric::Packets => (r.packets, ("bytes", r.bytes)),
+                    };
+                    let mut item = json!({"key": r.key, "value": v.1, "lower": v.0, "upper": v.1});
+                    item[o.0] = json!({"value": o.1 .1, "lower": o.1 .0, "upper": o.1 .1});
+                    item
+                })
+                .collect();
             Ok(
-                json!({"window": window, "dim": dim.name(), "metric": metric.name(), "items": items}),
+                json!({"window": window, "dim": dim.name(), "metric": metric.name(),
+                "bytes": "IP-layer bytes", "items": items}),
             )
         }
         "estimate" => {

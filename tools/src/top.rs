@@ -4,7 +4,6 @@
 //! rates, distinct counts, the destinations with the most sources, and the
 //! active alerts; `--once --json` prints one snapshot for scripts.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,8 +11,8 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use crate::cli::{QueryArgs, TopArgs};
-use crate::render::{si, thousands};
 use crate::stop::StopFlag;
+use crate::top_view::{self, render, Layout, View};
 
 fn get(base: &str, path: &str) -> Result<Value> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
@@ -35,6 +34,7 @@ fn get(base: &str, path: &str) -> Result<Value> {
 }
 
 pub fn query(args: &QueryArgs) -> Result<ExitCode> {
+    check_url(&args.url)?;
     let path = args.path.trim_start_matches('/');
     let path = path.strip_prefix("api/v1/").unwrap_or(path);
     let v = get(&args.url, &format!("/api/v1/{path}"))?;
@@ -51,147 +51,165 @@ fn snapshot(url: &str) -> Result<Value> {
         Value::Null
     };
     let alerts = get(url, "/api/v1/alerts")?;
-    Ok(json!({"status": status, "window": window, "alerts": alerts["active"]}))
+    Ok(
+        json!({"status": status, "window": window, "alerts": alerts["active"],
+        "recent_alerts": alerts["recent"]}),
+    )
 }
 
-/// The view as text, `k` rows per list.
-pub fn render(snap: &Value, k: usize) -> String {
-    let mut o = String::new();
-    let st = &snap["status"];
-    let w = &snap["window"];
-    let _ = writeln!(
-        o,
-        "netsketch top: {} source, up {:.0} s, {} epochs, {} windows{}",
-        st["source"].as_str().unwrap_or("?"),
-        st["uptime_s"].as_f64().unwrap_or(0.0),
-        st["epochs"],
-        st["windows"],
-        if st["done"] == true {
-            " (input ended)"
-        } else {
-            ""
+/// The terminal's size, if standard output is one.
+fn terminal_size() -> Option<(usize, usize)> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col as usize, ws.ws_row as usize))
+}
+
+/// Standard input in single-key mode (no line buffering, no echo) while
+/// `top` runs; the terminal's settings come back when it is dropped.
+/// Signals stay on: Ctrl-C still stops `top`.
+struct KeyMode(Option<rustix::termios::Termios>);
+
+impl KeyMode {
+    fn enter() -> KeyMode {
+        use rustix::termios::{
+            tcgetattr, tcsetattr, LocalModes, OptionalActions, SpecialCodeIndex,
+        };
+        let stdin = std::io::stdin();
+        if !rustix::termios::isatty(&stdin) {
+            return KeyMode(None);
         }
-    );
-    if w.is_null() {
-        let _ = writeln!(o, "  no window closed yet");
-        return o;
+        let Ok(saved) = tcgetattr(&stdin) else {
+            return KeyMode(None);
+        };
+        let mut t = saved.clone();
+        t.local_modes.remove(LocalModes::ICANON | LocalModes::ECHO);
+        t.special_codes[SpecialCodeIndex::VMIN] = 1;
+        t.special_codes[SpecialCodeIndex::VTIME] = 0;
+        if tcsetattr(&stdin, OptionalActions::Now, &t).is_err() {
+            return KeyMode(None);
+        }
+        KeyMode(Some(saved))
     }
-    let secs = (w["end_ts_ns"].as_u64().unwrap_or(0) - w["start_ts_ns"].as_u64().unwrap_or(0))
-        as f64
-        / 1e9;
-    let secs = secs.max(1e-9);
-    let bytes = w["traffic"]["bytes"].as_u64().unwrap_or(0);
-    let packets = w["traffic"]["packets"].as_u64().unwrap_or(0);
-    let _ = writeln!(
-        o,
-        "  window {} ({:.0} s): {} packets, {} bytes, {}bit/s, {} packets/s",
-        w["index"],
-        secs,
-        thousands(packets),
-        thousands(bytes),
-        si(bytes as f64 * 8.0 / secs),
-        si(packets as f64 / secs)
-    );
-    let d = &w["distinct"];
-    let est = |v: &Value| {
-        format!(
-            "{} [{}, {}]",
-            thousands(v["value"].as_u64().unwrap_or(0)),
-            thousands(v["lower"].as_u64().unwrap_or(0)),
-            thousands(v["upper"].as_u64().unwrap_or(0))
-        )
-    };
-    let _ = writeln!(
-        o,
-        "  distinct: sources {}  destinations {}  flows {}",
-        est(&d["src"]),
-        est(&d["dst"]),
-        est(&d["flows"])
-    );
-    for dim in ["src", "dst"] {
-        let _ = writeln!(
-            o,
-            "\n  {:<40} {:>12} {:>27} {:>10}",
-            format!("top {dim} by bytes"),
-            "bytes",
-            "[lower, upper]",
-            "bit/s"
-        );
-        for t in w["top"][dim]["bytes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .take(k)
-        {
-            let v = t["value"].as_u64().unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "  {:<40} {:>12} {:>27} {:>10}",
-                t["key"].as_str().unwrap_or("?"),
-                thousands(v),
-                format!(
-                    "[{}, {}]",
-                    thousands(t["lower"].as_u64().unwrap_or(0)),
-                    thousands(t["upper"].as_u64().unwrap_or(0))
-                ),
-                si(v as f64 * 8.0 / secs)
+}
+
+impl Drop for KeyMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = rustix::termios::tcsetattr(
+                std::io::stdin(),
+                rustix::termios::OptionalActions::Now,
+                t,
             );
         }
     }
-    let _ = writeln!(o, "\n  {:<40} {:>12}", "most distinct sources", "sources");
-    for t in w["distinct_src_per_dst"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .take(k.min(5))
-    {
-        let _ = writeln!(
-            o,
-            "  {:<40} {:>12}",
-            t["key"].as_str().unwrap_or("?"),
-            est(t)
-        );
-    }
-    let alerts = snap["alerts"].as_array().cloned().unwrap_or_default();
-    let _ = writeln!(o, "\n  active alerts: {}", alerts.len());
-    for a in alerts.iter().take(k) {
-        let _ = writeln!(
-            o,
-            "  {:<18} {}",
-            a["type"].as_str().unwrap_or("?"),
-            a["victim"]
-                .as_str()
-                .or(a["service"].as_str())
-                .unwrap_or("?")
-        );
-    }
-    o
+}
+
+/// Keys pressed, one byte each, from a thread of their own.
+fn keys() -> std::sync::mpsc::Receiver<u8> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut b = [0u8; 1];
+        let mut stdin = std::io::stdin();
+        while let Ok(1) = stdin.read(&mut b) {
+            if tx.send(b[0]).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 pub fn run(args: &TopArgs) -> Result<ExitCode> {
-    anyhow::ensure!(
-        args.interval.is_finite() && args.interval >= 0.1,
-        "--interval must be at least 0.1 seconds"
-    );
+    if !(args.interval.is_finite() && args.interval >= 0.1) {
+        return Err(crate::exit::usage(
+            "--interval must be at least 0.1 seconds",
+        ));
+    }
+    check_url(&args.url)?;
+    let size = terminal_size();
+    let (width, height) = size.unwrap_or((80, 24));
+    let mut layout = Layout {
+        width,
+        // A snapshot printed to a pipe is not cut to a screen.
+        height: if args.once && size.is_none() {
+            usize::MAX
+        } else {
+            height
+        },
+        rows: args.rows,
+        view: View::Talkers,
+        packets: false,
+    };
     if args.once {
         let snap = snapshot(&args.url)?;
         if args.json {
             println!("{snap}");
         } else {
-            print!("{}", render(&snap, args.rows));
+            println!("{}", render(&snap, &layout).join("\n"));
         }
         return Ok(ExitCode::SUCCESS);
     }
     let stop = StopFlag::install();
+    let _mode = KeyMode::enter();
+    let keys = keys();
+    let mut snap: Option<Value> = None;
+    let mut next = std::time::Instant::now();
+    let mut out = std::io::stdout();
     while !stop.flag().load(std::sync::atomic::Ordering::Relaxed) {
-        let text = match snapshot(&args.url) {
-            Ok(s) => render(&s, args.rows),
-            Err(e) => format!("netsketch top: {e:#}\n"),
+        if std::time::Instant::now() >= next {
+            snap = Some(match snapshot(&args.url) {
+                Ok(s) => s,
+                Err(e) => json!({"error": format!("{e:#}")}),
+            });
+            next = std::time::Instant::now() + Duration::from_secs_f64(args.interval);
+        }
+        if let Some((w, h)) = terminal_size() {
+            layout.width = w;
+            layout.height = h;
+        }
+        let lines = match &snap {
+            Some(s) if s.get("error").is_some() => {
+                vec![top_view::fit_line(
+                    &format!("netsketch top: {}", s["error"].as_str().unwrap_or("?")),
+                    layout.width,
+                )]
+            }
+            Some(s) => render(s, &layout),
+            None => Vec::new(),
         };
-        // Home, clear, draw: one write per refresh.
-        print!("\x1b[H\x1b[2J{text}");
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        std::thread::sleep(Duration::from_secs_f64(args.interval));
+        // Home, clear, draw without a final newline (the screen never
+        // scrolls): one write per refresh.
+        let text = format!("\x1b[H\x1b[2J{}", lines.join("\r\n"));
+        if std::io::Write::write_all(&mut out, text.as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .is_err()
+        {
+            break;
+        }
+        let wait = next.saturating_duration_since(std::time::Instant::now());
+        match keys.recv_timeout(wait.min(Duration::from_millis(250))) {
+            Ok(b'q' | b'Q') => break,
+            Ok(b'b' | b'B') => layout.packets = !layout.packets,
+            Ok(b'v' | b' ') => layout.view = layout.view.next(),
+            Ok(k) => {
+                if let Some((v, _, _)) = View::ALL.iter().find(|(_, c, _)| *c == k as char) {
+                    layout.view = *v;
+                }
+            }
+            Err(_) => {}
+        }
     }
+    println!();
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--url` that is not an http URL is refused before any request, with
+/// the form it takes (a bare `127.0.0.1:19999` is the common slip).
+fn check_url(url: &str) -> Result<()> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Ok(());
+    }
+    Err(crate::exit::usage(format!(
+        "--url {url:?}: give the instance's endpoint as an http URL, like http://{url}"
+    )))
 }
