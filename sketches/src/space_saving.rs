@@ -301,14 +301,23 @@ impl<K: SketchKey> SpaceSaving<K> {
     /// The `n` largest monitored keys by count, ties broken by key so the
     /// order is deterministic.
     pub fn top(&self, n: usize) -> Vec<HeavyHitter<K>> {
-        let mut v: Vec<HeavyHitter<K>> = self.iter().collect();
-        v.sort_unstable_by(|a, b| {
+        let order = |a: &HeavyHitter<K>, b: &HeavyHitter<K>| {
             b.upper
                 .cmp(&a.upper)
                 .then(b.lower.cmp(&a.lower))
                 .then(a.key.cmp(&b.key))
-        });
-        v.truncate(n);
+        };
+        let mut v: Vec<HeavyHitter<K>> = self.iter().collect();
+        // The order is total (keys are distinct), so selecting the first
+        // `n` and sorting only them gives exactly the full sort's prefix.
+        if n < v.len() {
+            if n == 0 {
+                return Vec::new();
+            }
+            v.select_nth_unstable_by(n - 1, order);
+            v.truncate(n);
+        }
+        v.sort_unstable_by(order);
         v
     }
 

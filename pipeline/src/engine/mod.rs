@@ -42,6 +42,10 @@ use worker::{WorkerMsg, WorkerState};
 
 pub(crate) use aggregate::Flush;
 
+/// Epochs' worth of spent sketches kept for reuse when windows tumble:
+/// those open and in flight to the merging thread.
+const POOL_EPOCHS: usize = 4;
+
 /// What happens when a worker queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backpressure {
@@ -167,9 +171,19 @@ impl Engine {
         // Per epoch: the source's totals, and a partial and a close from
         // each worker (or the inline state).
         let (merge_tx, merge_rx) = bounded::<MergeMsg>(MERGE_EPOCHS * (2 * n.max(1) + 1));
-        // Spent epoch sketches, from the merging thread back to the workers
-        // (an epoch's worth: what a tumbling window's ring does not hold).
-        let (pool_tx, pool_rx) = bounded::<ShardSketches>(SHARDS);
+        // Spent epoch sketches, from the merging thread back to the workers:
+        // enough for the epochs in flight when windows tumble (the ring
+        // then holds one window, not the `length` epochs the budget gives
+        // it), one epoch's worth otherwise.
+        let ring = self.cfg.windows.iter().map(|w| w.length as usize).max();
+        let pooled = match ring {
+            Some(len) if window::WindowRing::totals_windows(&self.cfg.windows) => {
+                // The window being accumulated and the total's from windows.
+                len.saturating_sub(2).clamp(1, POOL_EPOCHS)
+            }
+            _ => 1,
+        };
+        let (pool_tx, pool_rx) = bounded::<ShardSketches>(SHARDS * pooled);
         let mut worker_tx = Vec::with_capacity(n);
         let mut worker_rx = Vec::with_capacity(n);
         for _ in 0..n {
