@@ -15,6 +15,7 @@ mod engine_args;
 mod exit;
 pub mod gen;
 mod http;
+mod merge_cmd;
 mod progress;
 mod render;
 mod replay;
@@ -56,5 +57,6 @@ fn dispatch(command: cli::Command) -> anyhow::Result<ExitCode> {
         cli::Command::Query(args) => top::query(&args),
         cli::Command::Gen(args) => gen::run(&args),
         cli::Command::Accuracy(args) => accuracy::run(&args),
+        cli::Command::Merge(args) => merge_cmd::run(&args),
     }
 }
