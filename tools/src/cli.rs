@@ -180,6 +180,8 @@ pub struct ReplayArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +250,8 @@ pub struct CaptureArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub detect: crate::alerts::DetectArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -291,6 +295,8 @@ pub struct CollectArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub detect: DetectArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -15,6 +15,7 @@ mod engine_args;
 mod exit;
 pub mod gen;
 mod http;
+pub mod kafka;
 mod merge_cmd;
 mod progress;
 mod render;

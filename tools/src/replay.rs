@@ -123,6 +123,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         files.push((path.display().to_string(), f));
     }
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
+    alerts::attach_kafka(&mut alerting, kafka.as_ref());
     let stop = StopFlag::install();
     let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
     let mut source = if args.flows {
@@ -179,6 +181,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 serve::epoch(server.as_ref(), &alerting, e);
             },
             |i, w| {
+                if let Some(kafka) = &kafka {
+                    kafka.window(i, w);
+                }
                 serve::window(server.as_ref(), i, w);
                 if json {
                     let v = window_line_cached(w, k, &queries, &mut empty_window);
@@ -241,6 +246,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         }
     }
     let alerts = alerts::finish(alerting, &mut outcome);
+    let kafka = crate::kafka::finish(kafka);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
@@ -260,6 +266,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             );
         }
         extra.insert("interrupted".into(), json!(interrupted));
+        if let Some(r) = &kafka {
+            extra.insert("kafka".into(), r.json());
+        }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
@@ -305,6 +314,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         if let Some(dec) = &source.flows {
             rows.extend(flow_rows(&dec.counts));
         }
+        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
         render::print(&table(&title, totals, rates, &rows));
         render::print(&run_answers_text(
             &out.total,
