@@ -37,13 +37,14 @@ fn partition_of(key: &[u8], partitions: usize) -> i32 {
 async fn connect(plan: &Plan) -> Result<Conn, String> {
     let client = ClientBuilder::new(plan.brokers.clone())
         .client_id("netsketch")
-        // rskafka's own retries end at the deadline, so an outage comes
-        // back to us as an error and is counted; we retry from there.
+        // rskafka's own retries (which reconnect unseen) end within half a
+        // second, so an outage comes back to us as an error and is counted
+        // as a reconnect once we get through again; we retry from there.
         .backoff_config(BackoffConfig {
             init_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_millis(200),
             base: 2.0,
-            deadline: Some(Duration::from_secs(2)),
+            deadline: Some(Duration::from_millis(500)),
         })
         .build()
         .await
