@@ -182,6 +182,8 @@ pub struct ReplayArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub archive: crate::archive::ArchiveArgs,
 }
 
 #[derive(Debug, Args)]

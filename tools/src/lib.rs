@@ -7,6 +7,7 @@
 
 mod accuracy;
 mod alerts;
+mod archive;
 mod capture_cmd;
 mod cli;
 mod collect_cmd;

@@ -124,6 +124,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
+    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
     alerts::attach_kafka(&mut alerting, kafka.as_ref());
     let stop = StopFlag::install();
     let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
@@ -173,8 +174,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             skipped: Duration::ZERO,
             capped: 0,
         };
+        let mut archived = crate::archive::Archiving::new(&mut paced, archive.as_ref());
         let out = engine.run_observed(
-            &mut paced,
+            &mut archived,
             stop.flag(),
             |e| {
                 bar.suspend(|| alerts::feed(&mut alerting, e));
@@ -194,6 +196,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 }
             },
         );
+        drop(archived);
         done.store(true, Ordering::Relaxed);
         ticker.thread().unpark();
         let _ = ticker.join();
@@ -247,6 +250,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
     }
     let alerts = alerts::finish(alerting, &mut outcome);
     let kafka = crate::kafka::finish(kafka);
+    let archive = archive.map(crate::archive::Archive::finish);
+    if let Some(a) = &archive {
+        for e in &a.errors {
+            eprintln!("netsketch: warning: archive: {e}");
+            outcome.output_failed = true;
+        }
+    }
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
@@ -268,6 +278,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         extra.insert("interrupted".into(), json!(interrupted));
         if let Some(r) = &kafka {
             extra.insert("kafka".into(), r.json());
+        }
+        if let Some(a) = &archive {
+            extra.insert("archive".into(), a.json());
         }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
@@ -315,6 +328,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             rows.extend(flow_rows(&dec.counts));
         }
         rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
+        rows.extend(archive.as_ref().map(crate::archive::Report::row));
         render::print(&table(&title, totals, rates, &rows));
         render::print(&run_answers_text(
             &out.total,
