@@ -376,6 +376,15 @@ impl Summary {
     /// without a merge charge; any address not listed is bounded by the
     /// largest shard error.
     pub fn datasketches_export(&self) -> Vec<(String, Vec<u8>)> {
+        self.datasketches_export_top(usize::MAX)
+    }
+
+    /// [`Summary::datasketches_export`] with at most `max_items` items per
+    /// ranking (the heaviest by upper bound): a key left out is covered by
+    /// the sketch's offset, which becomes at least the upper bound of the
+    /// heaviest key left out, so every bound still holds. A window message
+    /// stays a few KiB however many keys the rankings track.
+    pub fn datasketches_export_top(&self, max_items: usize) -> Vec<(String, Vec<u8>)> {
         use sketches::datasketches::{frequent_items_bytes, hll_to_bytes, Bounded};
         let mut out = Vec::new();
         // A run total always holds sketches (`Engine::run` allocates
@@ -412,6 +421,11 @@ impl Summary {
                 total += ss.total();
                 absent = absent.max(ss.max_error());
                 capacity += ss.capacity();
+            }
+            if items.len() > max_items {
+                items.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+                absent = absent.max(items[max_items].2);
+                items.truncate(max_items);
             }
             out.push((
                 name.to_string(),

@@ -499,6 +499,46 @@ impl FrequentItems {
         }
     }
 
+    /// Adds `other` (a sketch of another part of the stream: another
+    /// appliance, another window) into `self`, as DataSketches' merge does
+    /// before any purge: totals, offsets and each item's weight add up, an
+    /// item missing on one side weighing 0 there. Every bound still holds
+    /// (a missing item's truth on that side is at most its offset, which the
+    /// summed offset covers), and nothing is purged: the result holds the
+    /// union of the items.
+    pub fn merge(&mut self, other: &FrequentItems) {
+        self.total = self.total.saturating_add(other.total);
+        self.offset = self.offset.saturating_add(other.offset);
+        let mut at: std::collections::HashMap<String, usize> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k.clone(), i))
+            .collect();
+        for (k, w) in &other.items {
+            match at.get(k) {
+                Some(&i) => self.items[i].1 = self.items[i].1.saturating_add(*w),
+                None => {
+                    at.insert(k.clone(), self.items.len());
+                    self.items.push((k.clone(), *w));
+                }
+            }
+        }
+        self.items
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+
+    /// The `k` heaviest items with `(estimate, lower, upper)`, heaviest
+    /// first: estimate `weight + offset` (DataSketches' own), lower the
+    /// weight.
+    pub fn top(&self, k: usize) -> Vec<(String, u64, u64, u64)> {
+        self.items
+            .iter()
+            .take(k)
+            .map(|(key, w)| (key.clone(), w + self.offset, *w, w + self.offset))
+            .collect()
+    }
+
     fn weight(&self, item: &str) -> Option<u64> {
         self.items.iter().find(|(k, _)| k == item).map(|&(_, w)| w)
     }

@@ -239,6 +239,40 @@ fn frequent_items_keep_our_estimates_and_valid_bounds_when_read_by_datasketches(
     assert_eq!(FrequentItems::from_bytes(&b).unwrap().total, 0);
 }
 
+#[test]
+fn merged_frequent_items_of_two_halves_bound_every_truth() {
+    let stream = zipf_stream(100_000);
+    let mut truth = std::collections::HashMap::new();
+    for &k in &stream {
+        *truth.entry(k).or_insert(0u64) += 1;
+    }
+    let (a, b) = stream.split_at(stream.len() / 3);
+    for capacity in [16usize, 256] {
+        let read = |part: &[u64]| {
+            let mut ss = SpaceSaving::<u64>::new(capacity, 1).unwrap();
+            for &k in part {
+                ss.update(k, 1);
+            }
+            FrequentItems::from_bytes(&frequent_items_to_bytes(&ss, |k| k.to_string())).unwrap()
+        };
+        let (fa, fb) = (read(a), read(b));
+        let mut m = fa.clone();
+        m.merge(&fb);
+        assert_eq!(m.total, stream.len() as u64);
+        assert_eq!(m.offset, fa.offset + fb.offset);
+        for (k, &t) in &truth {
+            let (lo, hi) = m.bounds(&k.to_string());
+            assert!(
+                lo <= t && t <= hi,
+                "capacity {capacity} key {k}: {lo} <= {t} <= {hi}"
+            );
+        }
+        let top = m.top(5);
+        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(top.iter().all(|(_, e, lo, hi)| lo <= e && e == hi));
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 

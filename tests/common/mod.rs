@@ -138,3 +138,26 @@ pub fn spawn_announced(args: &[&str], marker: &str) -> (Child, String) {
         .to_string();
     (child, rest)
 }
+
+/// Splits a classic pcap file into its first `n` records and the rest.
+pub fn split_pcap(src: &Path, n: usize, a: &Path, b: &Path) {
+    let bytes = std::fs::read(src).unwrap();
+    // Little-endian pcap, microsecond or nanosecond stamps.
+    assert!(matches!(
+        bytes[..4],
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]
+    ));
+    let (header, mut rest) = bytes.split_at(24);
+    let mut first = header.to_vec();
+    let mut i = 0;
+    while i < n && !rest.is_empty() {
+        let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        first.extend_from_slice(&rest[..16 + len]);
+        rest = &rest[16 + len..];
+        i += 1;
+    }
+    let mut second = header.to_vec();
+    second.extend_from_slice(rest);
+    std::fs::write(a, first).unwrap();
+    std::fs::write(b, second).unwrap();
+}

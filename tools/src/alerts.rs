@@ -129,6 +129,8 @@ pub struct Alerting {
     /// spawn_error.
     notified: prometheus::IntCounterVec,
     failures: Vec<String>,
+    /// `--kafka`: every event also goes to the alerts topic.
+    kafka: Option<crate::kafka::Handle>,
 }
 
 impl Alerting {
@@ -182,6 +184,7 @@ impl Alerting {
             gauge,
             notified,
             failures: Vec::new(),
+            kafka: None,
         }))
     }
 
@@ -189,6 +192,9 @@ impl Alerting {
     pub fn on_epoch(&mut self, s: &Summary) {
         let lines = self.detector.on_epoch(s);
         for line in &lines {
+            if let Some(k) = &self.kafka {
+                k.alert(line);
+            }
             if let Some(o) = self.out.as_mut() {
                 if let Err(e) = writeln!(o, "{line}") {
                     self.output_failed(&e);
@@ -331,6 +337,13 @@ impl Alerting {
             self.output_failed(&e);
         }
         (self.detector.alerts().to_vec(), self.failures)
+    }
+}
+
+/// Sends every alert event to `kafka` too, if detection is on.
+pub fn attach_kafka(alerting: &mut Option<Alerting>, kafka: Option<&crate::kafka::Kafka>) {
+    if let (Some(a), Some(k)) = (alerting.as_mut(), kafka) {
+        a.kafka = k.handle();
     }
 }
 

@@ -124,6 +124,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let engine = args.engine.engine()?;
     let queries = args.engine.queries().map_err(crate::exit::usage)?;
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
+    alerts::attach_kafka(&mut alerting, kafka.as_ref());
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),
@@ -185,13 +187,17 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         stop.flag(),
         |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
         // A report that cannot be written ends the capture.
-        crate::serve::window_sink(server.as_ref(), json, k, &queries, stop.flag()),
+        crate::kafka::with_windows(
+            kafka.as_ref(),
+            crate::serve::window_sink(server.as_ref(), json, k, &queries, stop.flag()),
+        ),
     );
     let mut outcome = crate::exit::Outcome {
         rejected: source.error.is_some(),
         ..Default::default()
     };
     let alerts = alerts::finish(alerting, &mut outcome);
+    let kafka = crate::kafka::finish(kafka);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
@@ -208,10 +214,13 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         extra.insert("interface_drops".into(), json!(ks.if_dropped));
         extra.insert("queue_drops".into(), json!(out.dropped));
         extra.insert("epochs".into(), json!(out.epochs));
+        if let Some(r) = &kafka {
+            extra.insert("kafka".into(), r.json());
+        }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         render::println(summary_json(totals, rates, extra));
     } else {
-        let rows = vec![(
+        let mut rows = vec![(
             "drops".to_string(),
             format!(
                 "kernel {}  interface {}  queue full {} (the kernel offered {} packets to the capture{})",
@@ -228,6 +237,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 }
             ),
         )];
+        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
         let mut text = table(
             &format!("netsketch capture on {iface}"),
             totals,

@@ -42,6 +42,23 @@ pub enum Command {
     /// Generate a synthetic capture (background traffic plus attack and
     /// fault scenarios) with its exact ground truth.
     Gen(GenArgs),
+    /// Merge `replay --export-sketches` snapshots from several appliances
+    /// (or runs) into one answer: distinct counts and top-k with bounds.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Snapshot directories (written by --export-sketches) or single
+    /// NAME.hll / NAME.fi files; sketches with the same name are merged.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Items listed per ranking.
+    #[arg(short = 'k', long, default_value_t = 10)]
+    pub top: usize,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +202,10 @@ pub struct ReplayArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub archive: crate::archive::ArchiveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +274,8 @@ pub struct CaptureArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub detect: crate::alerts::DetectArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +319,8 @@ pub struct CollectArgs {
     pub engine: EngineArgs,
     #[command(flatten)]
     pub detect: DetectArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
 }
 
 #[derive(Debug, Args, Clone)]

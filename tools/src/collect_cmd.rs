@@ -75,6 +75,8 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let queries = args.engine.queries().map_err(usage)?;
     let cfg = collect_config(args, engine.config()).map_err(usage)?;
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
+    alerts::attach_kafka(&mut alerting, kafka.as_ref());
     let mut collector = Collector::start(&cfg, engine.metrics())?;
     let shutdown = collector.shutdown_handle();
     let wake = std::sync::Arc::clone(&shutdown);
@@ -116,10 +118,14 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         &never,
         |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
         // A report that cannot be written stops the receivers.
-        crate::serve::window_sink(server.as_ref(), json, k, &queries, &shutdown),
+        crate::kafka::with_windows(
+            kafka.as_ref(),
+            crate::serve::window_sink(server.as_ref(), json, k, &queries, &shutdown),
+        ),
     );
     let mut outcome = Outcome::default();
     let alerts = alerts::finish(alerting, &mut outcome);
+    let kafka = crate::kafka::finish(kafka);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
@@ -151,6 +157,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("late".into(), json!(out.late));
         v.insert("future".into(), json!(out.future));
         v.insert("epochs".into(), json!(out.epochs));
+        if let Some(r) = &kafka {
+            v.insert("kafka".into(), r.json());
+        }
         run_answers_json(&mut v, &out.total, k, &queries, shown_alerts);
         let mut v = Value::Object(v);
         flow_errors_into(&mut v, &counts);
@@ -193,6 +202,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
                 thousands(records_per_s as u64)
             ),
         ));
+        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
         for (name, value) in rows {
             text.push_str(&format!("  {name:<18} {value}\n"));
         }

@@ -7,6 +7,7 @@
 
 mod accuracy;
 mod alerts;
+mod archive;
 mod capture_cmd;
 mod cli;
 mod collect_cmd;
@@ -15,6 +16,8 @@ mod engine_args;
 mod exit;
 pub mod gen;
 mod http;
+pub mod kafka;
+mod merge_cmd;
 mod progress;
 mod rankings;
 mod render;
@@ -60,5 +63,6 @@ fn dispatch(command: cli::Command) -> anyhow::Result<ExitCode> {
         cli::Command::Query(args) => top::query(&args),
         cli::Command::Gen(args) => gen::run(&args),
         cli::Command::Accuracy(args) => accuracy::run(&args),
+        cli::Command::Merge(args) => merge_cmd::run(&args),
     }
 }

@@ -146,6 +146,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         files.push((path.display().to_string(), f));
     }
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
+    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
+    alerts::attach_kafka(&mut alerting, kafka.as_ref());
     let stop = StopFlag::install();
     let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
     let selection = crate::select::Selection::new(
@@ -201,14 +204,18 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             skipped: Duration::ZERO,
             capped: 0,
         };
+        let mut archived = crate::archive::Archiving::new(&mut paced, archive.as_ref());
         let out = engine.run_observed(
-            &mut paced,
+            &mut archived,
             stop.flag(),
             |e| {
                 bar.suspend(|| alerts::feed(&mut alerting, e));
                 serve::epoch(server.as_ref(), &alerting, e);
             },
             |i, w| {
+                if let Some(kafka) = &kafka {
+                    kafka.window(i, w);
+                }
                 serve::window(server.as_ref(), i, w);
                 if let (Some(t), 0) = (timeline.as_mut(), i) {
                     t.push(w);
@@ -222,6 +229,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                 }
             },
         );
+        drop(archived);
         done.store(true, Ordering::Relaxed);
         ticker.thread().unpark();
         let _ = ticker.join();
@@ -277,6 +285,14 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         }
     }
     let alerts = alerts::finish(alerting, &mut outcome);
+    let kafka = crate::kafka::finish(kafka);
+    let archive = archive.map(crate::archive::Archive::finish);
+    if let Some(a) = &archive {
+        for e in &a.errors {
+            eprintln!("netsketch: warning: archive: {e}");
+            outcome.output_failed = true;
+        }
+    }
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
@@ -356,6 +372,12 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                     "to_ns": selection.to_ns}),
             );
         }
+        if let Some(r) = &kafka {
+            extra.insert("kafka".into(), r.json());
+        }
+        if let Some(a) = &archive {
+            extra.insert("archive".into(), a.json());
+        }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
@@ -411,6 +433,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         if let Some(dec) = &source.flows {
             rows.extend(flow_rows(&dec.counts));
         }
+        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
+        rows.extend(archive.as_ref().map(crate::archive::Report::row));
         render::print(&table(&title, totals, rates, &rows));
         render::print(&run_answers_text(
             &out.total,

@@ -66,6 +66,29 @@ pub struct OutputSection {
     notify: Option<String>,
     notify_timeout: Option<f64>,
     no_detect: Option<bool>,
+    /// `[output.kafka]`: the Kafka sink (`--kafka` and its options).
+    #[serde(skip_serializing)]
+    kafka: Option<KafkaSection>,
+}
+
+/// `[output.kafka]`: `brokers` (one or a list of HOST:PORT) and the
+/// `--kafka-*` options without their prefix; `appliance_id` as is.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    #[serde(skip_serializing)]
+    brokers: Option<OneOrMany<String>>,
+    #[serde(rename(serialize = "kafka_topic"))]
+    topic: Option<String>,
+    #[serde(rename(serialize = "kafka_alerts_topic"))]
+    alerts_topic: Option<String>,
+    appliance_id: Option<String>,
+    #[serde(rename(serialize = "kafka_items"))]
+    items: Option<usize>,
+    #[serde(rename(serialize = "kafka_queue"))]
+    queue: Option<usize>,
+    #[serde(rename(serialize = "kafka_flush_timeout"))]
+    flush_timeout: Option<f64>,
 }
 
 /// The input kinds of `[[source]]`.
@@ -330,6 +353,19 @@ pub fn argv_of(cfg: &ConfigFile, path: &Path) -> Result<Vec<String>> {
     flags(&table_of(&cfg.serve)?, &mut argv)?;
     flags(&table_of(&cfg.engine)?, &mut argv)?;
     flags(&table_of(&cfg.output)?, &mut argv)?;
+    if let Some(k) = &cfg.output.kafka {
+        let brokers = match &k.brokers {
+            Some(OneOrMany::One(b)) => b.clone(),
+            Some(OneOrMany::Many(b)) => b.join(","),
+            None => bail!(
+                "{}: [output.kafka] needs brokers = \"HOST:PORT\" (or a list)",
+                path.display()
+            ),
+        };
+        argv.push("--kafka".into());
+        argv.push(brokers);
+        flags(&table_of(k)?, &mut argv)?;
+    }
     argv.push("--config".into());
     argv.push(path.display().to_string());
     Ok(argv)
