@@ -161,3 +161,71 @@ fn archive_over_its_budget_deletes_the_oldest_files_and_counts_them() {
         .iter()
         .any(|(p, _)| p.to_string_lossy().contains("hour=02")));
 }
+
+/// A NetFlow v5 datagram of `n` records, each 3 packets and 300 bytes from
+/// 198.51.100.(1 + i) to 10.0.0.1, stamped now.
+fn v5(n: u8, seq: u32) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    let mut d = Vec::new();
+    for w in [5u16, u16::from(n)] {
+        d.extend_from_slice(&w.to_be_bytes());
+    }
+    for w in [10_000u32, now, 0, seq, 0] {
+        d.extend_from_slice(&w.to_be_bytes());
+    }
+    for i in 0..n {
+        d.extend_from_slice(&[198, 51, 100, 1 + i, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for w in [3u32, 300, 9_000, 10_000] {
+            d.extend_from_slice(&w.to_be_bytes());
+        }
+        d.extend_from_slice(&[0, 53, 13, 5, 0, 0, 17, 0]);
+        d.extend_from_slice(&[0; 8]);
+    }
+    d
+}
+
+#[test]
+fn collect_archives_the_records_it_collects() {
+    let dir = TempDir::new("archive-collect");
+    let arch = dir.join("arch");
+    let (child, rest) = common::spawn_announced(
+        &[
+            "collect",
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--archive",
+            arch.to_str().unwrap(),
+            "-d",
+            "3",
+        ],
+        "collecting on ",
+    );
+    let addr = rest.split([' ', ',']).next().unwrap().to_string();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for seq in 0..10 {
+        sock.send_to(&v5(5, seq * 5), &addr).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = common::last_json(&out.stdout);
+    assert_eq!(s["flow_records"], 50, "{s}");
+    let a = &s["archive"];
+    // Five 5-tuples (one per source), in one or two epochs.
+    let rows = a["rows"].as_u64().unwrap();
+    assert!((5..=10).contains(&rows), "{a}");
+    assert_eq!(a["dropped_updates"], 0, "{a}");
+    let files = parquet_files(&arch);
+    assert!(!files.is_empty(), "{a}");
+    assert_eq!(
+        files.iter().map(|f| f.1).sum::<u64>(),
+        a["bytes"].as_u64().unwrap()
+    );
+}

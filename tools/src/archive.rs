@@ -52,6 +52,9 @@ pub struct Report {
     pub bytes: u64,
     pub deleted_files: u64,
     pub deleted_bytes: u64,
+    /// Updates of a live source not archived because the writer was
+    /// behind (a file replay waits instead).
+    pub dropped_updates: u64,
     pub errors: Vec<String>,
 }
 
@@ -60,7 +63,7 @@ impl Report {
         json!({
             "files": self.files, "rows": self.rows, "bytes": self.bytes,
             "deleted_files": self.deleted_files, "deleted_bytes": self.deleted_bytes,
-            "errors": self.errors,
+            "dropped_updates": self.dropped_updates, "errors": self.errors,
         })
     }
 
@@ -68,8 +71,13 @@ impl Report {
         (
             "archive".into(),
             format!(
-                "{} rows in {} Parquet files ({} bytes), {} oldest files deleted ({} bytes)",
-                self.rows, self.files, self.bytes, self.deleted_files, self.deleted_bytes
+                "{} rows in {} Parquet files ({} bytes), {} oldest files deleted ({} bytes), {} updates not archived (writer behind)",
+                self.rows,
+                self.files,
+                self.bytes,
+                self.deleted_files,
+                self.deleted_bytes,
+                self.dropped_updates
             ),
         )
     }
@@ -92,6 +100,9 @@ struct Writer {
 pub struct Archiving<'a, S> {
     pub inner: &'a mut S,
     tx: Option<SyncSender<Vec<FlowUpdate>>>,
+    /// Updates a live (shedding) source could not hand to a busy writer:
+    /// counted, never waited for.
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<S> std::fmt::Debug for Archiving<'_, S> {
@@ -106,6 +117,7 @@ impl<'a, S> Archiving<'a, S> {
         Archiving {
             inner,
             tx: archive.and_then(|a| a.tx.clone()),
+            dropped: archive.map_or_else(Default::default, |a| std::sync::Arc::clone(&a.dropped)),
         }
     }
 }
@@ -119,9 +131,27 @@ impl<S: pipeline::Source> pipeline::Source for Archiving<'_, S> {
         let n0 = out.len();
         let more = self.inner.fill(out, max);
         if let Some(tx) = &self.tx {
-            if out.len() > n0 && tx.send(out[n0..].to_vec()).is_err() {
-                // The writer is gone (it said why); the replay goes on.
-                self.tx = None;
+            if out.len() > n0 {
+                let batch = out[n0..].to_vec();
+                // A file replay waits for the writer and loses nothing; a
+                // live source never waits for the disk.
+                let gone = if self.inner.backpressure() == pipeline::Backpressure::Shed {
+                    match tx.try_send(batch) {
+                        Ok(()) => false,
+                        Err(std::sync::mpsc::TrySendError::Full(b)) => {
+                            self.dropped
+                                .fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                            false
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => true,
+                    }
+                } else {
+                    tx.send(batch).is_err()
+                };
+                // The writer is gone (it said why); the run goes on.
+                if gone {
+                    self.tx = None;
+                }
             }
         }
         more
@@ -141,6 +171,7 @@ impl<S: pipeline::Source> pipeline::Source for Archiving<'_, S> {
 pub struct Archive {
     tx: Option<SyncSender<Vec<FlowUpdate>>>,
     thread: std::thread::JoinHandle<Report>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Archive {
@@ -180,16 +211,19 @@ impl Archive {
         Ok(Some(Archive {
             tx: Some(tx),
             thread,
+            dropped: Default::default(),
         }))
     }
 
     /// Writes what is held and returns the report.
     pub fn finish(mut self) -> Report {
         self.tx = None;
-        self.thread.join().unwrap_or_else(|_| Report {
+        let mut r = self.thread.join().unwrap_or_else(|_| Report {
             errors: vec!["archive writer failed".into()],
             ..Report::default()
-        })
+        });
+        r.dropped_updates = self.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        r
     }
 }
 

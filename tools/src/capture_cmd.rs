@@ -126,6 +126,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
     alerts::attach_kafka(&mut alerting, kafka.as_ref());
+    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),
@@ -182,8 +183,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         .serve
         .start(engine.metrics().registry.clone(), "capture", k)?;
     let start = Instant::now();
+    let mut archived = crate::archive::Archiving::new(&mut source, archive.as_ref());
     let out = engine.run_observed(
-        &mut source,
+        &mut archived,
         stop.flag(),
         |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
         // A report that cannot be written ends the capture.
@@ -192,12 +194,14 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             crate::serve::window_sink(server.as_ref(), json, k, &queries, stop.flag()),
         ),
     );
+    drop(archived);
     let mut outcome = crate::exit::Outcome {
         rejected: source.error.is_some(),
         ..Default::default()
     };
     let alerts = alerts::finish(alerting, &mut outcome);
     let kafka = crate::kafka::finish(kafka);
+    let archive = archive.map(crate::archive::Archive::finish);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
@@ -216,6 +220,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         extra.insert("epochs".into(), json!(out.epochs));
         if let Some(r) = &kafka {
             extra.insert("kafka".into(), r.json());
+        }
+        if let Some(a) = &archive {
+            extra.insert("archive".into(), a.json());
         }
         run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
         render::println(summary_json(totals, rates, extra));
@@ -238,6 +245,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             ),
         )];
         rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
+        rows.extend(archive.as_ref().map(crate::archive::Report::row));
         let mut text = table(
             &format!("netsketch capture on {iface}"),
             totals,

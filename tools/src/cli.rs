@@ -276,6 +276,8 @@ pub struct CaptureArgs {
     pub detect: crate::alerts::DetectArgs,
     #[command(flatten)]
     pub kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub archive: crate::archive::ArchiveArgs,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +323,8 @@ pub struct CollectArgs {
     pub detect: DetectArgs,
     #[command(flatten)]
     pub kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub archive: crate::archive::ArchiveArgs,
 }
 
 #[derive(Debug, Args, Clone)]

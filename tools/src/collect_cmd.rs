@@ -77,6 +77,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
     let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
     alerts::attach_kafka(&mut alerting, kafka.as_ref());
+    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
     let mut collector = Collector::start(&cfg, engine.metrics())?;
     let shutdown = collector.shutdown_handle();
     let wake = std::sync::Arc::clone(&shutdown);
@@ -113,8 +114,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     // The engine's own stop flag stays unset: the receivers' shutdown ends
     // the source once every decoded record is in.
     let never = std::sync::atomic::AtomicBool::new(false);
+    let mut archived = crate::archive::Archiving::new(&mut collector, archive.as_ref());
     let out = engine.run_observed(
-        &mut collector,
+        &mut archived,
         &never,
         |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
         // A report that cannot be written stops the receivers.
@@ -126,6 +128,8 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let mut outcome = Outcome::default();
     let alerts = alerts::finish(alerting, &mut outcome);
     let kafka = crate::kafka::finish(kafka);
+    drop(archived);
+    let archive = archive.map(crate::archive::Archive::finish);
     let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
@@ -159,6 +163,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("epochs".into(), json!(out.epochs));
         if let Some(r) = &kafka {
             v.insert("kafka".into(), r.json());
+        }
+        if let Some(a) = &archive {
+            v.insert("archive".into(), a.json());
         }
         run_answers_json(&mut v, &out.total, k, &queries, shown_alerts);
         let mut v = Value::Object(v);
@@ -203,6 +210,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             ),
         ));
         rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
+        rows.extend(archive.as_ref().map(crate::archive::Report::row));
         for (name, value) in rows {
             text.push_str(&format!("  {name:<18} {value}\n"));
         }
