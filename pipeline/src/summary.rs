@@ -143,6 +143,46 @@ fn ip_text(k: u128) -> String {
     Ip(k).to_string()
 }
 
+/// The `k` best of the shards' candidates, by upper bound, then lower
+/// bound (both descending), then key text: the order reports print. Only
+/// the candidates that can reach the first `k` (those ahead of the k-th by
+/// bounds, and its ties) are named: formatting every shard's candidates
+/// cost more than ranking them.
+fn best_named<K>(
+    mut c: Vec<HeavyHitter<K>>,
+    k: usize,
+    name: impl Fn(&K) -> String,
+) -> Vec<TopItem> {
+    c.sort_unstable_by(|a, b| b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)));
+    if k == 0 {
+        c.clear();
+    } else if c.len() > k {
+        let cut = (c[k - 1].upper, c[k - 1].lower);
+        let end = c
+            .iter()
+            .position(|h| (h.upper, h.lower) < cut)
+            .unwrap_or(c.len());
+        c.truncate(end);
+    }
+    let mut all: Vec<TopItem> = c
+        .into_iter()
+        .map(|h| TopItem {
+            key: name(&h.key),
+            value: h.upper,
+            lower: h.lower,
+            upper: h.upper,
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        b.upper
+            .cmp(&a.upper)
+            .then(b.lower.cmp(&a.lower))
+            .then(a.key.cmp(&b.key))
+    });
+    all.truncate(k);
+    all
+}
+
 impl Summary {
     /// A summary with every sketch allocated and empty (what a run with
     /// no traffic reports, so exports have sketches to write).
@@ -214,51 +254,50 @@ impl Summary {
     /// The `k` heaviest keys of a dimension, with bounds. Shards hold
     /// disjoint keys, so each key's bounds come from one shard unchanged.
     pub fn top(&self, dim: Dimension, metric: Metric, k: usize) -> Vec<TopItem> {
-        fn items<K: sketches::hash::SketchKey>(
-            v: Vec<HeavyHitter<K>>,
-            name: impl Fn(&K) -> String,
-        ) -> impl Iterator<Item = TopItem> {
-            v.into_iter().map(move |h| TopItem {
-                key: name(&h.key),
-                value: h.upper,
-                lower: h.lower,
-                upper: h.upper,
-            })
+        let b = metric == Metric::Bytes;
+        let shards = &self.shards;
+        match dim {
+            Dimension::Src => best_named(
+                shards
+                    .iter()
+                    .flat_map(|s| if b { &s.src_bytes } else { &s.src_packets }.top(k))
+                    .collect(),
+                k,
+                |k| ip_text(*k),
+            ),
+            Dimension::Dst => best_named(
+                shards
+                    .iter()
+                    .flat_map(|s| if b { &s.dst_bytes } else { &s.dst_packets }.top(k))
+                    .collect(),
+                k,
+                |k| ip_text(*k),
+            ),
+            Dimension::Pair => best_named(
+                shards
+                    .iter()
+                    .flat_map(|s| if b { &s.pair_bytes } else { &s.pair_packets }.top(k))
+                    .collect(),
+                k,
+                |(a, d)| format!("{}>{}", ip_text(*a), ip_text(*d)),
+            ),
+            Dimension::Dport => best_named(
+                shards
+                    .iter()
+                    .flat_map(|s| if b { &s.dport_bytes } else { &s.dport_packets }.top(k))
+                    .collect(),
+                k,
+                u64::to_string,
+            ),
+            Dimension::Sport => best_named(
+                shards
+                    .iter()
+                    .flat_map(|s| if b { &s.sport_bytes } else { &s.sport_packets }.top(k))
+                    .collect(),
+                k,
+                u64::to_string,
+            ),
         }
-        let mut all: Vec<TopItem> = Vec::new();
-        for s in &self.shards {
-            let b = metric == Metric::Bytes;
-            match dim {
-                Dimension::Src => all.extend(items(
-                    if b { &s.src_bytes } else { &s.src_packets }.top(k),
-                    |k| ip_text(*k),
-                )),
-                Dimension::Dst => all.extend(items(
-                    if b { &s.dst_bytes } else { &s.dst_packets }.top(k),
-                    |k| ip_text(*k),
-                )),
-                Dimension::Pair => all.extend(items(
-                    if b { &s.pair_bytes } else { &s.pair_packets }.top(k),
-                    |(a, d)| format!("{}>{}", ip_text(*a), ip_text(*d)),
-                )),
-                Dimension::Dport => all.extend(items(
-                    if b { &s.dport_bytes } else { &s.dport_packets }.top(k),
-                    u64::to_string,
-                )),
-                Dimension::Sport => all.extend(items(
-                    if b { &s.sport_bytes } else { &s.sport_packets }.top(k),
-                    u64::to_string,
-                )),
-            }
-        }
-        all.sort_by(|a, b| {
-            b.upper
-                .cmp(&a.upper)
-                .then(b.lower.cmp(&a.lower))
-                .then(a.key.cmp(&b.key))
-        });
-        all.truncate(k);
-        all
     }
 
     /// [`Summary::top`] with each key's other metric beside it: what a
