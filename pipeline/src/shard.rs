@@ -271,12 +271,8 @@ impl ShardSketches {
         self.hll_flows.clear();
         self.dst_sources_hh.clear();
         let keep = self.budget.dst_sources_capacity;
-        for (_, mut d) in self.dst_sources.drain() {
-            if self.spare_dst.len() < keep {
-                d.sources.clear();
-                d.flows.clear();
-                self.spare_dst.push(d);
-            }
+        for (_, d) in self.dst_sources.drain() {
+            DstDistinct::spare(&mut self.spare_dst, keep, d);
         }
         self.services = ServiceTable::new(self.budget.services_per_shard);
     }
@@ -292,12 +288,8 @@ impl ShardSketches {
 
     /// Stops tracking `dst` (evicted from the tracked destinations).
     fn untrack_dst(&mut self, dst: u128) {
-        if let Some(mut d) = self.dst_sources.remove(&dst) {
-            if self.spare_dst.len() < self.budget.dst_sources_capacity {
-                d.sources.clear();
-                d.flows.clear();
-                self.spare_dst.push(d);
-            }
+        if let Some(d) = self.dst_sources.remove(&dst) {
+            DstDistinct::spare(&mut self.spare_dst, self.budget.dst_sources_capacity, d);
         }
     }
 
@@ -384,6 +376,15 @@ pub struct DstDistinct {
 }
 
 impl DstDistinct {
+    /// Empties `d` into `spare` for reuse, while it holds fewer than `keep`.
+    fn spare(spare: &mut Vec<DstDistinct>, keep: usize, mut d: DstDistinct) {
+        if spare.len() < keep {
+            d.sources.clear();
+            d.flows.clear();
+            spare.push(d);
+        }
+    }
+
     fn new(p: u8) -> DstDistinct {
         let h = || HyperLogLog::new(p, DEFAULT_SEED).expect("budget sizes are valid");
         DstDistinct {

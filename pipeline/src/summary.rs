@@ -517,26 +517,15 @@ impl Summary {
     /// The heaviest sources sending to `dst`, by packets, from the pair
     /// heavy hitters (so only pairs heavy enough to be monitored appear).
     pub fn top_sources_to(&self, dst: Ip, k: usize) -> Vec<TopItem> {
-        let mut all: Vec<TopItem> = self
-            .shards
-            .iter()
-            .flat_map(|s| s.pair_packets.iter())
-            .filter(|h| h.key.1 == dst.0)
-            .map(|h| TopItem {
-                key: ip_text(h.key.0),
-                value: h.upper,
-                lower: h.lower,
-                upper: h.upper,
-            })
-            .collect();
-        all.sort_by(|a, b| {
-            b.upper
-                .cmp(&a.upper)
-                .then(b.lower.cmp(&a.lower))
-                .then(a.key.cmp(&b.key))
-        });
-        all.truncate(k);
-        all
+        best_named(
+            self.shards
+                .iter()
+                .flat_map(|s| s.pair_packets.iter())
+                .filter(|h| h.key.1 == dst.0)
+                .collect(),
+            k,
+            |key| ip_text(key.0),
+        )
     }
 
     /// Distinct destination addresses.
@@ -589,29 +578,18 @@ impl Summary {
     /// The `k` addresses with the most SYNs received, SYN-ACKs sent or RSTs
     /// received, with bounds: what SYN-flood and failure detection read.
     pub fn top_handshake(&self, which: Handshake, k: usize) -> Vec<TopItem> {
-        let mut v: Vec<TopItem> = self
-            .shards
-            .iter()
-            .flat_map(|s| match which {
-                Handshake::SynTo => s.syn_to.top(k),
-                Handshake::SynAckFrom => s.synack_from.top(k),
-                Handshake::RstTo => s.rst_to.top(k),
-            })
-            .map(|h| TopItem {
-                key: ip_text(h.key),
-                value: h.upper,
-                lower: h.lower,
-                upper: h.upper,
-            })
-            .collect();
-        v.sort_by(|a, b| {
-            b.upper
-                .cmp(&a.upper)
-                .then(b.lower.cmp(&a.lower))
-                .then(a.key.cmp(&b.key))
-        });
-        v.truncate(k);
-        v
+        best_named(
+            self.shards
+                .iter()
+                .flat_map(|s| match which {
+                    Handshake::SynTo => s.syn_to.top(k),
+                    Handshake::SynAckFrom => s.synack_from.top(k),
+                    Handshake::RstTo => s.rst_to.top(k),
+                })
+                .collect(),
+            k,
+            |k| ip_text(*k),
+        )
     }
 
     /// The `k` services with the most handshake attempts, with their

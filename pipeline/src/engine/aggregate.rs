@@ -155,14 +155,7 @@ impl<K: Copy + PartialEq, V: Default> AggMap<K, V> {
     /// Empties the map, keeping its storage. A map grown by one busy
     /// flush and reused for small ones zeroes only the slots it used.
     pub fn clear(&mut self) {
-        if 8 * self.items.len() < self.slots.len() {
-            let mask = self.slots.len() - 1;
-            for (idx, item) in self.items.iter().enumerate() {
-                clear_slot(&mut self.slots, (item.1 >> 32) as usize & mask, idx);
-            }
-        } else {
-            self.slots.fill(0);
-        }
+        clear_slots(&mut self.slots, self.items.iter().map(|i| i.1));
         self.items.clear();
     }
 }
@@ -173,17 +166,25 @@ impl<K: Copy + PartialEq, V: Default> Default for AggMap<K, V> {
     }
 }
 
-/// Zeroes the slot holding item `idx` (stored as `idx + 1`), probing from
-/// its home slot `i`. Every item is being cleared, so slots already zeroed
-/// on its probe path are walked over, not stopped at.
-#[inline]
-fn clear_slot(slots: &mut [u32], mut i: usize, idx: usize) {
-    let mask = slots.len() - 1;
-    let want = idx as u32 + 1;
-    while slots[i] != want {
-        i = (i + 1) & mask;
+/// Zeroes the open-addressing slots of every item (item `idx`, whose hash
+/// is the `idx`-th of `hashes`, is stored as `idx + 1` from its home slot
+/// `hash >> 32`): slot by slot when few are used, a fill otherwise. Every
+/// item is being cleared, so slots already zeroed on a probe path are
+/// walked over, not stopped at.
+fn clear_slots(slots: &mut [u32], hashes: impl ExactSizeIterator<Item = u64>) {
+    if 8 * hashes.len() >= slots.len() {
+        slots.fill(0);
+        return;
     }
-    slots[i] = 0;
+    let mask = slots.len() - 1;
+    for (idx, h) in hashes.enumerate() {
+        let want = idx as u32 + 1;
+        let mut i = (h >> 32) as usize & mask;
+        while slots[i] != want {
+            i = (i + 1) & mask;
+        }
+        slots[i] = 0;
+    }
 }
 
 /// What a source address sums to in a flush.
@@ -411,14 +412,7 @@ impl FlowTable {
     /// Empties the table, keeping its storage (zeroing only the slots
     /// used, when few are).
     pub fn clear(&mut self) {
-        if 8 * self.flows.len() < self.slots.len() {
-            let mask = self.slots.len() - 1;
-            for (idx, f) in self.flows.iter().enumerate() {
-                clear_slot(&mut self.slots, (f.hash >> 32) as usize & mask, idx);
-            }
-        } else {
-            self.slots.fill(0);
-        }
+        clear_slots(&mut self.slots, self.flows.iter().map(|f| f.hash));
         self.flows.clear();
     }
 }
