@@ -15,7 +15,7 @@ pub struct WindowSpec {
     pub slide: u32,
 }
 
-/// Engine options. Every one is checked by [`Engine::new`], before any
+/// Engine options. Every one is checked by [`super::Engine::new`], before any
 /// thread starts.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
