@@ -5,7 +5,7 @@ use sketches::{Estimate, HeavyHitter, HyperLogLog, SpaceSaving};
 
 use crate::handshake::{ServiceReport, ServiceStats};
 use crate::keys::{prefix_hash, shard_of, Dimension, Metric, SHARDS};
-use crate::shard::{Budget, DstDistinct, ShardSketches};
+use crate::shard::{Budget, DstDistinct, PairRank, PortRank, Rank, ShardSketches};
 
 /// Exact counters of an epoch or window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,7 +260,14 @@ impl Summary {
             Dimension::Src => best_named(
                 shards
                     .iter()
-                    .flat_map(|s| if b { &s.src_bytes } else { &s.src_packets }.top(k))
+                    .flat_map(|s| {
+                        if b {
+                            &s[Rank::SrcBytes]
+                        } else {
+                            &s[Rank::SrcPackets]
+                        }
+                        .top(k)
+                    })
                     .collect(),
                 k,
                 |k| ip_text(*k),
@@ -268,7 +275,14 @@ impl Summary {
             Dimension::Dst => best_named(
                 shards
                     .iter()
-                    .flat_map(|s| if b { &s.dst_bytes } else { &s.dst_packets }.top(k))
+                    .flat_map(|s| {
+                        if b {
+                            &s[Rank::DstBytes]
+                        } else {
+                            &s[Rank::DstPackets]
+                        }
+                        .top(k)
+                    })
                     .collect(),
                 k,
                 |k| ip_text(*k),
@@ -276,7 +290,14 @@ impl Summary {
             Dimension::Pair => best_named(
                 shards
                     .iter()
-                    .flat_map(|s| if b { &s.pair_bytes } else { &s.pair_packets }.top(k))
+                    .flat_map(|s| {
+                        if b {
+                            &s[PairRank::Bytes]
+                        } else {
+                            &s[PairRank::Packets]
+                        }
+                        .top(k)
+                    })
                     .collect(),
                 k,
                 |(a, d)| format!("{}>{}", ip_text(*a), ip_text(*d)),
@@ -284,7 +305,14 @@ impl Summary {
             Dimension::Dport => best_named(
                 shards
                     .iter()
-                    .flat_map(|s| if b { &s.dport_bytes } else { &s.dport_packets }.top(k))
+                    .flat_map(|s| {
+                        if b {
+                            &s[PortRank::DportBytes]
+                        } else {
+                            &s[PortRank::DportPackets]
+                        }
+                        .top(k)
+                    })
                     .collect(),
                 k,
                 u64::to_string,
@@ -292,7 +320,14 @@ impl Summary {
             Dimension::Sport => best_named(
                 shards
                     .iter()
-                    .flat_map(|s| if b { &s.sport_bytes } else { &s.sport_packets }.top(k))
+                    .flat_map(|s| {
+                        if b {
+                            &s[PortRank::SportBytes]
+                        } else {
+                            &s[PortRank::SportPackets]
+                        }
+                        .top(k)
+                    })
                     .collect(),
                 k,
                 u64::to_string,
@@ -331,18 +366,18 @@ impl Summary {
             let pick = |x, y| if b { (x, y) } else { (y, x) };
             match dim {
                 Dimension::Src => {
-                    let (r, o) = pick(&s.src_bytes, &s.src_packets);
+                    let (r, o) = pick(&s[Rank::SrcBytes], &s[Rank::SrcPackets]);
                     all.extend(rows(r, o, b, k, |k| ip_text(*k)));
                 }
                 Dimension::Dst => {
-                    let (r, o) = pick(&s.dst_bytes, &s.dst_packets);
+                    let (r, o) = pick(&s[Rank::DstBytes], &s[Rank::DstPackets]);
                     all.extend(rows(r, o, b, k, |k| ip_text(*k)));
                 }
                 Dimension::Pair => {
                     let (r, o) = if b {
-                        (&s.pair_bytes, &s.pair_packets)
+                        (&s[PairRank::Bytes], &s[PairRank::Packets])
                     } else {
-                        (&s.pair_packets, &s.pair_bytes)
+                        (&s[PairRank::Packets], &s[PairRank::Bytes])
                     };
                     all.extend(rows(r, o, b, k, |(a, d)| {
                         format!("{}>{}", ip_text(*a), ip_text(*d))
@@ -350,9 +385,9 @@ impl Summary {
                 }
                 Dimension::Dport | Dimension::Sport => {
                     let (x, y) = if dim == Dimension::Dport {
-                        (&s.dport_bytes, &s.dport_packets)
+                        (&s[PortRank::DportBytes], &s[PortRank::DportPackets])
                     } else {
-                        (&s.sport_bytes, &s.sport_packets)
+                        (&s[PortRank::SportBytes], &s[PortRank::SportPackets])
                     };
                     let (r, o) = if b { (x, y) } else { (y, x) };
                     all.extend(rows(r, o, b, k, u64::to_string));
@@ -442,10 +477,10 @@ impl Summary {
         }
         type Pick = fn(&ShardSketches) -> &sketches::SpaceSaving<u128>;
         let picks: [(&str, Pick); 4] = [
-            ("top_src_bytes.fi", |s| &s.src_bytes),
-            ("top_src_packets.fi", |s| &s.src_packets),
-            ("top_dst_bytes.fi", |s| &s.dst_bytes),
-            ("top_dst_packets.fi", |s| &s.dst_packets),
+            ("top_src_bytes.fi", |s| &s[Rank::SrcBytes]),
+            ("top_src_packets.fi", |s| &s[Rank::SrcPackets]),
+            ("top_dst_bytes.fi", |s| &s[Rank::DstBytes]),
+            ("top_dst_packets.fi", |s| &s[Rank::DstPackets]),
         ];
         for (name, pick) in picks {
             let mut items: Vec<Bounded> = Vec::new();
@@ -476,14 +511,14 @@ impl Summary {
 
     fn counter_sketch(s: &ShardSketches, c: Counter) -> &sketches::SpaceSaving<u128> {
         match c {
-            Counter::DstPackets => &s.dst_packets,
-            Counter::DstBytes => &s.dst_bytes,
-            Counter::SrcPackets => &s.src_packets,
-            Counter::SynTo => &s.syn_to,
-            Counter::SynAckFrom => &s.synack_from,
-            Counter::IcmpTo => &s.icmp_to,
-            Counter::AmpTo => &s.amp_to,
-            Counter::PrefixTo => &s.prefix_to,
+            Counter::DstPackets => &s[Rank::DstPackets],
+            Counter::DstBytes => &s[Rank::DstBytes],
+            Counter::SrcPackets => &s[Rank::SrcPackets],
+            Counter::SynTo => &s[Rank::SynTo],
+            Counter::SynAckFrom => &s[Rank::SynAckFrom],
+            Counter::IcmpTo => &s[Rank::IcmpTo],
+            Counter::AmpTo => &s[Rank::AmpTo],
+            Counter::PrefixTo => &s[Rank::PrefixTo],
         }
     }
 
@@ -520,7 +555,7 @@ impl Summary {
         best_named(
             self.shards
                 .iter()
-                .flat_map(|s| s.pair_packets.iter())
+                .flat_map(|s| s[PairRank::Packets].iter())
                 .filter(|h| h.key.1 == dst.0)
                 .collect(),
             k,
@@ -582,9 +617,9 @@ impl Summary {
             self.shards
                 .iter()
                 .flat_map(|s| match which {
-                    Handshake::SynTo => s.syn_to.top(k),
-                    Handshake::SynAckFrom => s.synack_from.top(k),
-                    Handshake::RstTo => s.rst_to.top(k),
+                    Handshake::SynTo => s[Rank::SynTo].top(k),
+                    Handshake::SynAckFrom => s[Rank::SynAckFrom].top(k),
+                    Handshake::RstTo => s[Rank::RstTo].top(k),
                 })
                 .collect(),
             k,

@@ -4,6 +4,7 @@
 use capture::Ip;
 use sketches::SpaceSaving;
 
+use super::{PairRank, PortRank, Rank};
 use crate::handshake::ServiceTable;
 use crate::keys::SHARDS;
 
@@ -28,9 +29,12 @@ pub struct Budget {
     pub total_hh_capacity: usize,
 }
 
-/// Per-destination attack sketches: SYN, SYN-ACK, RST, ICMP, reflector
-/// UDP, destination prefix.
-const ATTACK_SKETCHES: usize = 6;
+/// What one counter of every ranking of a shard takes together (port
+/// rankings are costed as address ones, as they always were).
+fn ranking_bytes_per_counter() -> usize {
+    (Rank::ALL.len() + PortRank::ALL.len()) * SpaceSaving::<u128>::bytes_per_counter()
+        + PairRank::ALL.len() * SpaceSaving::<(u128, u128)>::bytes_per_counter()
+}
 
 /// UDP source ports of services abused for reflection and amplification
 /// (QOTD, chargen, DNS, portmap, NTP, NetBIOS, SNMP, LDAP/CLDAP, SLP,
@@ -80,11 +84,9 @@ impl Budget {
         let services_per_shard = (per_shard / 8 / ServiceTable::max_bytes(1)).clamp(1, 8);
         let fixed = fixed + ServiceTable::max_bytes(services_per_shard);
         let rest = per_shard.saturating_sub(fixed);
-        // Ten address/port heavy-hitter sketches (pairs cost twice), six
-        // per-destination attack sketches.
-        let per_counter = 8 * SpaceSaving::<u128>::bytes_per_counter()
-            + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
-            + ATTACK_SKETCHES * SpaceSaving::<u128>::bytes_per_counter();
+        // Every ranking of the shard (address, pair, port) takes one
+        // counter per unit of capacity.
+        let per_counter = ranking_bytes_per_counter();
         let hh_capacity = (rest * 6 / 10 / per_counter).max(16);
         let cm_width = prev_pow2((rest * 4 / 10 / (2 * CM_DEPTH * 8)).max(64));
         Budget {
@@ -101,7 +103,7 @@ impl Budget {
     /// Gives the run total's four address rankings `bytes` more (all shards
     /// together).
     pub fn with_total(mut self, bytes: usize) -> Budget {
-        let per = 4 * SpaceSaving::<u128>::bytes_per_counter() * SHARDS;
+        let per = Rank::ADDRESSES * SpaceSaving::<u128>::bytes_per_counter() * SHARDS;
         self.total_hh_capacity = self.hh_capacity + bytes / per;
         self
     }
@@ -109,7 +111,7 @@ impl Budget {
     /// What the run total's larger rankings take beyond an epoch's sketches.
     pub fn total_extra_bytes(&self) -> usize {
         (self.total_hh_capacity - self.hh_capacity)
-            * 4
+            * Rank::ADDRESSES
             * SpaceSaving::<u128>::bytes_per_counter()
             * SHARDS
     }
@@ -134,10 +136,7 @@ impl Budget {
 
     /// Upper bound of one epoch's sketch memory under this budget.
     pub fn epoch_bytes(&self) -> usize {
-        let hh = self.hh_capacity
-            * (8 * SpaceSaving::<u128>::bytes_per_counter()
-                + 2 * SpaceSaving::<(u128, u128)>::bytes_per_counter()
-                + ATTACK_SKETCHES * SpaceSaving::<u128>::bytes_per_counter());
+        let hh = self.hh_capacity * ranking_bytes_per_counter();
         let cm = 2 * self.cm_width * CM_DEPTH * 8;
         let hll = 3 * (1 << self.hll_p)
             + self.dst_sources_capacity * 2 * ((1 << self.dst_sources_p) + 64);

@@ -10,6 +10,7 @@ mod budget;
 mod owned;
 
 use std::collections::HashMap;
+use std::ops::{Index, IndexMut};
 
 use sketches::hash::DEFAULT_SEED;
 use sketches::{CountMin, HyperLogLog, SpaceSaving};
@@ -20,32 +21,88 @@ pub use batches::{Batches, CouponCache};
 pub use budget::{attack_prefix, is_reflector_port, Budget, CM_DEPTH};
 pub use owned::OwnedShards;
 
-/// One shard's sketches for one epoch (or a window of epochs).
-#[derive(Debug, Clone)]
-pub struct ShardSketches {
-    pub src_bytes: SpaceSaving<u128>,
-    pub src_packets: SpaceSaving<u128>,
-    pub dst_bytes: SpaceSaving<u128>,
-    pub dst_packets: SpaceSaving<u128>,
-    pub pair_bytes: SpaceSaving<(u128, u128)>,
-    pub pair_packets: SpaceSaving<(u128, u128)>,
-    pub dport_bytes: SpaceSaving<u64>,
-    pub dport_packets: SpaceSaving<u64>,
-    pub sport_bytes: SpaceSaving<u64>,
-    pub sport_packets: SpaceSaving<u64>,
+/// The address-keyed rankings of a shard, by what they rank: one line here
+/// (and one in [`Rank::ALL`]) adds a dimension. The run total keeps larger
+/// rankings for the first four ([`Rank::ADDRESSES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rank {
+    /// Bytes per source address.
+    SrcBytes,
+    /// Packets per source address.
+    SrcPackets,
+    /// Bytes per destination address.
+    DstBytes,
+    /// Packets per destination address.
+    DstPackets,
     /// SYNs (without ACK) per destination.
-    pub syn_to: SpaceSaving<u128>,
+    SynTo,
     /// SYN-ACKs per source (the server answering).
-    pub synack_from: SpaceSaving<u128>,
+    SynAckFrom,
     /// RSTs per destination.
-    pub rst_to: SpaceSaving<u128>,
+    RstTo,
     /// ICMP and ICMPv6 packets per destination.
-    pub icmp_to: SpaceSaving<u128>,
+    IcmpTo,
     /// UDP packets from reflector ports ([`budget::REFLECTOR_PORTS`]) per
     /// destination.
-    pub amp_to: SpaceSaving<u128>,
+    AmpTo,
     /// Packets per destination prefix ([`attack_prefix`]).
-    pub prefix_to: SpaceSaving<u128>,
+    PrefixTo,
+}
+
+impl Rank {
+    /// Every address ranking, in index order.
+    pub const ALL: [Rank; 10] = [
+        Rank::SrcBytes,
+        Rank::SrcPackets,
+        Rank::DstBytes,
+        Rank::DstPackets,
+        Rank::SynTo,
+        Rank::SynAckFrom,
+        Rank::RstTo,
+        Rank::IcmpTo,
+        Rank::AmpTo,
+        Rank::PrefixTo,
+    ];
+    /// The four rankings of top talkers, first in index order.
+    pub const ADDRESSES: usize = 4;
+}
+
+/// The rankings of address pairs (source, destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairRank {
+    Bytes,
+    Packets,
+}
+
+impl PairRank {
+    pub const ALL: [PairRank; 2] = [PairRank::Bytes, PairRank::Packets];
+}
+
+/// The rankings of transport ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortRank {
+    DportBytes,
+    DportPackets,
+    SportBytes,
+    SportPackets,
+}
+
+impl PortRank {
+    pub const ALL: [PortRank; 4] = [
+        PortRank::DportBytes,
+        PortRank::DportPackets,
+        PortRank::SportBytes,
+        PortRank::SportPackets,
+    ];
+}
+
+/// One shard's sketches for one epoch (or a window of epochs). Rankings
+/// are indexed by what they rank: `s[Rank::SrcBytes]`, `s[PortRank::DportBytes]`.
+#[derive(Debug, Clone)]
+pub struct ShardSketches {
+    addr: [SpaceSaving<u128>; Rank::ALL.len()],
+    pairs: [SpaceSaving<(u128, u128)>; PairRank::ALL.len()],
+    ports: [SpaceSaving<u64>; PortRank::ALL.len()],
     /// Bytes per source address and prefix.
     pub cm_src: CountMin,
     /// Bytes per destination address and prefix.
@@ -65,6 +122,34 @@ pub struct ShardSketches {
     budget: Budget,
 }
 
+macro_rules! index_rankings {
+    ($rank:ty, $field:ident, $key:ty) => {
+        impl Index<$rank> for ShardSketches {
+            type Output = SpaceSaving<$key>;
+            #[inline]
+            fn index(&self, r: $rank) -> &SpaceSaving<$key> {
+                &self.$field[r as usize]
+            }
+        }
+        impl IndexMut<$rank> for ShardSketches {
+            #[inline]
+            fn index_mut(&mut self, r: $rank) -> &mut SpaceSaving<$key> {
+                &mut self.$field[r as usize]
+            }
+        }
+    };
+}
+index_rankings!(Rank, addr, u128);
+index_rankings!(PairRank, pairs, (u128, u128));
+index_rankings!(PortRank, ports, u64);
+
+/// `N` empty rankings of `capacity` counters.
+fn rankings<K: sketches::hash::SketchKey, const N: usize>(capacity: usize) -> [SpaceSaving<K>; N] {
+    std::array::from_fn(|_| {
+        SpaceSaving::new(capacity, DEFAULT_SEED).expect("budget sizes are valid")
+    })
+}
+
 impl ShardSketches {
     /// Empty sketches sized by `b`.
     ///
@@ -73,7 +158,6 @@ impl ShardSketches {
     /// [`Budget::for_epoch`] never produces.
     pub fn new(b: &Budget) -> ShardSketches {
         let seed = DEFAULT_SEED;
-        let hh = |c| SpaceSaving::new(c, seed).expect("budget sizes are valid");
         let cm =
             || CountMin::with_shape(b.cm_width, CM_DEPTH, seed).expect("budget sizes are valid");
         let hll = || HyperLogLog::new(b.hll_p, seed).expect("budget sizes are valid");
@@ -81,28 +165,16 @@ impl ShardSketches {
         // HLLs, so they are hashed as DataSketches hashes address text.
         let ds_hll = || HyperLogLog::new_datasketches(b.hll_p).expect("budget sizes are valid");
         ShardSketches {
-            src_bytes: hh(b.hh_capacity),
-            src_packets: hh(b.hh_capacity),
-            dst_bytes: hh(b.hh_capacity),
-            dst_packets: hh(b.hh_capacity),
-            pair_bytes: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
-            pair_packets: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
-            dport_bytes: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
-            dport_packets: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
-            sport_bytes: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
-            sport_packets: SpaceSaving::new(b.hh_capacity, seed).expect("budget sizes are valid"),
-            syn_to: hh(b.hh_capacity),
-            synack_from: hh(b.hh_capacity),
-            rst_to: hh(b.hh_capacity),
-            icmp_to: hh(b.hh_capacity),
-            amp_to: hh(b.hh_capacity),
-            prefix_to: hh(b.hh_capacity),
+            addr: rankings(b.hh_capacity),
+            pairs: rankings(b.hh_capacity),
+            ports: rankings(b.hh_capacity),
             cm_src: cm(),
             cm_dst: cm(),
             hll_src: ds_hll(),
             hll_dst: ds_hll(),
             hll_flows: hll(),
-            dst_sources_hh: hh(b.dst_sources_capacity),
+            dst_sources_hh: SpaceSaving::new(b.dst_sources_capacity, seed)
+                .expect("budget sizes are valid"),
             dst_sources: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
             services: ServiceTable::new(b.services_per_shard),
             spare_dst: Vec::new(),
@@ -114,22 +186,9 @@ impl ShardSketches {
     /// (an epoch's sketches are pooled: [`crate::engine`]), so a steady
     /// stream of epochs stops allocating and faulting in fresh pages.
     pub fn reset(&mut self) {
-        self.src_bytes.clear();
-        self.src_packets.clear();
-        self.dst_bytes.clear();
-        self.dst_packets.clear();
-        self.pair_bytes.clear();
-        self.pair_packets.clear();
-        self.dport_bytes.clear();
-        self.dport_packets.clear();
-        self.sport_bytes.clear();
-        self.sport_packets.clear();
-        self.syn_to.clear();
-        self.synack_from.clear();
-        self.rst_to.clear();
-        self.icmp_to.clear();
-        self.amp_to.clear();
-        self.prefix_to.clear();
+        self.addr.iter_mut().for_each(SpaceSaving::clear);
+        self.pairs.iter_mut().for_each(SpaceSaving::clear);
+        self.ports.iter_mut().for_each(SpaceSaving::clear);
         self.cm_src.reset();
         self.cm_dst.reset();
         self.hll_src.clear();
@@ -162,28 +221,20 @@ impl ShardSketches {
     /// Empty sketches for the run total: an epoch's, with the larger
     /// address rankings of [`Budget::total_hh_capacity`].
     pub fn new_total(b: &Budget) -> ShardSketches {
-        let hh = |c| SpaceSaving::new(c, DEFAULT_SEED).expect("budget sizes are valid");
-        ShardSketches {
-            src_bytes: hh(b.total_hh_capacity),
-            src_packets: hh(b.total_hh_capacity),
-            dst_bytes: hh(b.total_hh_capacity),
-            dst_packets: hh(b.total_hh_capacity),
-            ..ShardSketches::new(b)
+        let mut s = ShardSketches::new(b);
+        let total: [SpaceSaving<u128>; Rank::ADDRESSES] = rankings(b.total_hh_capacity);
+        for (mine, t) in s.addr.iter_mut().zip(total) {
+            *mine = t;
         }
+        s
     }
 
     /// Merges another shard's sketches (same shard, another epoch).
     pub fn merge(&mut self, o: &ShardSketches) {
-        let ok = [
-            self.src_bytes.merge(&o.src_bytes),
-            self.src_packets.merge(&o.src_packets),
-            self.dst_bytes.merge(&o.dst_bytes),
-            self.dst_packets.merge(&o.dst_packets),
-        ];
-        debug_assert!(
-            ok.iter().all(Result::is_ok),
-            "shards of one engine always merge"
-        );
+        for (mine, theirs) in self.addr[..Rank::ADDRESSES].iter_mut().zip(&o.addr) {
+            let ok = mine.merge(theirs);
+            debug_assert!(ok.is_ok(), "shards of one engine always merge");
+        }
         self.merge_rest(o);
     }
 
@@ -191,19 +242,14 @@ impl ShardSketches {
     /// total takes from the flushes directly ([`OwnedShards::apply_addresses`]).
     pub fn merge_rest(&mut self, o: &ShardSketches) {
         // Same budget and seed by construction: merges cannot fail.
+        let ranked = self.addr[Rank::ADDRESSES..]
+            .iter_mut()
+            .zip(&o.addr[Rank::ADDRESSES..])
+            .map(|(m, t)| m.merge(t))
+            .chain(self.pairs.iter_mut().zip(&o.pairs).map(|(m, t)| m.merge(t)))
+            .chain(self.ports.iter_mut().zip(&o.ports).map(|(m, t)| m.merge(t)))
+            .fold(true, |all, r| all & r.is_ok());
         let ok = [
-            self.pair_bytes.merge(&o.pair_bytes),
-            self.pair_packets.merge(&o.pair_packets),
-            self.dport_bytes.merge(&o.dport_bytes),
-            self.dport_packets.merge(&o.dport_packets),
-            self.sport_bytes.merge(&o.sport_bytes),
-            self.sport_packets.merge(&o.sport_packets),
-            self.syn_to.merge(&o.syn_to),
-            self.synack_from.merge(&o.synack_from),
-            self.rst_to.merge(&o.rst_to),
-            self.icmp_to.merge(&o.icmp_to),
-            self.amp_to.merge(&o.amp_to),
-            self.prefix_to.merge(&o.prefix_to),
             self.cm_src.merge(&o.cm_src),
             self.cm_dst.merge(&o.cm_dst),
             self.hll_src.merge(&o.hll_src),
@@ -212,7 +258,7 @@ impl ShardSketches {
             self.dst_sources_hh.merge(&o.dst_sources_hh),
         ];
         debug_assert!(
-            ok.iter().all(Result::is_ok),
+            ranked && ok.iter().all(Result::is_ok),
             "shards of one engine always merge"
         );
         for (k, h) in &o.dst_sources {

@@ -3,7 +3,7 @@
 
 use capture::Ip;
 
-use super::{Batches, Budget, CouponCache, ShardSketches};
+use super::{Batches, Budget, CouponCache, PairRank, PortRank, Rank, ShardSketches};
 use crate::engine::Flush;
 use crate::handshake::{ServiceSink, ServiceTable};
 use crate::keys::{shard_of, SHARDS};
@@ -82,16 +82,16 @@ impl OwnedShards {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk.src_bytes);
-            b.ranked(sh, &f.src.items, |v| v.packets, &mut sk.src_packets);
+            b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk[Rank::SrcBytes]);
+            b.ranked(sh, &f.src.items, |v| v.packets, &mut sk[Rank::SrcPackets]);
         }
         b.split(&f.dst.items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk.dst_bytes);
-            b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk.dst_packets);
+            b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk[Rank::DstBytes]);
+            b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk[Rank::DstPackets]);
         }
     }
 
@@ -110,30 +110,50 @@ impl OwnedShards {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked(sh, &f.pair.items, |v| v.bytes, &mut sk.pair_bytes);
-            b.ranked(sh, &f.pair.items, |v| v.packets, &mut sk.pair_packets);
+            b.ranked(sh, &f.pair.items, |v| v.bytes, &mut sk[PairRank::Bytes]);
+            b.ranked(sh, &f.pair.items, |v| v.packets, &mut sk[PairRank::Packets]);
         }
         b.split(&f.sport.items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked_port(sh, &f.sport.items, |v| v.bytes, &mut sk.sport_bytes);
-            b.ranked_port(sh, &f.sport.items, |v| v.packets, &mut sk.sport_packets);
+            b.ranked_port(
+                sh,
+                &f.sport.items,
+                |v| v.bytes,
+                &mut sk[PortRank::SportBytes],
+            );
+            b.ranked_port(
+                sh,
+                &f.sport.items,
+                |v| v.packets,
+                &mut sk[PortRank::SportPackets],
+            );
         }
         b.split(&f.dport.items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked_port(sh, &f.dport.items, |v| v.bytes, &mut sk.dport_bytes);
-            b.ranked_port(sh, &f.dport.items, |v| v.packets, &mut sk.dport_packets);
+            b.ranked_port(
+                sh,
+                &f.dport.items,
+                |v| v.bytes,
+                &mut sk[PortRank::DportBytes],
+            );
+            b.ranked_port(
+                sh,
+                &f.dport.items,
+                |v| v.packets,
+                &mut sk[PortRank::DportPackets],
+            );
         }
         for &(src, h, v) in &f.src.items {
             if let Some(s) = self.get(h) {
                 s.hll_src.update_coupon(coupons.get(Ip(src), h));
                 if v.synack > 0 {
-                    s.synack_from.update(src, v.synack);
+                    s[Rank::SynAckFrom].update(src, v.synack);
                 }
             }
         }
@@ -141,16 +161,16 @@ impl OwnedShards {
             if let Some(s) = self.get(h) {
                 s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
                 if v.syn > 0 {
-                    s.syn_to.update(dst, v.syn);
+                    s[Rank::SynTo].update(dst, v.syn);
                 }
                 if v.rst > 0 {
-                    s.rst_to.update(dst, v.rst);
+                    s[Rank::RstTo].update(dst, v.rst);
                 }
                 if v.icmp > 0 {
-                    s.icmp_to.update(dst, v.icmp);
+                    s[Rank::IcmpTo].update(dst, v.icmp);
                 }
                 if v.amp > 0 {
-                    s.amp_to.update(dst, v.amp);
+                    s[Rank::AmpTo].update(dst, v.amp);
                 }
                 if let Some(gone) = s.dst_sources_hh.update_evicting(dst, v.packets) {
                     s.untrack_dst(gone);
@@ -172,7 +192,7 @@ impl OwnedShards {
         }
         for &(prefix, h, packets) in &f.prefix.items {
             if let Some(s) = self.get(h) {
-                s.prefix_to.update(prefix, packets);
+                s[Rank::PrefixTo].update(prefix, packets);
             }
         }
         for &(_, h, bytes) in &f.cm_src.items {
