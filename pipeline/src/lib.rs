@@ -23,7 +23,7 @@ mod shard;
 mod source;
 mod summary;
 
-pub use collect::{CollectConfig, Collector};
+pub use collect::{CollectConfig, CollectError, Collector};
 pub use engine::{Engine, EngineConfig, EngineError, RunOutput, WindowSpec};
 pub use handshake::{ServiceReport, ServiceStats};
 pub use keys::{Dimension, Metric, SHARDS};
