@@ -38,6 +38,25 @@ use crate::detect::Cidr;
 use crate::engine::{wall_clock_ns, Backpressure, Source};
 use crate::metrics::Metrics;
 
+/// Why a collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// No address to listen on was given.
+    #[error("no address to listen on")]
+    NoAddress,
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address asked for (with the port the first socket got).
+        addr: SocketAddr,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// A socket's address could not be read, or a thread not started.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// How long a receiving thread waits for a datagram before it looks at
 /// the shutdown flag again.
 const READ_TIMEOUT: Duration = Duration::from_millis(50);
@@ -116,9 +135,9 @@ impl Collector {
     /// Binds every socket (all or nothing, so a bad address fails before
     /// any thread starts) and starts the receiving threads. Metrics go to
     /// `metrics` (the engine's).
-    pub fn start(cfg: &CollectConfig, metrics: Arc<Metrics>) -> std::io::Result<Collector> {
+    pub fn start(cfg: &CollectConfig, metrics: Arc<Metrics>) -> Result<Collector, CollectError> {
         if cfg.listen.is_empty() {
-            return Err(std::io::Error::other("give at least one --listen address"));
+            return Err(CollectError::NoAddress);
         }
         let threads = cfg.threads.clamp(1, 64);
         let mut sockets: Vec<Arc<UdpSocket>> = Vec::new();
@@ -127,7 +146,10 @@ impl Collector {
             let mut target = *addr;
             for _ in 0..threads {
                 let s = capture::udp::bind(target, true, cfg.recv_buffer, READ_TIMEOUT).map_err(
-                    |e| std::io::Error::new(e.kind(), format!("cannot listen on {target}: {e}")),
+                    |error| CollectError::Listen {
+                        addr: target,
+                        error,
+                    },
                 )?;
                 // Port 0: the others join the port the first one got.
                 target = s.local_addr()?;

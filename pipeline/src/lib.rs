@@ -23,13 +23,15 @@ mod shard;
 mod source;
 mod summary;
 
-pub use collect::{CollectConfig, Collector};
-pub use engine::{
-    wall_clock_ns, Backpressure, Engine, EngineConfig, EngineError, RunOutput, Source, WindowSpec,
-};
+pub use collect::{CollectConfig, CollectError, Collector};
+pub use engine::{Engine, EngineConfig, EngineError, RunOutput, WindowSpec};
 pub use handshake::{ServiceReport, ServiceStats};
 pub use keys::{Dimension, Metric, SHARDS};
 pub use metrics::Metrics;
 pub use shard::Budget;
-pub use source::{FileSource, Selected, Selector};
+#[cfg(feature = "live")]
+pub use source::LiveSource;
+pub use source::{
+    wall_clock_ns, Backpressure, FileProblem, FileSource, Selected, Selector, Source,
+};
 pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem, TopRow};

@@ -21,9 +21,8 @@ pub fn run(_args: &CaptureArgs) -> Result<ExitCode> {
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use std::time::{Duration, Instant};
 
-    use capture::live::{list_interfaces, KernelStats, LiveCapture, LiveConfig, LiveError};
-    use capture::{parse_packet, FlowUpdate, Totals};
-    use pipeline::{Backpressure, Source};
+    use capture::live::{list_interfaces, LiveCapture, LiveConfig};
+    use pipeline::LiveSource;
     use serde_json::{json, Map};
 
     use crate::alerts::{self, Alerting};
@@ -31,77 +30,6 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         self, run_answers_json, run_answers_text, summary_json, table, thousands, Rates,
     };
     use crate::stop::StopFlag;
-
-    /// The interface as a pipeline source.
-    struct Live {
-        cap: LiveCapture,
-        totals: Totals,
-        limit: u64,
-        error: Option<String>,
-        metrics: std::sync::Arc<pipeline::Metrics>,
-        /// Kernel counters as last published, and when.
-        published: KernelStats,
-        last_sync: Instant,
-    }
-
-    impl Live {
-        /// Reads the kernel's counters and publishes what is new as
-        /// `netsketch_kernel_drops_total{source="pcap"|"interface"}`.
-        fn sync_kernel(&mut self) -> Result<KernelStats, LiveError> {
-            let k = self.cap.stats()?;
-            let m = &self.metrics.kernel_drops;
-            m.with_label_values(&["pcap"])
-                .inc_by(k.dropped - self.published.dropped);
-            m.with_label_values(&["interface"])
-                .inc_by(k.if_dropped - self.published.if_dropped);
-            self.published = k;
-            self.last_sync = Instant::now();
-            Ok(k)
-        }
-    }
-
-    impl Source for Live {
-        fn name(&self) -> &'static str {
-            "live"
-        }
-
-        fn backpressure(&self) -> Backpressure {
-            Backpressure::Shed
-        }
-
-        // Packet times are the kernel's clock: a quiet link still closes
-        // its epochs (and ends its alerts) on time.
-        fn clock_ns(&self) -> Option<u64> {
-            Some(pipeline::wall_clock_ns())
-        }
-
-        fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {
-            if self.last_sync.elapsed() >= Duration::from_secs(1) {
-                if let Err(e) = self.sync_kernel() {
-                    self.error = Some(e.to_string());
-                    return false;
-                }
-            }
-            let mut u = FlowUpdate::default();
-            while out.len() < max && self.totals.packets < self.limit {
-                match self.cap.next_packet() {
-                    Ok(Some(pkt)) => {
-                        let res = parse_packet(&pkt, &mut u);
-                        self.totals.record(&pkt, &u, res.err());
-                        out.push(u);
-                    }
-                    // A read timeout or a wake-up: hand over what we have,
-                    // so a quiet link still closes epochs and sees Ctrl-C.
-                    Ok(None) => return true,
-                    Err(e) => {
-                        self.error = Some(e.to_string());
-                        return false;
-                    }
-                }
-            }
-            self.totals.packets < self.limit
-        }
-    }
 
     if args.list {
         for i in list_interfaces()? {
@@ -168,15 +96,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         "netsketch: listening on {iface}, link-type {}; Ctrl-C or SIGTERM stops",
         cap.linktype()
     );
-    let mut source = Live {
-        cap,
-        totals: Totals::default(),
-        limit: args.count.unwrap_or(u64::MAX),
-        error: None,
-        metrics: engine.metrics(),
-        published: KernelStats::default(),
-        last_sync: Instant::now(),
-    };
+    let mut source = LiveSource::new(cap, args.count.unwrap_or(u64::MAX), engine.metrics());
     let k = args.engine.top;
     let json = args.output.json;
     let server = args

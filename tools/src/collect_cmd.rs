@@ -78,7 +78,10 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
     alerts::attach_kafka(&mut alerting, kafka.as_ref());
     let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
-    let mut collector = Collector::start(&cfg, engine.metrics())?;
+    let mut collector = Collector::start(&cfg, engine.metrics()).map_err(|e| match e {
+        pipeline::CollectError::NoAddress => anyhow::anyhow!("give at least one --listen address"),
+        e => e.into(),
+    })?;
     let shutdown = collector.shutdown_handle();
     let wake = std::sync::Arc::clone(&shutdown);
     let _stop = StopFlag::install_with(move || wake.store(true, Ordering::SeqCst));

@@ -190,11 +190,11 @@ impl EngineArgs {
                             slide: n,
                         };
                     }
-                    Err(e) => return Err(crate::exit::usage(e)),
+                    Err(e) => return Err(crate::engine_error::usage(e)),
                 }
             }
         }
-        Engine::new(cfg).map_err(crate::exit::usage)
+        Engine::new(cfg).map_err(crate::engine_error::usage)
     }
 
     pub fn config(&self) -> Result<EngineConfig> {

@@ -13,6 +13,7 @@ mod cli;
 mod collect_cmd;
 mod demo;
 mod engine_args;
+mod engine_error;
 mod exit;
 pub mod gen;
 mod http;

@@ -12,6 +12,9 @@ use pipeline::{Dimension, EpochTotals, Handshake, Metric, Summary, TopItem};
 use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
+mod handshake;
+pub use handshake::services_json;
+
 /// An estimate in the output contract's shape.
 pub fn estimate_json(e: &Estimate) -> Value {
     json!({
@@ -108,29 +111,6 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
     m.insert("tcp_handshake".into(), Value::Object(handshake));
     m.insert("services".into(), services_json(s, k));
     m
-}
-
-/// TCP handshakes of the busiest services (round-trip times in ns, with
-/// HdrHistogram's 2-digit precision) and of all others together.
-pub fn services_json(s: &Summary, k: usize) -> Value {
-    let top: Vec<Value> = s
-        .services(k)
-        .into_iter()
-        .map(|r| {
-            let mut v = json!({"service": r.name(), "missed_events_upper": r.missed_upper});
-            if let (Value::Object(m), Value::Object(st)) = (&mut v, r.stats.to_json()) {
-                m.extend(st);
-            }
-            v
-        })
-        .collect();
-    let (other, untracked) = s.services_other();
-    json!({
-        "top": top,
-        "other": other.to_json(),
-        "untracked_syns": untracked,
-        "rtt_relative_precision": 1.0 / 128.0,
-    })
 }
 
 /// A window line of the JSON output.
@@ -352,21 +332,21 @@ pub fn answers_text(s: &Summary, r: &crate::rankings::Rankings) -> String {
             "    (counts exact for each service listed, except `+N`: up to N handshake events counted under other services)"
         );
     }
-    let ms = |h: &Value, q: &str| {
-        h[q].as_u64()
-            .map_or("-".to_string(), |ns| format!("{:.1}", ns as f64 / 1e6))
+    let ms = |r: &pipeline::handshake::Rtt, q: fn(&pipeline::handshake::RttQuantiles) -> u64| {
+        r.quantiles()
+            .map_or("-".to_string(), |x| format!("{:.1}", q(&x) as f64 / 1e6))
     };
     for r in services {
-        let st = r.stats.to_json();
+        let (srv, cli) = (&r.stats.server_rtt, &r.stats.client_rtt);
         let _ = writeln!(
             out,
             "    {:<46} {:>9}  {:>7}/{:<7} ms  {:>7}/{:<7} ms  {:>5.1}%{}",
             r.name(),
             thousands(r.stats.attempts),
-            ms(&st["server_rtt_ns"], "p50"),
-            ms(&st["server_rtt_ns"], "p99"),
-            ms(&st["client_rtt_ns"], "p50"),
-            ms(&st["client_rtt_ns"], "p99"),
+            ms(srv, |q| q.p50),
+            ms(srv, |q| q.p99),
+            ms(cli, |q| q.p50),
+            ms(cli, |q| q.p99),
             r.stats.failure_ratio() * 100.0,
             if r.missed_upper > 0 {
                 format!("  +{}", thousands(r.missed_upper))

@@ -239,17 +239,18 @@ impl Server {
         }
         self.traffic.rtt.reset();
         for svc in w.services(n) {
-            let v = svc.stats.to_json();
             let name = svc.name();
-            for side in ["server", "client"] {
-                let r = &v[format!("{side}_rtt_ns")];
-                for (q, label) in [("p50", "0.5"), ("p90", "0.9"), ("p99", "0.99")] {
-                    if let Some(ns) = r[q].as_f64() {
-                        self.traffic
-                            .rtt
-                            .with_label_values(&[&name, side, label])
-                            .set(ns / 1e9);
-                    }
+            let sides = [
+                ("server", &svc.stats.server_rtt),
+                ("client", &svc.stats.client_rtt),
+            ];
+            for (side, r) in sides {
+                let Some(r) = r.quantiles() else { continue };
+                for (ns, label) in [(r.p50, "0.5"), (r.p90, "0.9"), (r.p99, "0.99")] {
+                    self.traffic
+                        .rtt
+                        .with_label_values(&[&name, side, label])
+                        .set(ns as f64 / 1e9);
                 }
             }
         }

@@ -72,41 +72,119 @@ impl Default for EngineConfig {
     }
 }
 
-/// A configuration the engine refuses.
+/// A configuration the engine refuses: which option, its bound and the
+/// value given. The messages name no command-line flag; tools says which
+/// flag the user gave.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
-    /// An option out of range, with what to do.
-    #[error("{0}")]
-    Invalid(String),
+    /// More workers than key shards.
+    #[error("workers must be 0 (the reader does all the work) to {max}, got {given}")]
+    Workers {
+        /// Workers asked for.
+        given: usize,
+        /// The most there can be ([`SHARDS`]).
+        max: usize,
+    },
+    /// A batch size out of range.
+    #[error("batch size must be 1 to {max}, got {given}")]
+    Batch {
+        /// Updates per batch asked for.
+        given: usize,
+        /// The largest batch.
+        max: usize,
+    },
+    /// An epoch shorter than the shortest one.
+    #[error("epoch must be at least {min_ns} ns, got {given_ns} ns")]
+    Epoch {
+        /// Epoch length asked for, ns.
+        given_ns: u64,
+        /// The shortest epoch, ns.
+        min_ns: u64,
+    },
+    /// A worker queue without room for a batch.
+    #[error("queue size must be at least 1 batch")]
+    Queue,
+    /// A window whose length or slide is out of range.
+    #[error(
+        "window {length}/{slide} epochs: length must be 1 to {max_length} epochs and slide 1 to length"
+    )]
+    Window {
+        /// Epochs covered.
+        length: u32,
+        /// Epochs between reports.
+        slide: u32,
+        /// The longest window, in epochs.
+        max_length: u32,
+    },
+    /// A memory budget whose sketches would pass a sketch's own limit.
+    #[error("{} MiB is more than the sketches can take ({why}); give at most {} MiB", .given_bytes >> 20, .fits_bytes >> 20)]
+    MemoryOver {
+        /// The budget given, bytes.
+        given_bytes: usize,
+        /// Which sketch limit it passes.
+        why: String,
+        /// The largest budget that fits, bytes (to within 1 MiB).
+        fits_bytes: usize,
+    },
+    /// A memory budget too small for the epochs a window holds.
+    #[error("{} MiB is too small for a {ring}-epoch window; give at least {} MiB", .given_bytes >> 20, .needed_bytes >> 20)]
+    MemoryUnder {
+        /// The budget given, bytes.
+        given_bytes: usize,
+        /// The longest window, in epochs.
+        ring: usize,
+        /// What the epochs need, bytes.
+        needed_bytes: usize,
+    },
+    /// Pinning asked for with an empty list of CPUs.
+    #[error("the CPU list needs at least one CPU")]
+    NoCpus,
+    /// A CPU to pin to that this machine does not offer.
+    #[error("CPU {cpu} is not available; this machine has {}", join_ids(.available))]
+    CpuUnavailable {
+        /// The CPU asked for.
+        cpu: usize,
+        /// The CPUs there are.
+        available: Vec<usize>,
+    },
+}
+
+/// `0,1,2`: CPU ids as the machine lists them.
+fn join_ids(ids: &[usize]) -> String {
+    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    ids.join(",")
 }
 
 /// Checks `cfg` and sizes one epoch's sketches from its memory budget.
 pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
-    let bad = |m: String| Err(EngineError::Invalid(m));
     if cfg.workers > SHARDS {
-        return bad(format!(
-            "--workers must be 0 (the reader does all the work) to {SHARDS}, got {}",
-            cfg.workers
-        ));
+        return Err(EngineError::Workers {
+            given: cfg.workers,
+            max: SHARDS,
+        });
     }
     if cfg.batch_size == 0 || cfg.batch_size > 1 << 20 {
-        return bad(format!(
-            "--batch must be 1 to 1048576, got {}",
-            cfg.batch_size
-        ));
+        return Err(EngineError::Batch {
+            given: cfg.batch_size,
+            max: 1 << 20,
+        });
     }
     if cfg.epoch_ns < 1_000_000 {
-        return bad("--epoch must be at least 1ms".into());
+        return Err(EngineError::Epoch {
+            given_ns: cfg.epoch_ns,
+            min_ns: 1_000_000,
+        });
     }
     if cfg.queue_batches == 0 {
-        return bad("queue size must be at least 1 batch".into());
+        return Err(EngineError::Queue);
     }
     for w in &cfg.windows {
         if w.length == 0 || w.slide == 0 || w.slide > w.length || w.length > 3600 {
-            return bad(format!(
-                "window {}/{} epochs: length must be 1 to 3600 epochs and slide 1 to length",
-                w.length, w.slide
-            ));
+            return Err(EngineError::Window {
+                length: w.length,
+                slide: w.slide,
+                max_length: 3600,
+            });
         }
     }
     let ring = cfg
@@ -147,18 +225,18 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
                 Err(_) => over = mid,
             }
         }
-        return bad(format!(
-            "--memory {} MiB is more than the sketches can take ({why}); give at most {} MiB",
-            cfg.memory_bytes >> 20,
-            fits >> 20
-        ));
+        return Err(EngineError::MemoryOver {
+            given_bytes: cfg.memory_bytes,
+            why,
+            fits_bytes: fits,
+        });
     }
     if budget.epoch_bytes() * copies + budget.total_extra_bytes() > cfg.memory_bytes.max(1) * 2 {
-        return bad(format!(
-            "--memory {} MiB is too small for a {ring}-epoch window; give at least {} MiB",
-            cfg.memory_bytes >> 20,
-            (budget.epoch_bytes() * copies) >> 20
-        ));
+        return Err(EngineError::MemoryUnder {
+            given_bytes: cfg.memory_bytes,
+            ring,
+            needed_bytes: budget.epoch_bytes() * copies,
+        });
     }
     Ok(budget)
 }
@@ -168,23 +246,21 @@ pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
 pub(super) fn pin_plan(
     cfg: &EngineConfig,
 ) -> Result<Vec<Option<core_affinity::CoreId>>, EngineError> {
-    let bad = |m: String| Err(EngineError::Invalid(m));
     let available = core_affinity::get_core_ids().unwrap_or_default();
     let cores = if !cfg.pin {
         vec![None; cfg.workers + 1]
     } else {
         let wanted: Vec<usize> = match &cfg.cpus {
-            Some(c) if c.is_empty() => return bad("--cpus needs at least one CPU".into()),
+            Some(c) if c.is_empty() => return Err(EngineError::NoCpus),
             Some(c) => c.clone(),
             None => available.iter().map(|c| c.id).collect(),
         };
         for c in &wanted {
             if !available.iter().any(|a| a.id == *c) {
-                let ids: Vec<String> = available.iter().map(|a| a.id.to_string()).collect();
-                return bad(format!(
-                    "CPU {c} is not available; this machine has {}",
-                    ids.join(",")
-                ));
+                return Err(EngineError::CpuUnavailable {
+                    cpu: *c,
+                    available: available.iter().map(|a| a.id).collect(),
+                });
             }
         }
         if wanted.is_empty() {

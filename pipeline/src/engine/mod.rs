@@ -27,7 +27,6 @@ mod worker;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use capture::FlowUpdate;
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::keys::SHARDS;
@@ -40,49 +39,13 @@ use feed::{Feeder, Outlet};
 use merge::{MergeMsg, MERGE_EPOCHS};
 use worker::{WorkerMsg, WorkerState};
 
+pub use crate::source::{wall_clock_ns, Backpressure, Source};
+
 pub(crate) use aggregate::Flush;
 
 /// Epochs' worth of spent sketches kept for reuse when windows tumble:
 /// those open and in flight to the merging thread.
 const POOL_EPOCHS: usize = 4;
-
-/// What happens when a worker queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backpressure {
-    /// Wait: nothing is lost (file replay).
-    Block,
-    /// Drop the batch and count it (live capture, flow collection).
-    Shed,
-}
-
-/// Where updates come from. `fill` runs on the source thread.
-pub trait Source: Send {
-    /// A short label for metrics (`file`, `live`, `generated`).
-    fn name(&self) -> &'static str;
-    /// Appends up to `max` updates to `out`; returns false when the input
-    /// is exhausted (what was appended still counts).
-    fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool;
-    /// What to do with full queues.
-    fn backpressure(&self) -> Backpressure {
-        Backpressure::Block
-    }
-    /// The wall clock, ns since the Unix epoch, for live sources whose
-    /// event times follow it: epochs then close on time even when no
-    /// update comes (a quiet link, an idle exporter). `None` (files): event
-    /// time alone closes epochs, so a replay gives the same answers at any
-    /// speed.
-    fn clock_ns(&self) -> Option<u64> {
-        None
-    }
-}
-
-/// The wall clock in ns since the Unix epoch: what a live source's
-/// [`Source::clock_ns`] returns, and what stamps records on arrival.
-pub fn wall_clock_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
 
 /// What a run produced.
 #[derive(Debug)]

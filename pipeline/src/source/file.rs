@@ -1,12 +1,11 @@
 //! Capture files as a pipeline source: read, parse (capture's parser) and
-//! count exactly, in the source thread.
+//! count exactly, in the source thread; recorded flow exports decoded into
+//! their records.
 
 use capture::flows::{FlowDecoder, FlowError, Limits};
-use capture::{
-    parse_packet, udp_datagram, CaptureFile, FlowUpdate, RawPacket, ReadError, Reason, Totals,
-};
+use capture::{parse_packet, udp_datagram, CaptureFile, FlowUpdate, ReadError, Reason, Totals};
 
-use crate::engine::Source;
+use super::{Selected, Selector, Source};
 
 /// How reading one file ended badly.
 #[derive(Debug)]
@@ -19,22 +18,6 @@ pub struct FileProblem {
     /// corrupt framing (an error).
     pub cut_short: bool,
 }
-
-/// What a [`Selector`] says of a packet before it is parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Selected {
-    /// Into the pipeline.
-    Keep,
-    /// Left out by a filter expression (counted as `filtered`).
-    Filtered,
-    /// Outside the time range asked for (counted as `out_of_range`).
-    OutOfRange,
-}
-
-/// A test run on each packet read, before it is parsed or counted (a BPF
-/// expression, a time range): packets it leaves out are counted, never
-/// parsed, and reach neither the totals nor the sketches.
-pub type Selector = Box<dyn FnMut(&RawPacket<'_>) -> Selected + Send>;
 
 /// Capture files read in order. Blocks on full queues: replay loses
 /// nothing.

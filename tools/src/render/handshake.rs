@@ -1,0 +1,110 @@
+//! TCP handshakes per service in the JSON output: the `services` object of
+//! a window or summary line (round trips in ns, HdrHistogram's 2-digit
+//! precision). The shape is the output contract; field order is the order
+//! the keys are written in.
+
+use pipeline::handshake::{Rtt, ServiceStats};
+use pipeline::Summary;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Quantiles of a service's round trips: [`Rtt::quantiles`].
+#[derive(Serialize)]
+struct RttJson {
+    count: u64,
+    p50: u64,
+    p90: u64,
+    p99: u64,
+    max: u64,
+}
+
+impl RttJson {
+    /// `None` (JSON `null`) without samples.
+    fn of(r: &Rtt) -> Option<RttJson> {
+        r.quantiles().map(|q| RttJson {
+            count: q.count,
+            p50: q.p50,
+            p90: q.p90,
+            p99: q.p99,
+            max: q.max,
+        })
+    }
+}
+
+/// A service's (or the `other` bucket's) counts, failure ratio and round
+/// trips.
+#[derive(Serialize)]
+struct StatsJson {
+    attempts: u64,
+    started: u64,
+    syn_retransmits: u64,
+    answered: u64,
+    completed: u64,
+    refused: u64,
+    unanswered: u64,
+    incomplete: u64,
+    open: u64,
+    failure_ratio: f64,
+    server_rtt_ns: Option<RttJson>,
+    client_rtt_ns: Option<RttJson>,
+}
+
+impl From<&ServiceStats> for StatsJson {
+    fn from(s: &ServiceStats) -> StatsJson {
+        StatsJson {
+            attempts: s.attempts,
+            started: s.started,
+            syn_retransmits: s.syn_retransmits,
+            answered: s.answered,
+            completed: s.completed,
+            refused: s.refused,
+            unanswered: s.unanswered,
+            incomplete: s.incomplete,
+            open: s.open,
+            failure_ratio: s.failure_ratio(),
+            server_rtt_ns: RttJson::of(&s.server_rtt),
+            client_rtt_ns: RttJson::of(&s.client_rtt),
+        }
+    }
+}
+
+/// One of the busiest services.
+#[derive(Serialize)]
+struct ServiceJson {
+    service: String,
+    missed_events_upper: u64,
+    #[serde(flatten)]
+    stats: StatsJson,
+}
+
+/// The `services` object.
+#[derive(Serialize)]
+struct ServicesJson {
+    top: Vec<ServiceJson>,
+    other: StatsJson,
+    untracked_syns: u64,
+    rtt_relative_precision: f64,
+}
+
+/// TCP handshakes of the `k` busiest services (round-trip times in ns,
+/// with HdrHistogram's 2-digit precision) and of all others together.
+pub fn services_json(s: &Summary, k: usize) -> Value {
+    let top = s
+        .services(k)
+        .into_iter()
+        .map(|r| ServiceJson {
+            service: r.name(),
+            missed_events_upper: r.missed_upper,
+            stats: StatsJson::from(&r.stats),
+        })
+        .collect();
+    let (other, untracked) = s.services_other();
+    let v = ServicesJson {
+        top,
+        other: StatsJson::from(&other),
+        untracked_syns: untracked,
+        rtt_relative_precision: 1.0 / 128.0,
+    };
+    // Plain numbers, strings and objects: serialising cannot fail.
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
