@@ -68,10 +68,13 @@ impl ProtocolCounts {
         match u.proto {
             FlowUpdate::TCP => {
                 self.tcp = self.tcp.saturating_add(p);
-                if u.tcp_flags != 0 {
-                    for (i, c) in self.tcp_flags.iter_mut().enumerate() {
-                        *c = c.saturating_add(((u.tcp_flags >> i) & 1) as u64 * p);
-                    }
+                // One add per flag set (a segment has one to three), not
+                // one per flag: this runs twice for every packet.
+                let mut f = u.tcp_flags;
+                while f != 0 {
+                    let c = &mut self.tcp_flags[f.trailing_zeros() as usize];
+                    *c = c.saturating_add(p);
+                    f &= f - 1;
                 }
             }
             FlowUpdate::UDP => self.udp = self.udp.saturating_add(p),
@@ -166,5 +169,34 @@ impl Totals {
             self.linktypes.add(l, n);
         }
         self.errors.merge(&other.errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp_flags as tf;
+
+    #[test]
+    fn each_tcp_flag_set_counts_the_packets_it_stands_for() {
+        let mut c = ProtocolCounts::default();
+        let mut u = FlowUpdate {
+            ip_version: 4,
+            proto: FlowUpdate::TCP,
+            packets: 3,
+            tcp_flags: tf::SYN | tf::ACK,
+            ..FlowUpdate::default()
+        };
+        c.add(&u);
+        u.packets = 1;
+        u.tcp_flags = 0xff;
+        c.add(&u);
+        u.tcp_flags = 0;
+        c.add(&u);
+        let mut want = [1u64; 8];
+        want[tf::SYN.trailing_zeros() as usize] += 3;
+        want[tf::ACK.trailing_zeros() as usize] += 3;
+        assert_eq!(c.tcp_flags, want);
+        assert_eq!((c.tcp, c.ipv4), (5, 5));
     }
 }
