@@ -44,6 +44,8 @@ mod evidence;
 mod kind;
 mod lifecycle;
 mod sla;
+#[cfg(test)]
+mod tests;
 
 pub use config::{DetectConfig, HostGroup, ServiceGroup, Side};
 pub use evidence::{
