@@ -1,18 +1,17 @@
-//! Table-driven tests of the detection rules and the alert lifecycle.
-//!
-//! A case is a list of epochs, each built from traffic ([`Epoch`]: floods,
-//! replies, background, handshakes with their outcome), and the alert lines
-//! expected, by epoch. [`check`] runs the packets through the engine (one
-//! epoch a second, a live clock, so a link with no traffic still closes its
+//! The test-only traffic builder and [`check`]: an [`Epoch`] is built from
+//! traffic (floods, replies, background, handshakes with their outcome);
+//! [`check`] runs the epochs' packets through the engine (one epoch a
+//! second, a live clock, so a link with no traffic still closes its
 //! epochs), feeds every closed epoch's real `Summary` to a [`Detector`] and
-//! compares event, kind and victim of every line.
+//! compares event, kind and victim of every alert line with the expected
+//! ones.
 
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 
 use capture::{tcp_flags, FlowUpdate, Ip};
 
-use super::{AlertKind, DetectConfig, Detector, Event};
+use super::super::{Alert, AlertKind, DetectConfig, Detector, Event};
 use crate::{Engine, EngineConfig, Source, WindowSpec};
 
 const S: u64 = 1_000_000_000;
@@ -20,13 +19,13 @@ const BASE: u64 = 1_800_000_000 * S;
 
 /// An epoch's updates, their times as offsets into the epoch.
 #[derive(Debug, Clone, Default)]
-struct Epoch {
+pub(super) struct Epoch {
     updates: Vec<FlowUpdate>,
 }
 
 /// What a flood is made of.
 #[derive(Debug, Clone, Copy)]
-enum Flood {
+pub(super) enum Flood {
     /// TCP SYNs to port 80, never answered.
     Syn,
     /// UDP from memcached's port (a reflector).
@@ -39,7 +38,7 @@ enum Flood {
 
 /// How a service answers its handshakes.
 #[derive(Debug, Clone, Copy)]
-enum Answer {
+pub(super) enum Answer {
     /// SYN-ACK after this many milliseconds, then the client's ACK.
     After(u64),
     /// RST.
@@ -74,13 +73,13 @@ fn source(i: u32) -> Ip {
 
 impl Epoch {
     /// No packets at all.
-    fn quiet() -> Epoch {
+    pub(super) fn quiet() -> Epoch {
         Epoch::default()
     }
 
     /// `pps` packets to `dst` from `sources` sources, spread over the
     /// epoch (weighted updates, one per source).
-    fn flood(mut self, dst: &str, kind: Flood, pps: u32, sources: u32) -> Epoch {
+    pub(super) fn flood(mut self, dst: &str, kind: Flood, pps: u32, sources: u32) -> Epoch {
         let dst = v4(dst);
         for i in 0..sources {
             let at = i as u64 * (S / 2) / sources as u64;
@@ -103,7 +102,7 @@ impl Epoch {
     }
 
     /// `pps` UDP packets from `host` back to the flood's first sources.
-    fn replies(mut self, host: &str, pps: u32) -> Epoch {
+    pub(super) fn replies(mut self, host: &str, pps: u32) -> Epoch {
         let src = v4(host);
         for i in 0..10 {
             let at = S / 2 + i as u64 * S / 40;
@@ -121,7 +120,7 @@ impl Epoch {
 
     /// `pps` packets to each of `hosts` addresses of a /24, from four
     /// sources, unanswered.
-    fn spread(mut self, prefix: [u8; 3], hosts: u8, pps: u32) -> Epoch {
+    pub(super) fn spread(mut self, prefix: [u8; 3], hosts: u8, pps: u32) -> Epoch {
         for h in 1..=hosts {
             let dst = Ip::v4([prefix[0], prefix[1], prefix[2], h]);
             let u = update(
@@ -139,7 +138,7 @@ impl Epoch {
 
     /// Ten hosts talking both ways at 50 packets a second: an epoch that
     /// is not empty and raises nothing.
-    fn background(mut self) -> Epoch {
+    pub(super) fn background(mut self) -> Epoch {
         for i in 0..10u8 {
             let (a, b) = (Ip::v4([192, 0, 2, i]), Ip::v4([10, 9, 0, i]));
             let at = i as u64 * S / 20;
@@ -153,7 +152,7 @@ impl Epoch {
 
     /// `n` handshakes from distinct clients to `server:port`, begun in the
     /// first half of the epoch and answered as `answer` says.
-    fn handshakes(mut self, server: &str, port: u16, n: u32, answer: Answer) -> Epoch {
+    pub(super) fn handshakes(mut self, server: &str, port: u16, n: u32, answer: Answer) -> Epoch {
         let srv = v4(server);
         for i in 0..n {
             let (cli, cport) = (Ip::v4([203, 0, 113, i as u8]), 30_000 + i as u16);
@@ -203,12 +202,12 @@ impl Epoch {
 }
 
 /// An epoch of background traffic alone.
-fn bg() -> Epoch {
+pub(super) fn bg() -> Epoch {
     Epoch::quiet().background()
 }
 
 /// `n` copies of `e`.
-fn times(n: usize, e: Epoch) -> Vec<Epoch> {
+pub(super) fn times(n: usize, e: Epoch) -> Vec<Epoch> {
     vec![e; n]
 }
 
@@ -239,11 +238,11 @@ impl Source for Script {
 }
 
 /// An expected alert line: epoch (from 0), event, kind, victim.
-type Line = (u64, Event, AlertKind, &'static str);
+pub(super) type Line = (u64, Event, AlertKind, &'static str);
 
-/// Runs `epochs` through the engine and a detector with `cfg`; every alert
-/// line must be one of `want`, in order.
-fn check(name: &str, cfg: DetectConfig, epochs: &[Epoch], want: &[Line]) {
+/// Runs `epochs` through the engine and a detector with `cfg`; the alert
+/// lines must be `want`, in order. Returns the detector's alerts.
+pub(super) fn check(name: &str, cfg: DetectConfig, epochs: &[Epoch], want: &[Line]) -> Vec<Alert> {
     let mut steps: VecDeque<(u64, Vec<FlowUpdate>)> = epochs
         .iter()
         .enumerate()
@@ -290,189 +289,5 @@ fn check(name: &str, cfg: DetectConfig, epochs: &[Epoch], want: &[Line]) {
         .map(|(e, ev, k, v)| (*e, *ev, *k, v.as_str()))
         .collect();
     assert_eq!(got, want, "{name}");
-}
-
-/// Start, an update per further epoch of the flood, end after the third
-/// quiet epoch.
-fn lifecycle(kind: AlertKind, victim: &'static str, flood: u64, end: u64) -> Vec<Line> {
-    let mut v = vec![(0, Event::Start, kind, victim)];
-    v.extend((1..flood).map(|e| (e, Event::Update, kind, victim)));
-    v.push((end, Event::End, kind, victim));
-    v
-}
-
-#[test]
-fn every_dos_rule_starts_updates_and_ends_its_alert() {
-    let cases: Vec<(&str, Epoch, AlertKind, &str)> = vec![
-        (
-            "unanswered SYNs",
-            bg().flood("10.0.0.1", Flood::Syn, 5_000, 50),
-            AlertKind::SynFlood,
-            "10.0.0.1",
-        ),
-        (
-            "UDP from a reflector port",
-            bg().flood("10.0.0.2", Flood::Amp, 5_000, 50),
-            AlertKind::UdpAmplification,
-            "10.0.0.2",
-        ),
-        (
-            "ICMP",
-            bg().flood("10.0.0.3", Flood::Icmp, 5_000, 50),
-            AlertKind::IcmpFlood,
-            "10.0.0.3",
-        ),
-        (
-            "many sources, under the volumetric rate",
-            bg().flood("10.0.0.4", Flood::Udp, 3_000, 1_500),
-            AlertKind::DistributedFlood,
-            "10.0.0.4",
-        ),
-        (
-            "packets per second from a few sources",
-            bg().flood("10.0.0.5", Flood::Udp, 20_000, 10),
-            AlertKind::Volumetric,
-            "10.0.0.5",
-        ),
-        (
-            "a /24 over prefix_pps, no host over any threshold",
-            bg().spread([10, 5, 5], 250, 30),
-            AlertKind::CarpetBombing,
-            "10.5.5.0/24",
-        ),
-    ];
-    for (name, flood, kind, victim) in cases {
-        // Three epochs of flood, then background: ended by the third quiet
-        // epoch.
-        let epochs = [times(3, flood), times(4, bg())].concat();
-        let want = lifecycle(kind, victim, 3, 5);
-        check(name, DetectConfig::default(), &epochs, &want);
-    }
-}
-
-#[test]
-fn an_alert_ends_on_a_quiet_link_with_no_traffic_at_all() {
-    let flood = Epoch::quiet().flood("10.0.0.1", Flood::Syn, 5_000, 50);
-    let epochs = [times(2, flood), times(4, Epoch::quiet())].concat();
-    let want = lifecycle(AlertKind::SynFlood, "10.0.0.1", 2, 4);
-    check("quiet link", DetectConfig::default(), &epochs, &want);
-}
-
-#[test]
-fn start_epochs_and_end_epochs_are_the_configured_ones() {
-    let cfg = DetectConfig {
-        start_epochs: 2,
-        end_epochs: 1,
-        ..DetectConfig::default()
-    };
-    let flood = bg().flood("10.0.0.3", Flood::Icmp, 5_000, 50);
-    let k = AlertKind::IcmpFlood;
-    // One epoch of flood is not enough; three start at the second.
-    let epochs = [
-        vec![flood.clone(), Epoch::quiet().background()],
-        times(3, flood),
-        times(2, Epoch::quiet().background()),
-    ]
-    .concat();
-    let want = [
-        (3, Event::Start, k, "10.0.0.3"),
-        (4, Event::Update, k, "10.0.0.3"),
-        (5, Event::End, k, "10.0.0.3"),
-    ];
-    check("start 2, end 1", cfg, &epochs, &want);
-}
-
-#[test]
-fn answered_traffic_is_a_flash_crowd_not_a_flood() {
-    for (name, epoch) in [
-        (
-            "volumetric, answered",
-            bg().flood("10.0.0.5", Flood::Udp, 20_000, 10)
-                .replies("10.0.0.5", 10_000),
-        ),
-        (
-            "many sources, answered",
-            bg().flood("10.0.0.4", Flood::Udp, 3_000, 1_500)
-                .replies("10.0.0.4", 1_000),
-        ),
-    ] {
-        check(name, DetectConfig::default(), &times(4, epoch), &[]);
-    }
-    // Below answered_ratio (0.25) it is a flood again.
-    let under = bg()
-        .flood("10.0.0.5", Flood::Udp, 20_000, 10)
-        .replies("10.0.0.5", 4_000);
-    let want = lifecycle(AlertKind::Volumetric, "10.0.0.5", 2, 4);
-    let epochs = [times(2, under), times(3, bg())].concat();
-    check("answered 20%", DetectConfig::default(), &epochs, &want);
-}
-
-#[test]
-fn a_host_far_above_its_learned_normal_is_a_baseline_change() {
-    let normal = bg().flood("10.0.0.6", Flood::Udp, 100, 5);
-    let surge = bg().flood("10.0.0.6", Flood::Udp, 3_000, 5);
-    let k = AlertKind::BaselineChange;
-    let epochs = [times(8, normal.clone()), times(2, surge), times(3, normal)].concat();
-    let want = [
-        (8, Event::Start, k, "10.0.0.6"),
-        (9, Event::Update, k, "10.0.0.6"),
-        (12, Event::End, k, "10.0.0.6"),
-    ];
-    check("baseline", DetectConfig::default(), &epochs, &want);
-    // Without warm-up history the same surge raises nothing.
-    let surge = bg().flood("10.0.0.6", Flood::Udp, 3_000, 5);
-    check("no history", DetectConfig::default(), &times(3, surge), &[]);
-}
-
-#[test]
-fn carpet_bombing_needs_a_spread_unanswered_prefix() {
-    // One host carrying the prefix is that host's traffic.
-    let one = bg()
-        .spread([10, 5, 5], 250, 2)
-        .flood("10.5.5.7", Flood::Udp, 6_000, 3);
-    // Under prefix_pps (5,000).
-    let thin = bg().spread([10, 5, 5], 250, 15);
-    for (name, e) in [("one heavy host", one), ("under threshold", thin)] {
-        check(name, DetectConfig::default(), &times(3, e), &[]);
-    }
-}
-
-#[test]
-fn sla_alerts_hold_their_epochs_and_end() {
-    let srv = "10.0.0.9:443";
-    for (name, answer, kind) in [
-        ("refused", Answer::Refused, AlertKind::SlaFailures),
-        ("slow", Answer::After(300), AlertKind::SlaLatency),
-    ] {
-        let bad = bg().handshakes("10.0.0.9", 443, 40, answer);
-        let good = bg().handshakes("10.0.0.9", 443, 40, Answer::After(5));
-        let epochs = [times(5, bad), times(4, good)].concat();
-        // Held 3 epochs (the default), so it starts in the third.
-        let want = [
-            (2, Event::Start, kind, srv),
-            (3, Event::Update, kind, srv),
-            (4, Event::Update, kind, srv),
-            (7, Event::End, kind, srv),
-        ];
-        check(name, DetectConfig::default(), &epochs, &want);
-    }
-    // Fast and answered: nothing.
-    let good = bg().handshakes("10.0.0.9", 443, 40, Answer::After(5));
-    check("healthy", DetectConfig::default(), &times(5, good), &[]);
-}
-
-#[test]
-fn a_service_on_a_host_under_a_dos_alert_raises_no_sla_alert() {
-    // The flood's SYNs (to port 80) time out unanswered after 3 s, and the
-    // host refuses port 443 meanwhile: both are the attack's, not SLA.
-    let attacked = bg().flood("10.0.0.1", Flood::Syn, 5_000, 50).handshakes(
-        "10.0.0.1",
-        443,
-        40,
-        Answer::Refused,
-    );
-    let after = bg().handshakes("10.0.0.1", 443, 40, Answer::Refused);
-    let epochs = [times(4, attacked), times(6, after)].concat();
-    let want = lifecycle(AlertKind::SynFlood, "10.0.0.1", 4, 6);
-    check("cooldown", DetectConfig::default(), &epochs, &want);
+    det.alerts().to_vec()
 }
