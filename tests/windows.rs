@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use capture::{FlowUpdate, Ip};
 use common::{captures_under, netsketch, run, summary, traces_dir, TempDir};
-use pipeline::detect::{DetectConfig, Detector};
+use pipeline::detect::{DetectConfig, Detector, Event};
 use pipeline::{Engine, EngineConfig, Source, Summary, WindowSpec};
 use serde_json::Value;
 
@@ -208,8 +208,8 @@ fn a_live_source_closes_quiet_epochs_and_ends_its_alert_on_its_clock() {
             &AtomicBool::new(false),
             |e: &Summary| {
                 for line in det.on_epoch(e) {
-                    if line["event"] == "end" {
-                        ended_at.get_or_insert(line["ts_ns"].as_u64().unwrap());
+                    if line.event == Event::End {
+                        ended_at.get_or_insert(line.ts_ns);
                     }
                 }
             },

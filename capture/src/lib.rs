@@ -37,6 +37,7 @@ pub mod live;
 mod parse;
 mod pcap_file;
 mod pcapng;
+pub mod prefix;
 mod reason;
 mod stream;
 mod totals;
@@ -50,6 +51,7 @@ pub use file::{CaptureFile, FileFormat};
 pub use flow_update::{tcp_flags, FlowUpdate, Ip};
 pub use linktype::Linktype;
 pub use parse::{parse_packet, parse_packet_general, udp_datagram, Layer, ParseError, UdpDatagram};
+pub use prefix::{Prefix, PrefixError};
 pub use reason::{Reason, ReasonCounts};
 pub use totals::{LinktypeCounts, ProtocolCounts, Totals};
 

@@ -31,10 +31,9 @@ use std::time::{Duration, Instant};
 
 use capture::flows::{FlowCounts, FlowDecoder, FlowError, Limits, SharedBudget};
 use capture::sflow::SflowInterface;
-use capture::{FlowUpdate, Ip};
+use capture::{FlowUpdate, Ip, Prefix};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use crate::detect::Cidr;
 use crate::engine::{wall_clock_ns, Backpressure, Source};
 use crate::metrics::Metrics;
 
@@ -78,7 +77,7 @@ pub struct CollectConfig {
     pub recv_buffer: usize,
     /// Exporters allowed (empty: all). Datagrams from others are dropped
     /// and counted as `flow_exporter_not_allowed`, by exporter.
-    pub allow: Vec<Cidr>,
+    pub allow: Vec<Prefix>,
     /// Template memory and sampling.
     pub limits: Limits,
     /// CPUs to pin the receiving threads to, round-robin (`None`: not pinned).
@@ -356,7 +355,7 @@ struct UdpReceiver {
     sock: Arc<UdpSocket>,
     tx: Sender<Vec<FlowUpdate>>,
     shutdown: Arc<AtomicBool>,
-    allow: Vec<Cidr>,
+    allow: Vec<Prefix>,
     dec: FlowDecoder,
     batch: usize,
     published: Arc<Mutex<Published>>,

@@ -118,13 +118,8 @@ pub const V6_PREFIXES: [u8; 4] = [128, 64, 48, 32];
 pub fn prefix_hash(addr: Ip, len: u8) -> u64 {
     let v4 = addr.to_v4().is_some();
     let bits = if v4 { 96 + len as u32 } else { len as u32 };
-    let mask = if bits >= 128 {
-        u128::MAX
-    } else {
-        !(u128::MAX >> bits)
-    };
     hash_u128(
-        addr.0 & mask,
+        addr.0 & capture::prefix::mask(bits),
         DEFAULT_SEED ^ ((len as u64) << 32 | u64::from(v4)),
     )
 }

@@ -10,23 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use pipeline::detect::{DetectConfig, Detector};
+use pipeline::detect::{AlertKind, DetectConfig, Detector, Event};
 use pipeline::{Metrics, Summary};
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Alert types, for the Prometheus gauge's bounded label set.
-pub const ALERT_TYPES: [&str; 9] = [
-    "volumetric",
-    "syn_flood",
-    "udp_amplification",
-    "icmp_flood",
-    "distributed_flood",
-    "carpet_bombing",
-    "baseline_change",
-    "sla_latency",
-    "sla_failures",
-];
+use crate::render::alert::alert_json;
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct DetectArgs {
@@ -120,6 +109,8 @@ struct Running {
 /// The detector and its outputs.
 pub struct Alerting {
     detector: Detector,
+    /// The detector's alert history as JSON, each in its latest state.
+    rendered: Vec<Value>,
     out: Option<Box<dyn Write + Send>>,
     notify: Option<String>,
     notify_timeout: Duration,
@@ -177,6 +168,7 @@ impl Alerting {
         let _ = metrics.registry.register(Box::new(gauge.clone()));
         Ok(Some(Alerting {
             detector,
+            rendered: Vec::new(),
             out,
             notify: args.notify.clone(),
             notify_timeout: Duration::from_secs_f64(t),
@@ -190,8 +182,12 @@ impl Alerting {
 
     /// Feeds one closed epoch; writes and notifies what it raises.
     pub fn on_epoch(&mut self, s: &Summary) {
-        let lines = self.detector.on_epoch(s);
-        for line in &lines {
+        let alerts = self.detector.on_epoch(s);
+        let lines: Vec<Value> = alerts.iter().map(alert_json).collect();
+        if !lines.is_empty() {
+            self.sync_rendered();
+        }
+        for (alert, line) in alerts.iter().zip(&lines) {
             if let Some(k) = &self.kafka {
                 k.alert(line);
             }
@@ -200,7 +196,7 @@ impl Alerting {
                     self.output_failed(&e);
                 }
             }
-            if line["event"] != "update" {
+            if alert.event != Event::Update {
                 self.notify(line);
             }
         }
@@ -216,10 +212,23 @@ impl Alerting {
             return;
         }
         let active = self.detector.active_by_type();
-        for t in ALERT_TYPES {
+        for k in AlertKind::ALL {
             self.gauge
-                .with_label_values(&[t])
-                .set(active.get(t).copied().unwrap_or(0) as i64);
+                .with_label_values(&[k.as_str()])
+                .set(active.get(&k).copied().unwrap_or(0) as i64);
+        }
+    }
+
+    /// Brings the JSON history up to the detector's: new alerts appended,
+    /// the ones not yet ended rendered again (an ended alert no longer
+    /// changes). The history changes only in an epoch that wrote a line.
+    fn sync_rendered(&mut self) {
+        for (i, a) in self.detector.alerts().iter().enumerate() {
+            match self.rendered.get_mut(i) {
+                None => self.rendered.push(alert_json(a)),
+                Some(r) if r["event"] != "end" => *r = alert_json(a),
+                Some(_) => {}
+            }
         }
     }
 
@@ -325,7 +334,7 @@ impl Alerting {
 
     /// Every alert so far, each in its latest state.
     pub fn alerts(&self) -> &[Value] {
-        self.detector.alerts()
+        &self.rendered
     }
 
     /// Waits for notify commands (each up to its deadline, then killed),
@@ -336,7 +345,7 @@ impl Alerting {
         if let Some(Err(e)) = self.out.as_mut().map(|o| o.flush()) {
             self.output_failed(&e);
         }
-        (self.detector.alerts().to_vec(), self.failures)
+        (self.rendered, self.failures)
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use pipeline::detect::Cidr;
+use capture::Prefix;
 use pipeline::{CollectConfig, Collector};
 use serde_json::{json, Map, Value};
 
@@ -38,7 +38,7 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
         .allow
         .iter()
         .map(|c| {
-            c.parse::<Cidr>()
+            c.parse::<Prefix>()
                 .map_err(|e| anyhow::anyhow!("--allow: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;

@@ -91,28 +91,27 @@ impl std::str::FromStr for Query {
     /// `ADDR[/LEN]`, a whole address without a length; only the tracked
     /// prefix lengths are accepted.
     fn from_str(q: &str) -> std::result::Result<Query, String> {
-        let (a, l) = q.split_once('/').unwrap_or((q, ""));
-        let ip: std::net::IpAddr = a.parse().map_err(|_| format!("{q:?}: not an address"))?;
-        let v4 = ip.is_ipv4();
-        let len: u8 = if l.is_empty() {
+        use capture::PrefixError;
+        let tracked = |v4: bool| -> &'static [u8] {
             if v4 {
-                32
+                &[32, 24, 16, 8]
             } else {
-                128
+                &[128, 64, 48, 32]
             }
-        } else {
-            l.parse().map_err(|_| format!("{q:?}: bad prefix length"))?
         };
-        let ok: &[u8] = if v4 {
-            &[32, 24, 16, 8]
-        } else {
-            &[128, 64, 48, 32]
-        };
+        let not_tracked =
+            |len: u8, ok: &[u8]| format!("{q:?}: /{len} is not tracked; use one of {ok:?}");
+        let p: capture::Prefix = q.parse().map_err(|e| match e {
+            PrefixError::Address { .. } => format!("{q:?}: not an address"),
+            PrefixError::Length { .. } => format!("{q:?}: bad prefix length"),
+            PrefixError::TooLong { len, max, .. } => not_tracked(len, tracked(max == 32)),
+        })?;
+        let (len, ok) = (p.prefix_len(), tracked(p.is_v4()));
         if !ok.contains(&len) {
-            return Err(format!("{q:?}: /{len} is not tracked; use one of {ok:?}"));
+            return Err(not_tracked(len, ok));
         }
         Ok(Query {
-            addr: capture::Ip::from(ip),
+            addr: p.addr(),
             len,
         })
     }

@@ -1,6 +1,8 @@
 //! Rendering exact counters: the JSON summary object of DESIGN.md
 //! ("Machine-readable output") and the human table.
 
+pub mod alert;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
