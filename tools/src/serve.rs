@@ -240,11 +240,8 @@ impl Server {
         self.traffic.rtt.reset();
         for svc in w.services(n) {
             let name = svc.name();
-            let sides = [
-                ("server", &svc.stats.server_rtt),
-                ("client", &svc.stats.client_rtt),
-            ];
-            for (side, r) in sides {
+            let st = &svc.stats;
+            for (side, r) in [("server", &st.server_rtt), ("client", &st.client_rtt)] {
                 let Some(r) = r.quantiles() else { continue };
                 for (ns, label) in [(r.p50, "0.5"), (r.p90, "0.9"), (r.p99, "0.99")] {
                     self.traffic

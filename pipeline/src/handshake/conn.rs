@@ -4,9 +4,19 @@
 use std::collections::HashMap;
 
 use capture::{tcp_flags as tf, FlowUpdate};
+use sketches::hash::{hash_u128, DEFAULT_SEED};
 
-use super::service_shard;
 use super::table::{Event, Outcome, Pending, ServiceTable};
+use crate::keys::shard_of;
+
+/// The shard whose tables hold a service's handshakes.
+#[inline]
+pub fn service_shard(server: u128, port: u16) -> usize {
+    shard_of(hash_u128(
+        server,
+        DEFAULT_SEED ^ 0x5e7 ^ ((port as u64) << 40),
+    ))
+}
 
 /// `(client, server, client port, server port)`.
 type ConnKey = (u128, u128, u16, u16);

@@ -45,28 +45,15 @@
 //! times are HdrHistograms with 2 significant digits (relative error under
 //! 1/128) from 1 µs to 60 s, allocated only for services that have one.
 
-use sketches::hash::{hash_u128, DEFAULT_SEED};
-
-use crate::keys::shard_of;
-
 mod conn;
 mod json;
 mod rtt;
 mod service;
 mod table;
 
-pub use conn::{ConnTables, ServiceSink};
+pub use conn::{service_shard, ConnTables, ServiceSink};
 pub use rtt::{
     histogram_bytes, Rtt, RttHistogram, RttQuantiles, RTT_HIGH_US, RTT_LOW_US, RTT_SIGFIG,
 };
 pub use service::{service_name, ServiceReport, ServiceStats};
 pub use table::ServiceTable;
-
-/// The shard whose tables hold a service's handshakes.
-#[inline]
-pub fn service_shard(server: u128, port: u16) -> usize {
-    shard_of(hash_u128(
-        server,
-        DEFAULT_SEED ^ 0x5e7 ^ ((port as u64) << 40),
-    ))
-}

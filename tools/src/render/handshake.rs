@@ -108,3 +108,34 @@ pub fn services_json(s: &Summary, k: usize) -> Value {
     // Plain numbers, strings and objects: serialising cannot fail.
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19: the service JSON left pipeline for Serialize structs; the
+    /// keys keep their order and an empty side stays `null`.
+    #[test]
+    fn service_stats_json_keeps_its_keys_order_and_nulls() {
+        let mut s = ServiceStats {
+            attempts: 4,
+            started: 5,
+            syn_retransmits: 1,
+            answered: 3,
+            completed: 2,
+            refused: 1,
+            unanswered: 1,
+            open: 0,
+            ..ServiceStats::default()
+        };
+        s.server_rtt.record_ns(30_000_000);
+        let got = serde_json::to_string(&StatsJson::from(&s)).unwrap();
+        assert_eq!(
+            got,
+            "{\"attempts\":4,\"started\":5,\"syn_retransmits\":1,\"answered\":3,\
+             \"completed\":2,\"refused\":1,\"unanswered\":1,\"incomplete\":0,\"open\":0,\
+             \"failure_ratio\":0.5,\"server_rtt_ns\":{\"count\":1,\"p50\":30079000,\
+             \"p90\":30079000,\"p99\":30079000,\"max\":30079000},\"client_rtt_ns\":null}"
+        );
+    }
+}
