@@ -46,7 +46,6 @@
 //! 1/128) from 1 µs to 60 s, allocated only for services that have one.
 
 mod conn;
-mod json;
 mod rtt;
 mod service;
 mod table;

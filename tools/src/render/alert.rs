@@ -3,6 +3,7 @@
 //! and the `--alerts` lines show. Fields are in output order; an ended
 //! alert adds `end_ts_ns` and `peak_pps` at the end.
 
+use super::handshake::StatsJson;
 use pipeline::detect::{
     Alert, Evidence, HostEvidence, Latency, PrefixEvidence, Protocols, Rate, ServiceEvidence,
 };
@@ -217,7 +218,7 @@ impl From<Latency> for LatencyJson {
 #[derive(Serialize)]
 struct ServiceJson {
     #[serde(flatten)]
-    stats: Value,
+    stats: StatsJson,
     outcomes: u64,
     missed_events_upper: u64,
     latency: LatencyJson,
@@ -227,7 +228,7 @@ struct ServiceJson {
 impl From<&ServiceEvidence> for ServiceJson {
     fn from(s: &ServiceEvidence) -> ServiceJson {
         ServiceJson {
-            stats: s.stats.to_json(),
+            stats: StatsJson::from(&s.stats),
             outcomes: s.outcomes,
             missed_events_upper: s.missed_events_upper,
             latency: s.latency.into(),

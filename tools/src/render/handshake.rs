@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Quantiles of a service's round trips: [`Rtt::quantiles`].
 #[derive(Serialize)]
-struct RttJson {
+pub(crate) struct RttJson {
     count: u64,
     p50: u64,
     p90: u64,
@@ -34,7 +34,7 @@ impl RttJson {
 /// A service's (or the `other` bucket's) counts, failure ratio and round
 /// trips.
 #[derive(Serialize)]
-struct StatsJson {
+pub(crate) struct StatsJson {
     attempts: u64,
     started: u64,
     syn_retransmits: u64,
