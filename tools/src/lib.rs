@@ -8,8 +8,8 @@
 mod accuracy;
 mod alerts;
 mod archive;
-mod capture_cmd;
 mod cli;
+mod cmd;
 mod collect_cmd;
 mod demo;
 mod engine_args;
@@ -57,7 +57,7 @@ fn dispatch(command: cli::Command) -> anyhow::Result<ExitCode> {
         cli::Command::Run(args) => run_cmd::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
         cli::Command::Replay(args) => replay::run(&args),
-        cli::Command::Capture(args) => capture_cmd::run(&args),
+        cli::Command::Capture(args) => cmd::capture::run(&args),
         cli::Command::Collect(args) => collect_cmd::run(&args),
         cli::Command::Top(args) => top::run(&args),
         cli::Command::Query(args) => top::query(&args),
