@@ -32,7 +32,7 @@ use pipeline::{Dimension, Metric, Summary};
 use prometheus::{Encoder, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use serde_json::{json, Value};
 
-use crate::engine_args::Query;
+use crate::args::engine::Query;
 use crate::render::{estimate_json, window_json};
 
 /// Windows kept for `/api/v1/windows` and `/api/v1/window?index=`.
@@ -434,7 +434,7 @@ fn api_query(
     }
 }
 
-impl crate::cli::ServeArgs {
+impl crate::args::cli::ServeArgs {
     /// Starts the endpoint if `--serve` was given, saying where on stderr.
     pub fn start(&self, registry: Registry, source: &str, k: usize) -> Result<Option<Server>> {
         let Some(addr) = &self.serve else {
@@ -498,7 +498,7 @@ pub fn window_sink<'a>(
     server: Option<&'a Server>,
     json: bool,
     k: usize,
-    queries: &'a [crate::engine_args::Query],
+    queries: &'a [crate::args::engine::Query],
     stop: &'a std::sync::atomic::AtomicBool,
 ) -> impl FnMut(usize, &Summary) + 'a {
     let mut print = crate::render::window_printer(json, k, queries, stop);

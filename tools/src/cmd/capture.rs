@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::CaptureArgs;
+use crate::args::cli::CaptureArgs;
 
 #[cfg(not(feature = "live"))]
 pub fn run(_args: &CaptureArgs) -> Result<ExitCode> {
@@ -119,7 +119,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     }
     let iface = args.interface.clone().unwrap_or_default();
     if let Some(d) = args.duration {
-        crate::engine_args::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
+        crate::args::engine::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
     }
     let engine = args.engine.engine()?;
     let queries = args.engine.queries().map_err(crate::exit::usage)?;

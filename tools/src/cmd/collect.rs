@@ -14,8 +14,8 @@ use pipeline::{CollectConfig, Collector};
 use serde_json::{json, Map, Value};
 
 use crate::alerts::{self, Alerting};
-use crate::cli::CollectArgs;
-use crate::engine_args::sampling_limits;
+use crate::args::cli::CollectArgs;
+use crate::args::engine::sampling_limits;
 use crate::exit::{usage, Outcome};
 use crate::render::{
     check_stdout, flow_errors_into, flow_json, flow_rows, print, println, run_answers_json,
@@ -69,7 +69,7 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
 
 pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
-        crate::engine_args::positive_seconds("--duration", d).map_err(usage)?;
+        crate::args::engine::positive_seconds("--duration", d).map_err(usage)?;
     }
     let engine = args.engine.engine()?;
     let queries = args.engine.queries().map_err(usage)?;

@@ -11,8 +11,8 @@ use pipeline::FileSource;
 use serde_json::{json, Map};
 
 use crate::alerts::{self, Alerting};
-use crate::cli::ReplayArgs;
-use crate::engine_args::sampling_limits;
+use crate::args::cli::ReplayArgs;
+use crate::args::engine::sampling_limits;
 use crate::exit::Outcome;
 use crate::progress::file_bar;
 use crate::render::{

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sketches::hash::{hash_u64, DEFAULT_SEED};
 use sketches::{CountMin, HyperLogLog, SpaceSaving};
 
-use crate::cli::AccuracyArgs;
+use crate::args::cli::AccuracyArgs;
 
 const SKEWS: [f64; 3] = [0.8, 1.0, 1.2];
 const HH_BUDGETS: [usize; 3] = [64 << 10, 256 << 10, 1 << 20];

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::alerts::DetectArgs;
-use crate::engine_args::EngineArgs;
+use crate::args::engine::EngineArgs;
 
 /// netsketch: network-flow telemetry with stated error bounds.
 #[derive(Debug, Parser)]

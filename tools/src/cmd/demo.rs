@@ -11,7 +11,7 @@ use pipeline::{Dimension, Metric, Source};
 use serde_json::{json, Map};
 
 use crate::alerts::{self, Alerting};
-use crate::cli::DemoArgs;
+use crate::args::cli::DemoArgs;
 use crate::exit::Outcome;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{

@@ -23,7 +23,7 @@ pub fn estimate_json(e: &Estimate) -> Value {
 }
 
 /// Answers to `--query`: bytes from and to each address or prefix.
-pub fn queries_json(s: &Summary, queries: &[crate::engine_args::Query]) -> Value {
+pub fn queries_json(s: &Summary, queries: &[crate::args::engine::Query]) -> Value {
     Value::Array(
         queries
             .iter()
@@ -40,7 +40,7 @@ pub fn queries_json(s: &Summary, queries: &[crate::engine_args::Query]) -> Value
 }
 
 /// Answers to `--query` for the human report.
-pub fn queries_text(s: &Summary, queries: &[crate::engine_args::Query]) -> String {
+pub fn queries_text(s: &Summary, queries: &[crate::args::engine::Query]) -> String {
     let f = |e: Option<Estimate>| {
         e.map(|e| {
             format!(
@@ -163,7 +163,7 @@ pub fn run_answers_json(
     m: &mut Map<String, Value>,
     total: &Summary,
     k: usize,
-    queries: &[crate::engine_args::Query],
+    queries: &[crate::args::engine::Query],
     alerts: Option<&[Value]>,
 ) {
     m.extend(answers_json(total, k));
@@ -180,7 +180,7 @@ pub fn run_answers_json(
 pub fn run_answers_text(
     total: &Summary,
     ranks: &crate::rankings::Rankings,
-    queries: &[crate::engine_args::Query],
+    queries: &[crate::args::engine::Query],
     alerts: Option<&[Value]>,
     trace_start_ns: Option<u64>,
 ) -> String {
@@ -231,7 +231,7 @@ pub fn top_items_json(v: Vec<TopItem>) -> Value {
 }
 
 /// A window line with the answers to `--query`, as every command prints it.
-pub fn window_line(s: &Summary, k: usize, queries: &[crate::engine_args::Query]) -> Value {
+pub fn window_line(s: &Summary, k: usize, queries: &[crate::args::engine::Query]) -> Value {
     let mut v = window_json(s, k);
     if !queries.is_empty() {
         v["point"] = queries_json(s, queries);
@@ -282,7 +282,7 @@ pub fn check_stdout(outcome: &mut crate::exit::Outcome) {
 pub fn window_line_cached(
     s: &Summary,
     k: usize,
-    queries: &[crate::engine_args::Query],
+    queries: &[crate::args::engine::Query],
     empty: &mut Option<String>,
 ) -> String {
     if s.totals.packets != 0 || s.totals.late != 0 {
@@ -313,7 +313,7 @@ pub fn window_line_cached(
 pub fn window_printer<'a>(
     json: bool,
     k: usize,
-    queries: &'a [crate::engine_args::Query],
+    queries: &'a [crate::args::engine::Query],
     stop: &'a AtomicBool,
 ) -> impl FnMut(usize, &Summary) + 'a {
     let mut empty = None;
