@@ -19,6 +19,7 @@ mod render;
 mod report_html;
 mod select;
 mod serve;
+mod session;
 mod stop;
 mod top_view;
 

@@ -471,39 +471,3 @@ impl crate::args::cli::ServeArgs {
         Ok(Some(s))
     }
 }
-
-/// Feeds a closed epoch to the endpoint, with the alerts so far.
-pub fn epoch(server: Option<&Server>, alerting: &Option<crate::alerts::Alerting>, e: &Summary) {
-    if let Some(s) = server {
-        s.on_epoch(e, alerting.as_ref().map(|a| a.alerts()));
-    }
-}
-
-/// Feeds a window to the endpoint (the first `--window` only).
-pub fn window(server: Option<&Server>, index: usize, w: &Summary) {
-    if let (Some(s), 0) = (server, index) {
-        s.on_window(w);
-    }
-}
-
-/// The engine's `on_epoch` work of a command: detection, then the endpoint.
-pub fn feed(alerting: &mut Option<crate::alerts::Alerting>, server: Option<&Server>, e: &Summary) {
-    crate::alerts::feed(alerting, e);
-    epoch(server, alerting, e);
-}
-
-/// The engine's `on_window` work of a command: the endpoint, then the
-/// `--json` window line (`stop` is set if it cannot be written).
-pub fn window_sink<'a>(
-    server: Option<&'a Server>,
-    json: bool,
-    k: usize,
-    queries: &'a [crate::args::engine::Query],
-    stop: &'a std::sync::atomic::AtomicBool,
-) -> impl FnMut(usize, &Summary) + 'a {
-    let mut print = crate::render::window_printer(json, k, queries, stop);
-    move |i, w| {
-        window(server, i, w);
-        print(i, w);
-    }
-}
