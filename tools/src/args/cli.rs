@@ -1,3 +1,7 @@
+//! The clap definitions of every command and the argument groups they
+//! share (output, endpoint); the engine options are in `engine`. Only
+//! tools/ knows flag names: libraries get validated configurations.
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
