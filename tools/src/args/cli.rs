@@ -271,17 +271,7 @@ pub struct CaptureArgs {
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
     #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
-    pub detect: crate::alerts::DetectArgs,
-    #[command(flatten)]
-    pub kafka: crate::kafka::KafkaArgs,
-    #[command(flatten)]
-    pub archive: crate::archive::ArchiveArgs,
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -318,17 +308,7 @@ pub struct CollectArgs {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     pub duration: Option<f64>,
     #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
-    pub detect: DetectArgs,
-    #[command(flatten)]
-    pub kafka: crate::kafka::KafkaArgs,
-    #[command(flatten)]
-    pub archive: crate::archive::ArchiveArgs,
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -390,4 +370,23 @@ pub struct RunArgs {
     /// Print the command the file amounts to and exit.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The argument groups of a live session (capture, collect), in the order
+/// their help lists them: the endpoint, output, engine, detection, Kafka
+/// and the archive.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub archive: crate::archive::ArchiveArgs,
 }

@@ -119,10 +119,14 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
         crate::args::engine::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
     }
-    let engine = args.engine.engine()?;
-    let queries = args.engine.queries().map_err(crate::exit::usage)?;
+    let engine = args.session.engine.engine()?;
+    let queries = args.session.engine.queries().map_err(crate::exit::usage)?;
     let metrics = engine.metrics();
-    let mut session = Session::new(engine, &args.detect, Some((&args.kafka, &args.archive)))?;
+    let mut session = Session::new(
+        engine,
+        &args.session.detect,
+        Some((&args.session.kafka, &args.session.archive)),
+    )?;
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),
@@ -173,9 +177,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         published: KernelStats::default(),
         last_sync: Instant::now(),
     };
-    let k = args.engine.top;
-    let json = args.output.json;
-    session.serve(&args.serve, "capture", k)?;
+    let k = args.session.engine.top;
+    let json = args.session.output.json;
+    session.serve(&args.session.serve, "capture", k)?;
     let start = Instant::now();
     // A report that cannot be written ends the capture.
     let out = session.run(
@@ -230,7 +234,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             rates,
             &rows,
         );
-        text.push_str(&done.answers_text(&out.total, &args.engine.rankings(), &queries, None));
+        text.push_str(&done.answers_text(
+            &out.total,
+            &args.session.engine.rankings(),
+            &queries,
+            None,
+        ));
         render::print(&text);
     }
     render::check_stdout(&mut outcome);

@@ -70,11 +70,15 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
         crate::args::engine::positive_seconds("--duration", d).map_err(usage)?;
     }
-    let engine = args.engine.engine()?;
-    let queries = args.engine.queries().map_err(usage)?;
+    let engine = args.session.engine.engine()?;
+    let queries = args.session.engine.queries().map_err(usage)?;
     let cfg = collect_config(args, engine.config()).map_err(usage)?;
     let metrics = engine.metrics();
-    let mut session = Session::new(engine, &args.detect, Some((&args.kafka, &args.archive)))?;
+    let mut session = Session::new(
+        engine,
+        &args.session.detect,
+        Some((&args.session.kafka, &args.session.archive)),
+    )?;
     let mut collector = Collector::start(&cfg, std::sync::Arc::clone(&metrics))?;
     let shutdown = collector.shutdown_handle();
     let wake = std::sync::Arc::clone(&shutdown);
@@ -102,9 +106,9 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             ""
         }
     );
-    let k = args.engine.top;
-    let json = args.output.json;
-    session.serve(&args.serve, "collect", k)?;
+    let k = args.session.engine.top;
+    let json = args.session.output.json;
+    session.serve(&args.session.serve, "collect", k)?;
     let start = Instant::now();
     // The engine's own stop flag stays unset: the receivers' shutdown ends
     // the source once every decoded record is in.
@@ -192,7 +196,12 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         for (name, value) in rows {
             text.push_str(&format!("  {name:<18} {value}\n"));
         }
-        text.push_str(&done.answers_text(&out.total, &args.engine.rankings(), &queries, None));
+        text.push_str(&done.answers_text(
+            &out.total,
+            &args.session.engine.rankings(),
+            &queries,
+            None,
+        ));
         print(&text);
     }
     check_stdout(&mut outcome);
