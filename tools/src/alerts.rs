@@ -51,17 +51,17 @@ pub struct ConfigFile {
     /// `netsketch run`: pipeline options, as on the command line
     /// (`workers = 2`, `window = ["60/10"]`).
     #[serde(default)]
-    pub engine: crate::run_cmd::EngineSection,
+    pub engine: crate::cmd::run::EngineSection,
     /// `netsketch run`: the HTTP endpoint (`listen`, `metrics_series`).
     #[serde(default)]
-    pub serve: crate::run_cmd::ServeSection,
+    pub serve: crate::cmd::run::ServeSection,
     /// `netsketch run`: where the input comes from (`kind` = collect,
     /// capture or file, and that command's options).
     #[serde(default, rename = "source")]
-    pub spanned_source: Vec<toml::Spanned<crate::run_cmd::SourceSection>>,
+    pub spanned_source: Vec<toml::Spanned<crate::cmd::run::SourceSection>>,
     /// The same, without their places (filled by [`load_config`]).
     #[serde(skip)]
-    pub source: Vec<crate::run_cmd::SourceSection>,
+    pub source: Vec<crate::cmd::run::SourceSection>,
     /// The line each `[[source]]` starts on.
     #[serde(skip)]
     pub source_lines: Vec<usize>,
@@ -70,7 +70,7 @@ pub struct ConfigFile {
     pub text: String,
     /// `netsketch run`: alert outputs (`alerts` file, `notify` command).
     #[serde(default)]
-    pub output: crate::run_cmd::OutputSection,
+    pub output: crate::cmd::run::OutputSection,
 }
 
 /// Reads and checks a configuration file against its schema; errors name
@@ -89,7 +89,7 @@ pub fn load_config(path: &Path) -> Result<ConfigFile> {
     }
     for s in std::mem::take(&mut cfg.spanned_source) {
         cfg.source_lines
-            .push(crate::run_cmd::line_of(&text, s.span().start));
+            .push(crate::cmd::run::line_of(&text, s.span().start));
         cfg.source.push(s.into_inner());
     }
     cfg.text = text;

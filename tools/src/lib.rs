@@ -5,37 +5,31 @@
 //! Architecture invariant: no analysis logic here. A command reads options,
 //! builds the stages the library crates provide, and renders their answers.
 
-mod accuracy;
 mod alerts;
 mod archive;
-mod capture_cmd;
-mod cli;
-mod collect_cmd;
-mod demo;
-mod engine_args;
+mod args;
+mod cmd;
 mod engine_error;
 mod exit;
 pub mod gen;
 mod http;
 pub mod kafka;
-mod merge_cmd;
 mod progress;
 mod rankings;
 mod render;
-mod replay;
 mod report_html;
-mod run_cmd;
 mod select;
 mod serve;
+mod session;
 mod stop;
-mod top;
 mod top_view;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use cli::Cli;
+use args::cli;
+pub use args::cli::Cli;
 
 /// Runs the command line and returns the process exit status, from the
 /// table in [`exit`]: 0 ok, 1 input rejected or the run failed, 2 usage
@@ -55,15 +49,15 @@ pub fn main() -> ExitCode {
 /// Runs one command.
 fn dispatch(command: cli::Command) -> anyhow::Result<ExitCode> {
     match command {
-        cli::Command::Run(args) => run_cmd::run(&args),
-        cli::Command::Demo(args) => demo::run(&args),
-        cli::Command::Replay(args) => replay::run(&args),
-        cli::Command::Capture(args) => capture_cmd::run(&args),
-        cli::Command::Collect(args) => collect_cmd::run(&args),
-        cli::Command::Top(args) => top::run(&args),
-        cli::Command::Query(args) => top::query(&args),
+        cli::Command::Run(args) => cmd::run::run(&args),
+        cli::Command::Demo(args) => cmd::demo::run(&args),
+        cli::Command::Replay(args) => cmd::replay::run(&args),
+        cli::Command::Capture(args) => cmd::capture::run(&args),
+        cli::Command::Collect(args) => cmd::collect::run(&args),
+        cli::Command::Top(args) => cmd::top::run(&args),
+        cli::Command::Query(args) => cmd::top::query(&args),
         cli::Command::Gen(args) => gen::run(&args),
-        cli::Command::Accuracy(args) => accuracy::run(&args),
-        cli::Command::Merge(args) => merge_cmd::run(&args),
+        cli::Command::Accuracy(args) => cmd::accuracy::run(&args),
+        cli::Command::Merge(args) => cmd::merge::run(&args),
     }
 }

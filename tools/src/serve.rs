@@ -32,7 +32,7 @@ use pipeline::{Dimension, Metric, Summary};
 use prometheus::{Encoder, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
 use serde_json::{json, Value};
 
-use crate::engine_args::Query;
+use crate::args::engine::Query;
 use crate::render::{estimate_json, window_json};
 
 /// Windows kept for `/api/v1/windows` and `/api/v1/window?index=`.
@@ -432,7 +432,7 @@ fn api_query(
     }
 }
 
-impl crate::cli::ServeArgs {
+impl crate::args::cli::ServeArgs {
     /// Starts the endpoint if `--serve` was given, saying where on stderr.
     pub fn start(&self, registry: Registry, source: &str, k: usize) -> Result<Option<Server>> {
         let Some(addr) = &self.serve else {
@@ -467,41 +467,5 @@ impl crate::cli::ServeArgs {
             );
         }
         Ok(Some(s))
-    }
-}
-
-/// Feeds a closed epoch to the endpoint, with the alerts so far.
-pub fn epoch(server: Option<&Server>, alerting: &Option<crate::alerts::Alerting>, e: &Summary) {
-    if let Some(s) = server {
-        s.on_epoch(e, alerting.as_ref().map(|a| a.alerts()));
-    }
-}
-
-/// Feeds a window to the endpoint (the first `--window` only).
-pub fn window(server: Option<&Server>, index: usize, w: &Summary) {
-    if let (Some(s), 0) = (server, index) {
-        s.on_window(w);
-    }
-}
-
-/// The engine's `on_epoch` work of a command: detection, then the endpoint.
-pub fn feed(alerting: &mut Option<crate::alerts::Alerting>, server: Option<&Server>, e: &Summary) {
-    crate::alerts::feed(alerting, e);
-    epoch(server, alerting, e);
-}
-
-/// The engine's `on_window` work of a command: the endpoint, then the
-/// `--json` window line (`stop` is set if it cannot be written).
-pub fn window_sink<'a>(
-    server: Option<&'a Server>,
-    json: bool,
-    k: usize,
-    queries: &'a [crate::engine_args::Query],
-    stop: &'a std::sync::atomic::AtomicBool,
-) -> impl FnMut(usize, &Summary) + 'a {
-    let mut print = crate::render::window_printer(json, k, queries, stop);
-    move |i, w| {
-        window(server, i, w);
-        print(i, w);
     }
 }

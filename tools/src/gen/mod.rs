@@ -20,7 +20,7 @@ pub use model::{Config, Meta, Model};
 pub use scenario::Scenario;
 pub use truth::Truth;
 
-use crate::cli::GenArgs;
+use crate::args::cli::GenArgs;
 use crate::render::si;
 
 /// Where packets go: pcap or pcapng, optionally gzip-compressed.
@@ -85,7 +85,7 @@ pub fn config(args: &GenArgs) -> Result<Config> {
     }
     let duration_s = match (args.packets, args.duration) {
         (_, Some(d)) => {
-            crate::engine_args::positive_seconds("--duration", d)?;
+            crate::args::engine::positive_seconds("--duration", d)?;
             d
         }
         // The count decides the end; the duration at the requested rate

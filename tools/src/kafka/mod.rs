@@ -386,19 +386,6 @@ impl Report {
     }
 }
 
-/// The `on_window` work of a command with the Kafka sink in front.
-pub fn with_windows<'a>(
-    kafka: Option<&'a Kafka>,
-    mut inner: impl FnMut(usize, &Summary) + 'a,
-) -> impl FnMut(usize, &Summary) + 'a {
-    move |i, w| {
-        if let Some(k) = kafka {
-            k.window(i, w);
-        }
-        inner(i, w)
-    }
-}
-
 /// Finishes the sink, if any, into the summary's `kafka` object and the
 /// text report's row.
 pub fn finish(kafka: Option<Kafka>) -> Option<Report> {

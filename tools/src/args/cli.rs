@@ -1,9 +1,13 @@
+//! The clap definitions of every command and the argument groups they
+//! share (output, endpoint); the engine options are in `engine`. Only
+//! tools/ knows flag names: libraries get validated configurations.
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::alerts::DetectArgs;
-use crate::engine_args::EngineArgs;
+use crate::args::engine::EngineArgs;
 
 /// netsketch: network-flow telemetry with stated error bounds.
 #[derive(Debug, Parser)]
@@ -267,17 +271,7 @@ pub struct CaptureArgs {
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
     #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
-    pub detect: crate::alerts::DetectArgs,
-    #[command(flatten)]
-    pub kafka: crate::kafka::KafkaArgs,
-    #[command(flatten)]
-    pub archive: crate::archive::ArchiveArgs,
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -314,17 +308,7 @@ pub struct CollectArgs {
     #[arg(short = 'd', long, value_name = "SECONDS")]
     pub duration: Option<f64>,
     #[command(flatten)]
-    pub serve: ServeArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-    #[command(flatten)]
-    pub detect: DetectArgs,
-    #[command(flatten)]
-    pub kafka: crate::kafka::KafkaArgs,
-    #[command(flatten)]
-    pub archive: crate::archive::ArchiveArgs,
+    pub session: SessionArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -386,4 +370,23 @@ pub struct RunArgs {
     /// Print the command the file amounts to and exit.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The argument groups of a live session (capture, collect), in the order
+/// their help lists them: the endpoint, output, engine, detection, Kafka
+/// and the archive.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaArgs,
+    #[command(flatten)]
+    pub archive: crate::archive::ArchiveArgs,
 }

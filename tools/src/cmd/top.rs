@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{QueryArgs, TopArgs};
+use crate::args::cli::{QueryArgs, TopArgs};
 use crate::stop::StopFlag;
 use crate::top_view::{self, render, Layout, View};
 

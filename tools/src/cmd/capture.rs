@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::CaptureArgs;
+use crate::args::cli::CaptureArgs;
 
 #[cfg(not(feature = "live"))]
 pub fn run(_args: &CaptureArgs) -> Result<ExitCode> {
@@ -25,10 +25,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use pipeline::LiveSource;
     use serde_json::{json, Map};
 
-    use crate::alerts::{self, Alerting};
-    use crate::render::{
-        self, run_answers_json, run_answers_text, summary_json, table, thousands, Rates,
-    };
+    use crate::render::{self, summary_json, table, thousands, window_printer, Rates};
+    use crate::session::Session;
     use crate::stop::StopFlag;
 
     if args.list {
@@ -47,14 +45,16 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     }
     let iface = args.interface.clone().unwrap_or_default();
     if let Some(d) = args.duration {
-        crate::engine_args::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
+        crate::args::engine::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
     }
-    let engine = args.engine.engine()?;
-    let queries = args.engine.queries().map_err(crate::exit::usage)?;
-    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
-    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
-    alerts::attach_kafka(&mut alerting, kafka.as_ref());
-    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
+    let engine = args.session.engine.engine()?;
+    let queries = args.session.engine.queries().map_err(crate::exit::usage)?;
+    let metrics = engine.metrics();
+    let mut session = Session::new(
+        engine,
+        &args.session.detect,
+        Some((&args.session.kafka, &args.session.archive)),
+    )?;
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),
@@ -96,33 +96,22 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         "netsketch: listening on {iface}, link-type {}; Ctrl-C or SIGTERM stops",
         cap.linktype()
     );
-    let mut source = LiveSource::new(cap, args.count.unwrap_or(u64::MAX), engine.metrics());
-    let k = args.engine.top;
-    let json = args.output.json;
-    let server = args
-        .serve
-        .start(engine.metrics().registry.clone(), "capture", k)?;
+    let mut source = LiveSource::new(cap, args.count.unwrap_or(u64::MAX), metrics);
+    let k = args.session.engine.top;
+    let json = args.session.output.json;
+    session.serve(&args.session.serve, "capture", k)?;
     let start = Instant::now();
-    let mut archived = crate::archive::Archiving::new(&mut source, archive.as_ref());
-    let out = engine.run_observed(
-        &mut archived,
+    // A report that cannot be written ends the capture.
+    let out = session.run(
+        &mut source,
         stop.flag(),
-        |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
-        // A report that cannot be written ends the capture.
-        crate::kafka::with_windows(
-            kafka.as_ref(),
-            crate::serve::window_sink(server.as_ref(), json, k, &queries, stop.flag()),
-        ),
+        window_printer(json, k, &queries, stop.flag()),
     );
-    drop(archived);
     let mut outcome = crate::exit::Outcome {
         rejected: source.error.is_some(),
         ..Default::default()
     };
-    let alerts = alerts::finish(alerting, &mut outcome);
-    let kafka = crate::kafka::finish(kafka);
-    let archive = archive.map(crate::archive::Archive::finish);
-    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
+    let done = session.finish(&mut outcome);
     let elapsed = start.elapsed();
     if let Some(e) = &source.error {
         eprintln!("netsketch: error: {e}");
@@ -138,13 +127,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         extra.insert("interface_drops".into(), json!(ks.if_dropped));
         extra.insert("queue_drops".into(), json!(out.dropped));
         extra.insert("epochs".into(), json!(out.epochs));
-        if let Some(r) = &kafka {
-            extra.insert("kafka".into(), r.json());
-        }
-        if let Some(a) = &archive {
-            extra.insert("archive".into(), a.json());
-        }
-        run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
+        done.answers_json(&mut extra, &out.total, k, &queries);
         render::println(summary_json(totals, rates, extra));
     } else {
         let mut rows = vec![(
@@ -164,19 +147,17 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
                 }
             ),
         )];
-        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
-        rows.extend(archive.as_ref().map(crate::archive::Report::row));
+        rows.extend(done.rows());
         let mut text = table(
             &format!("netsketch capture on {iface}"),
             totals,
             rates,
             &rows,
         );
-        text.push_str(&run_answers_text(
+        text.push_str(&done.answers_text(
             &out.total,
-            &args.engine.rankings(),
+            &args.session.engine.rankings(),
             &queries,
-            shown_alerts,
             None,
         ));
         render::print(&text);

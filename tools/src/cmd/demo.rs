@@ -10,14 +10,14 @@ use capture::{parse_packet, FlowUpdate, Linktype, RawPacket, Totals};
 use pipeline::{Dimension, Metric, Source};
 use serde_json::{json, Map};
 
-use crate::alerts::{self, Alerting};
-use crate::cli::DemoArgs;
+use crate::args::cli::DemoArgs;
 use crate::exit::Outcome;
 use crate::gen::{Config, Model, Scenario, Truth};
 use crate::render::{
-    answers_json, check_stdout, print, println, queries_json, run_answers_text, summary_json,
-    table, window_printer, Rates,
+    answers_json, check_stdout, print, println, queries_json, summary_json, table, window_printer,
+    Rates,
 };
+use crate::session::Session;
 use crate::stop::StopFlag;
 
 /// Frames from the generator, parsed by capture's parser exactly as if they
@@ -102,17 +102,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         totals: Totals::default(),
         truth: args.verify.then(Truth::default),
     };
-    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
+    let mut session = Session::new(engine, &args.detect, None)?;
     let stop = StopFlag::install();
     let k = args.engine.top;
     let queries = args.engine.queries()?;
     let json = args.output.json;
     let start = Instant::now();
-    let bar = source.bar.clone();
-    let out = engine.run_observed(
+    session.with_bar(source.bar.clone());
+    let out = session.run(
         &mut source,
         stop.flag(),
-        |e| bar.suspend(|| alerts::feed(&mut alerting, e)),
         window_printer(json, k, &queries, stop.flag()),
     );
     let elapsed = start.elapsed();
@@ -122,9 +121,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         interrupted,
         ..Outcome::default()
     };
-    let mut alerts = alerts::finish(alerting, &mut outcome);
+    let mut done = session.finish(&mut outcome);
     // Detection time relative to the generated event of the same victim.
-    for a in &mut alerts {
+    for a in &mut done.alerts {
         let v = a["victim"].as_str().unwrap_or("").to_string();
         if let Some(s) = cfg.scenarios.iter().find(|s| {
             s.victim()
@@ -141,7 +140,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let (ev_start, ev_end) = cfg.event_window();
     if json {
         let mut extra = Map::new();
-        extra.insert("workers".into(), json!(engine.config().workers));
+        extra.insert("workers".into(), json!(session.engine.config().workers));
         extra.insert("epochs".into(), json!(out.epochs));
         extra.insert("interrupted".into(), json!(interrupted));
         extra.extend(answers_json(&out.total, k));
@@ -151,7 +150,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         if let Some(t) = &truth {
             extra.insert("truth".into(), t.clone());
         }
-        if !args.detect.no_detect {
+        if let Some(alerts) = done.shown() {
             extra.insert("alerts".into(), json!(alerts));
         }
         println(summary_json(&source.totals, rates, extra));
@@ -164,15 +163,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         (source.totals.last_ts_ns.saturating_sub(cfg.start_ns)) / 1_000_000_000 + 1,
         (ev_start - cfg.start_ns) as f64 / 1e9,
         (ev_end - cfg.start_ns) as f64 / 1e9,
-        engine.config().workers,
+        session.engine.config().workers,
     );
     let mut text = table(&title, &source.totals, rates, &[]);
-    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
-    text.push_str(&run_answers_text(
+    text.push_str(&done.answers_text(
         &out.total,
         &args.engine.rankings(),
         &queries,
-        shown_alerts,
         Some(cfg.start_ns),
     ));
     if let Some(t) = truth {

@@ -18,7 +18,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::{load_config, ConfigFile};
-use crate::cli::{Cli, RunArgs};
+use crate::args::cli::{Cli, RunArgs};
 use crate::exit::usage;
 
 /// One value or a list of them (`listen = "0.0.0.0:2055"` or
@@ -392,9 +392,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.dry_run {
         // The engine options too, as the run would check them first.
         let engine = match &cli.command {
-            crate::cli::Command::Replay(a) => Some(&a.engine),
-            crate::cli::Command::Collect(a) => Some(&a.engine),
-            crate::cli::Command::Capture(a) => Some(&a.engine),
+            crate::args::cli::Command::Replay(a) => Some(&a.engine),
+            crate::args::cli::Command::Collect(a) => Some(&a.session.engine),
+            crate::args::cli::Command::Capture(a) => Some(&a.session.engine),
             _ => None,
         };
         if let Some(e) = engine {
@@ -406,5 +406,5 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         crate::render::check_stdout(&mut outcome);
         return Ok(outcome.code());
     }
-    super::dispatch(cli.command)
+    crate::dispatch(cli.command)
 }

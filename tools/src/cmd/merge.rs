@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use sketches::datasketches::{hll_from_bytes, FrequentItems};
 use sketches::HyperLogLog;
 
-use crate::cli::MergeArgs;
+use crate::args::cli::MergeArgs;
 use crate::render::{self, estimate_json, thousands};
 
 /// The sketches of every input, merged by name (file stem).

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use sketches::hash::{hash_u64, DEFAULT_SEED};
 use sketches::{CountMin, HyperLogLog, SpaceSaving};
 
-use crate::cli::AccuracyArgs;
+use crate::args::cli::AccuracyArgs;
 
 const SKEWS: [f64; 3] = [0.8, 1.0, 1.2];
 const HH_BUDGETS: [usize; 3] = [64 << 10, 256 << 10, 1 << 20];
@@ -36,19 +36,28 @@ fn stream(skew: f64, keys: u64, updates: u64, seed: u64) -> (Vec<u64>, Vec<u64>)
     (s, exact)
 }
 
-/// One heavy-hitter row: `all` holds `(key, lower, upper)` by descending
-/// upper bound; the reported top 100 is its head.
-#[allow(clippy::too_many_arguments)]
-fn hh_row(
-    algorithm: &str,
+/// What both heavy-hitter algorithms are measured on: one Zipf stream
+/// (`n` updates, exact counts by key, the true top 100) at one memory
+/// budget.
+struct HhCase<'a> {
     skew: f64,
     budget: usize,
-    counters: usize,
     n: u64,
-    all: &[(u64, u64, u64)],
-    exact: &[u64],
-    truth100: &[u64],
-) -> Value {
+    exact: &'a [u64],
+    truth100: &'a [u64],
+}
+
+/// One heavy-hitter row of `algorithm` with `counters` counters: `all`
+/// holds `(key, lower, upper)` by descending upper bound; the reported top
+/// 100 is its head.
+fn hh_row(case: &HhCase, algorithm: &str, counters: usize, all: &[(u64, u64, u64)]) -> Value {
+    let HhCase {
+        skew,
+        budget,
+        n,
+        exact,
+        truth100,
+    } = *case;
     let got: Vec<u64> = all.iter().take(100).map(|h| h.0).collect();
     let hits = got.iter().filter(|k| truth100.contains(k)).count() as f64;
     let precision = hits / got.len().max(1) as f64;
@@ -134,16 +143,14 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
                 .iter()
                 .map(|h| (h.key, h.lower, h.upper))
                 .collect();
-            hh.push(hh_row(
-                "space_saving",
+            let case = HhCase {
                 skew,
                 budget,
-                cap,
                 n,
-                &all,
-                &exact,
-                &truth100,
-            ));
+                exact: &exact,
+                truth100: &truth100,
+            };
+            hh.push(hh_row(&case, "space_saving", cap, &all));
             // DataSketches' frequent items (Misra-Gries with reverse purge)
             // at the same memory: a map of 2^j slots of 18 bytes holds 3/4
             // of them as counters.
@@ -161,14 +168,10 @@ pub fn run(args: &AccuracyArgs) -> Result<ExitCode> {
             rows.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.cmp(&b.0)));
             let counters = slots * 3 / 4;
             hh.push(hh_row(
+                &case,
                 "datasketches_frequent_items",
-                skew,
-                budget,
                 counters,
-                n,
                 &rows,
-                &exact,
-                &truth100,
             ));
         }
         let top1000 = top_keys(&exact, 1000);

@@ -13,14 +13,13 @@ use capture::Prefix;
 use pipeline::{CollectConfig, Collector};
 use serde_json::{json, Map, Value};
 
-use crate::alerts::{self, Alerting};
-use crate::cli::CollectArgs;
-use crate::engine_args::sampling_limits;
+use crate::args::cli::CollectArgs;
+use crate::args::engine::sampling_limits;
 use crate::exit::{usage, Outcome};
 use crate::render::{
-    check_stdout, flow_errors_into, flow_json, flow_rows, print, println, run_answers_json,
-    run_answers_text, thousands,
+    check_stdout, flow_errors_into, flow_json, flow_rows, print, println, thousands, window_printer,
 };
+use crate::session::Session;
 use crate::stop::StopFlag;
 
 /// The collector settings of `collect`.
@@ -69,19 +68,24 @@ fn collect_config(args: &CollectArgs, engine: &pipeline::EngineConfig) -> Result
 
 pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
-        crate::engine_args::positive_seconds("--duration", d).map_err(usage)?;
+        crate::args::engine::positive_seconds("--duration", d).map_err(usage)?;
     }
-    let engine = args.engine.engine()?;
-    let queries = args.engine.queries().map_err(usage)?;
+    let engine = args.session.engine.engine()?;
+    let queries = args.session.engine.queries().map_err(usage)?;
     let cfg = collect_config(args, engine.config()).map_err(usage)?;
-    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
-    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
-    alerts::attach_kafka(&mut alerting, kafka.as_ref());
-    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
-    let mut collector = Collector::start(&cfg, engine.metrics()).map_err(|e| match e {
-        pipeline::CollectError::NoAddress => anyhow::anyhow!("give at least one --listen address"),
-        e => e.into(),
-    })?;
+    let metrics = engine.metrics();
+    let mut session = Session::new(
+        engine,
+        &args.session.detect,
+        Some((&args.session.kafka, &args.session.archive)),
+    )?;
+    let mut collector =
+        Collector::start(&cfg, std::sync::Arc::clone(&metrics)).map_err(|e| match e {
+            pipeline::CollectError::NoAddress => {
+                anyhow::anyhow!("give at least one --listen address")
+            }
+            e => e.into(),
+        })?;
     let shutdown = collector.shutdown_handle();
     let wake = std::sync::Arc::clone(&shutdown);
     let _stop = StopFlag::install_with(move || wake.store(true, Ordering::SeqCst));
@@ -108,32 +112,21 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
             ""
         }
     );
-    let k = args.engine.top;
-    let json = args.output.json;
-    let server = args
-        .serve
-        .start(engine.metrics().registry.clone(), "collect", k)?;
+    let k = args.session.engine.top;
+    let json = args.session.output.json;
+    session.serve(&args.session.serve, "collect", k)?;
     let start = Instant::now();
     // The engine's own stop flag stays unset: the receivers' shutdown ends
     // the source once every decoded record is in.
     let never = std::sync::atomic::AtomicBool::new(false);
-    let mut archived = crate::archive::Archiving::new(&mut collector, archive.as_ref());
-    let out = engine.run_observed(
-        &mut archived,
+    // A report that cannot be written stops the receivers.
+    let out = session.run(
+        &mut collector,
         &never,
-        |e| crate::serve::feed(&mut alerting, server.as_ref(), e),
-        // A report that cannot be written stops the receivers.
-        crate::kafka::with_windows(
-            kafka.as_ref(),
-            crate::serve::window_sink(server.as_ref(), json, k, &queries, &shutdown),
-        ),
+        window_printer(json, k, &queries, &shutdown),
     );
     let mut outcome = Outcome::default();
-    let alerts = alerts::finish(alerting, &mut outcome);
-    let kafka = crate::kafka::finish(kafka);
-    drop(archived);
-    let archive = archive.map(crate::archive::Archive::finish);
-    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
+    let done = session.finish(&mut outcome);
     let elapsed = start.elapsed().as_secs_f64();
     let kernel = collector.kernel_drops();
     let state = json!({
@@ -143,8 +136,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         "held_bytes_limit": cfg.limits.pending_bytes,
     });
     let (counts, ifs, recv_errors) = collector.finish();
-    let shed = engine
-        .metrics()
+    let shed = metrics
         .drops
         .with_label_values(&["collector_queue_full"])
         .get();
@@ -164,13 +156,7 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
         v.insert("late".into(), json!(out.late));
         v.insert("future".into(), json!(out.future));
         v.insert("epochs".into(), json!(out.epochs));
-        if let Some(r) = &kafka {
-            v.insert("kafka".into(), r.json());
-        }
-        if let Some(a) = &archive {
-            v.insert("archive".into(), a.json());
-        }
-        run_answers_json(&mut v, &out.total, k, &queries, shown_alerts);
+        done.answers_json(&mut v, &out.total, k, &queries);
         let mut v = Value::Object(v);
         flow_errors_into(&mut v, &counts);
         println(v);
@@ -212,16 +198,14 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
                 thousands(records_per_s as u64)
             ),
         ));
-        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
-        rows.extend(archive.as_ref().map(crate::archive::Report::row));
+        rows.extend(done.rows());
         for (name, value) in rows {
             text.push_str(&format!("  {name:<18} {value}\n"));
         }
-        text.push_str(&run_answers_text(
+        text.push_str(&done.answers_text(
             &out.total,
-            &args.engine.rankings(),
+            &args.session.engine.rankings(),
             &queries,
-            shown_alerts,
             None,
         ));
         print(&text);

@@ -10,16 +10,15 @@ use capture::CaptureFile;
 use pipeline::FileSource;
 use serde_json::{json, Map};
 
-use crate::alerts::{self, Alerting};
-use crate::cli::ReplayArgs;
-use crate::engine_args::sampling_limits;
+use crate::args::cli::ReplayArgs;
+use crate::args::engine::sampling_limits;
 use crate::exit::Outcome;
 use crate::progress::file_bar;
 use crate::render::{
-    self, flow_errors_into, flow_json, flow_rows, run_answers_json, run_answers_text, summary_json,
-    table, thousands, window_line_cached, Rates,
+    self, flow_errors_into, flow_json, flow_rows, summary_json, table, thousands,
+    window_line_cached, Rates,
 };
-use crate::serve;
+use crate::session::Session;
 use crate::stop::StopFlag;
 
 /// A source replayed at a multiple of its own pace (`--speed`), or as fast
@@ -145,10 +144,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         };
         files.push((path.display().to_string(), f));
     }
-    let mut alerting = Alerting::new(&args.detect, engine.config().epoch_ns, &engine.metrics())?;
-    let kafka = crate::kafka::Kafka::start(&args.kafka, &engine.metrics().registry)?;
-    let archive = crate::archive::Archive::start(&args.archive, engine.config().epoch_ns)?;
-    alerts::attach_kafka(&mut alerting, kafka.as_ref());
+    let mut session = Session::new(engine, &args.detect, Some((&args.kafka, &args.archive)))?;
     let stop = StopFlag::install();
     let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
     let selection = crate::select::Selection::new(
@@ -171,11 +167,10 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         source = source.select(select);
         filter_failures = Some(failures);
     }
-    let server = args
-        .serve
-        .start(engine.metrics().registry.clone(), "replay", args.engine.top)?;
+    session.serve(&args.serve, "replay", args.engine.top)?;
     let counters = source.progress_counters();
     let bar = file_bar(total_size, args.output.no_progress);
+    session.with_bar(bar.clone());
     let k = args.engine.top;
     let queries = args.engine.queries()?;
     let json = args.output.json;
@@ -204,32 +199,18 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             skipped: Duration::ZERO,
             capped: 0,
         };
-        let mut archived = crate::archive::Archiving::new(&mut paced, archive.as_ref());
-        let out = engine.run_observed(
-            &mut archived,
-            stop.flag(),
-            |e| {
-                bar.suspend(|| alerts::feed(&mut alerting, e));
-                serve::epoch(server.as_ref(), &alerting, e);
-            },
-            |i, w| {
-                if let Some(kafka) = &kafka {
-                    kafka.window(i, w);
+        let out = session.run(&mut paced, stop.flag(), |i, w| {
+            if let (Some(t), 0) = (timeline.as_mut(), i) {
+                t.push(w);
+            }
+            if json {
+                let v = window_line_cached(w, k, &queries, &mut empty_window);
+                // A report that cannot be written ends the run.
+                if !bar.suspend(|| render::println(v)) {
+                    stop.set();
                 }
-                serve::window(server.as_ref(), i, w);
-                if let (Some(t), 0) = (timeline.as_mut(), i) {
-                    t.push(w);
-                }
-                if json {
-                    let v = window_line_cached(w, k, &queries, &mut empty_window);
-                    // A report that cannot be written ends the run.
-                    if !bar.suspend(|| render::println(v)) {
-                        stop.set();
-                    }
-                }
-            },
-        );
-        drop(archived);
+            }
+        });
         done.store(true, Ordering::Relaxed);
         ticker.thread().unpark();
         let _ = ticker.join();
@@ -247,7 +228,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         ..Outcome::default()
     };
     bar.finish_and_clear();
-    if let Some(s) = &server {
+    if let Some(s) = session.server() {
         s.done();
         // Serve the final answers a while (Ctrl-C ends it early).
         let until = Instant::now() + Duration::from_secs_f64(args.linger.max(0.0));
@@ -284,16 +265,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             }
         }
     }
-    let alerts = alerts::finish(alerting, &mut outcome);
-    let kafka = crate::kafka::finish(kafka);
-    let archive = archive.map(crate::archive::Archive::finish);
-    if let Some(a) = &archive {
+    let done = session.finish(&mut outcome);
+    if let Some(a) = &done.archive {
         for e in &a.errors {
             eprintln!("netsketch: warning: archive: {e}");
             outcome.output_failed = true;
         }
     }
-    let shown_alerts = (!args.detect.no_detect).then_some(&alerts[..]);
     let totals = &source.totals;
     let rates = Rates::new(totals, elapsed);
     if let (Some(path), Some(t)) = (&args.report, &timeline) {
@@ -339,7 +317,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             t,
             &out.total,
             k,
-            shown_alerts.unwrap_or(&[]),
+            done.shown().unwrap_or(&[]),
             &facts,
         );
         if let Err(e) = std::fs::write(path, html) {
@@ -347,7 +325,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             outcome.output_failed = true;
         }
     }
-    let cfg = engine.config();
+    let cfg = session.engine.config();
     if json {
         let mut extra = Map::new();
         extra.insert("files".into(), json!(args.files.len()));
@@ -372,13 +350,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
                     "to_ns": selection.to_ns}),
             );
         }
-        if let Some(r) = &kafka {
-            extra.insert("kafka".into(), r.json());
-        }
-        if let Some(a) = &archive {
-            extra.insert("archive".into(), a.json());
-        }
-        run_answers_json(&mut extra, &out.total, k, &queries, shown_alerts);
+        done.answers_json(&mut extra, &out.total, k, &queries);
         if let Some(dec) = &source.flows {
             let ifs: Vec<_> = dec.sflow_interfaces().copied().collect();
             extra.extend(flow_json(&dec.counts, &ifs));
@@ -433,14 +405,12 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         if let Some(dec) = &source.flows {
             rows.extend(flow_rows(&dec.counts));
         }
-        rows.extend(kafka.as_ref().map(crate::kafka::Report::row));
-        rows.extend(archive.as_ref().map(crate::archive::Report::row));
+        rows.extend(done.rows());
         render::print(&table(&title, totals, rates, &rows));
-        render::print(&run_answers_text(
+        render::print(&done.answers_text(
             &out.total,
             &args.engine.rankings(),
             &queries,
-            shown_alerts,
             totals.first_ts(),
         ));
     }
