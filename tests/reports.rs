@@ -8,28 +8,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{netsketch, require, run, summary, traces_dir, TempDir};
+use common::{gen, netsketch, require, run, run_ok, summary, traces_dir, TempDir};
 
 /// A generated trace of `secs` seconds with a SYN flood.
 fn trace(dir: &TempDir, secs: u32) -> std::path::PathBuf {
-    let file = dir.join("t.pcap");
-    let out = run(&[
-        "gen",
-        "--scenario",
-        "syn-flood",
-        "-d",
-        &secs.to_string(),
-        "-r",
-        "2000",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    file
+    let secs = secs.to_string();
+    gen(
+        dir,
+        "t.pcap",
+        &["--scenario", "syn-flood", "-d", &secs, "-r", "2000"],
+    )
 }
 
 /// The rows of one text ranking (`top DIM by METRIC`): key, packets, bytes.
@@ -59,18 +47,13 @@ fn ranking(text: &str, dim: &str, metric: &str) -> Vec<(String, u64, u64)> {
 fn text_report_has_every_ranking_with_nfdump_columns() {
     let dir = TempDir::new("reports-rankings");
     let file = trace(&dir, 6);
-    let out = run(&[
+    let out = run_ok(&[
         "replay",
         "--no-pin",
         "--top-by",
         "both",
         file.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout);
     let s = summary(&["replay", "--no-pin", "--json", file.to_str().unwrap()]);
     for dim in ["src", "dst", "pair", "dport", "sport"] {
@@ -110,7 +93,7 @@ fn text_report_has_every_ranking_with_nfdump_columns() {
         "{line}"
     );
     // --rankings narrows the text report.
-    let out = run(&[
+    let out = run_ok(&[
         "replay",
         "--no-pin",
         "--rankings",
@@ -226,11 +209,6 @@ fn top_sources_by_bytes_match_nfdump_row_for_row() {
         "src",
         cut.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout);
     let ours = ranking(&text, "src", "bytes");
     assert_eq!(ours.len(), 20, "{text}");
@@ -434,7 +412,7 @@ fn time_range_keeps_its_packets_and_counts_the_rest() {
 fn html_report(dir: &TempDir) -> (String, std::path::PathBuf) {
     let file = trace(dir, 12);
     let page = dir.join("report.html");
-    let out = run(&[
+    run_ok(&[
         "replay",
         "--no-pin",
         "--window",
@@ -443,11 +421,6 @@ fn html_report(dir: &TempDir) -> (String, std::path::PathBuf) {
         page.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     (std::fs::read_to_string(&page).unwrap(), page)
 }
 
@@ -619,7 +592,7 @@ fn progress_is_silent_when_stderr_is_not_a_terminal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run(&["demo", "--no-pin", "-n", "100000"]);
+    let out = run_ok(&["demo", "--no-pin", "-n", "100000"]);
     assert!(out.status.success());
     assert!(
         out.stderr.is_empty(),
@@ -737,11 +710,6 @@ fn per_source_threads_do_not_silently_become_the_collectors() {
     )
     .unwrap();
     let out = run(&["run", "--config", cfg.to_str().unwrap(), "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let cmd = String::from_utf8_lossy(&out.stdout);
     assert!(
         cmd.contains("--listen 127.0.0.1:2055 --listen 127.0.0.1:4739 --threads 2 "),

@@ -9,25 +9,21 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsketch, signal, spawn_announced, TempDir};
+use common::{gen, netsketch, signal, spawn_announced, TempDir};
 use serde_json::Value;
 
 /// A generated trace with a SYN flood and a slow service.
 fn trace(dir: &TempDir, seconds: u32) -> String {
-    let p = dir.join("t.pcap");
-    let out = netsketch()
-        .args([
-            "gen",
-            "--scenario",
-            "baseline,syn-flood,slow-service",
-            "-r",
-            "2000",
-        ])
-        .args(["-d", &seconds.to_string(), "-o", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    p.to_str().unwrap().to_string()
+    let secs = seconds.to_string();
+    let args = [
+        "--scenario",
+        "baseline,syn-flood,slow-service",
+        "-r",
+        "2000",
+        "-d",
+        &secs,
+    ];
+    gen(dir, "t.pcap", &args).to_str().unwrap().to_string()
 }
 
 /// Starts `replay --serve 127.0.0.1:0` with `extra` options; returns it
