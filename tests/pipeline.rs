@@ -148,7 +148,7 @@ fn every_answer_lies_within_its_bound_and_top_ten_is_exact() {
     ]);
     for dim in ["src", "dst", "pair", "dport", "sport"] {
         for metric in ["bytes", "packets"] {
-            let exact = truth_map(&truth, dim, metric);
+            let exact = truth_map(truth, dim, metric);
             let got = s["top"][dim][metric].as_array().unwrap();
             assert!(!got.is_empty());
             // Truth lists the top 100; a reported key absent from it must

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{gen, netsketch, require, run, run_ok, summary, traces_dir, TempDir};
+use common::{gen, netsketch, output_ok, require, run, run_ok, summary, traces_dir, TempDir};
 
 /// A generated trace of `secs` seconds with a SYN flood.
 fn trace(dir: &TempDir, secs: u32) -> std::path::PathBuf {
@@ -150,54 +150,36 @@ fn top_sources_by_bytes_match_nfdump_row_for_row() {
     let dir = TempDir::new("reports-nfdump");
     let input = traces_dir().join("mixed/real-merged.pcap");
     let cut = dir.join("comparable.pcap");
-    let ok = Command::new("tcpdump")
-        .args(["-r", input.to_str().unwrap(), "-w", cut.to_str().unwrap()])
-        .arg(NFDUMP_COMPARABLE)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    output_ok(
+        Command::new("tcpdump")
+            .args(["-r", input.to_str().unwrap(), "-w", cut.to_str().unwrap()])
+            .arg(NFDUMP_COMPARABLE),
     );
     let whole = dir.join("whole.pcap");
-    let ok = Command::new("tshark")
-        .args([
-            "-r",
-            cut.to_str().unwrap(),
-            "-Y",
-            "frame.cap_len == frame.len",
-            "-F",
-            "pcap",
-            "-w",
-        ])
-        .arg(&whole)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    output_ok(
+        Command::new("tshark")
+            .args([
+                "-r",
+                cut.to_str().unwrap(),
+                "-Y",
+                "frame.cap_len == frame.len",
+                "-F",
+                "pcap",
+                "-w",
+            ])
+            .arg(&whole),
     );
     let cut = whole;
     let flows = dir.join("flows");
     std::fs::create_dir_all(&flows).unwrap();
-    let ok = Command::new("nfpcapd")
-        .args([
-            "-r",
-            cut.to_str().unwrap(),
-            "-w",
-            flows.to_str().unwrap(),
-            "-s",
-            "65535",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    output_ok(Command::new("nfpcapd").args([
+        "-r",
+        cut.to_str().unwrap(),
+        "-w",
+        flows.to_str().unwrap(),
+        "-s",
+        "65535",
+    ]));
     let nf = nfdump_rows(&flows, "srcip/bytes", 20);
     assert_eq!(nf.len(), 20);
     let out = run(&[
@@ -223,25 +205,17 @@ fn top_sources_by_bytes_match_nfdump_row_for_row() {
 
 /// nfdump's statistics rows as CSV: key, packets, bytes.
 fn nfdump_rows(flows: &Path, stat: &str, n: usize) -> Vec<(String, u64, u64)> {
-    let out = Command::new("nfdump")
-        .args([
-            "-R",
-            flows.to_str().unwrap(),
-            "-s",
-            stat,
-            "-n",
-            &n.to_string(),
-            "-o",
-            "csv",
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_ok(Command::new("nfdump").args([
+        "-R",
+        flows.to_str().unwrap(),
+        "-s",
+        stat,
+        "-n",
+        &n.to_string(),
+        "-o",
+        "csv",
+        "-q",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -294,21 +268,13 @@ fn filter_expression_keeps_what_tcpdump_keeps() {
         "net 192.168.0.0/16 and not port 443",
     ] {
         let cut = dir.join("cut.pcap");
-        let out = Command::new("tcpdump")
-            .args([
-                "-r",
-                input.to_str().unwrap(),
-                "-w",
-                cut.to_str().unwrap(),
-                expr,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        output_ok(Command::new("tcpdump").args([
+            "-r",
+            input.to_str().unwrap(),
+            "-w",
+            cut.to_str().unwrap(),
+            expr,
+        ]));
         // tshark counts the frames tcpdump kept (one line per frame).
         let out = Command::new("tshark")
             .args([
@@ -470,26 +436,21 @@ fn html_report_renders_in_headless_chromium() {
     let (_, page) = html_report(&dir);
     let profile = dir.join("profile");
     let chromium = |extra: &[&str]| {
-        let out = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = output_ok(
+            Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .args(extra)
+                .arg(format!("file://{}", page.display())),
         );
         out
     };

@@ -64,6 +64,21 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Runs an outside program (or netsketch with its own environment) and
+/// asserts it exits 0, with its stderr in the failure message.
+pub fn output_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Every stdout line of a successful `--json` run, parsed (windows, then
 /// the summary).
 pub fn json_lines(args: &[&str]) -> Vec<Value> {
