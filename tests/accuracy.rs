@@ -10,10 +10,13 @@ fn accuracy_report_shows_the_guarantees_holding() {
     let out = run_ok(&[
         "accuracy",
         "--json",
+        // Half the stream of the first version (300 k updates over 30 k
+        // keys): every check below holds with room (HLL p = 14: p99
+        // relative error 1.3 % against 3 %) at half the debug-build time.
         "--updates",
-        "300000",
+        "150000",
         "--keys",
-        "30000",
+        "15000",
         "--runs",
         "4",
         "--max-distinct",
