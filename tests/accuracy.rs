@@ -3,27 +3,25 @@
 
 mod common;
 
-use common::run;
+use common::{run, run_ok};
 
 #[test]
 fn accuracy_report_shows_the_guarantees_holding() {
-    let out = run(&[
+    let out = run_ok(&[
         "accuracy",
         "--json",
+        // Half the stream of the first version (300 k updates over 30 k
+        // keys): every check below holds with room (HLL p = 14: p99
+        // relative error 1.3 % against 3 %) at half the debug-build time.
         "--updates",
-        "300000",
+        "150000",
         "--keys",
-        "30000",
+        "15000",
         "--runs",
         "4",
         "--max-distinct",
         "100000",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hh = doc["heavy_hitters"].as_array().unwrap();
     assert_eq!(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{netsketch, require, TempDir};
+use common::{netsketch, output_ok, require, TempDir};
 use serde_json::Value;
 use sketches::datasketches::{hll_from_bytes, FrequentItems};
 use std::process::Command;
@@ -43,24 +43,19 @@ fn python_datasketches_reads_merges_and_writes_what_netsketch_reads() {
         .unwrap();
     assert!(st.success());
     let export = dir.join("export");
-    let out = netsketch()
-        .args([
-            "replay",
-            "--json",
-            "--top",
-            "10",
-            "--memory",
-            "16",
-            "--export-sketches",
-        ])
-        .arg(&export)
-        .arg(&pcap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        netsketch()
+            .args([
+                "replay",
+                "--json",
+                "--top",
+                "10",
+                "--memory",
+                "16",
+                "--export-sketches",
+            ])
+            .arg(&export)
+            .arg(&pcap),
     );
     std::fs::write(dir.join("summary.json"), &out.stdout).unwrap();
     let tsv = Command::new("tshark")

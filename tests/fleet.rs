@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsketch, split_pcap, TempDir};
+use common::{netsketch, output_ok, split_pcap, TempDir};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -127,23 +127,18 @@ fn dump(brokers: &str, topic: &str) -> Vec<Value> {
 }
 
 fn replay_to_kafka(pcap: &Path, brokers: &str, topic: &str, id: &str) -> Vec<Value> {
-    let out = netsketch()
-        .args(["replay", "--json", "--window", "1", "--memory", "64"])
-        .args([
-            "--kafka",
-            brokers,
-            "--kafka-topic",
-            topic,
-            "--appliance-id",
-            id,
-        ])
-        .arg(pcap)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        netsketch()
+            .args(["replay", "--json", "--window", "1", "--memory", "64"])
+            .args([
+                "--kafka",
+                brokers,
+                "--kafka-topic",
+                topic,
+                "--appliance-id",
+                id,
+            ])
+            .arg(pcap),
     );
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()

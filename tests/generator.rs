@@ -4,21 +4,8 @@
 mod common;
 
 use capture::Ip;
-use common::{run, summary, TempDir};
+use common::{gen, run, summary, TempDir};
 use netsketch_tools::gen::{Config, Model, Scenario};
-
-fn gen(dir: &TempDir, name: &str, args: &[&str]) -> std::path::PathBuf {
-    let p = dir.join(name);
-    let mut full = vec!["gen", "-o", p.to_str().unwrap()];
-    full.extend_from_slice(args);
-    let out = run(&full);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    p
-}
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, TempDir};
+use common::{run, run_ok, TempDir};
 #[cfg(feature = "kafka")]
 use {common::netsketch, serde_json::Value};
 
@@ -18,12 +18,7 @@ fn run_config_output_kafka_becomes_the_kafka_flags() {
          appliance_id = \"edge-1\"\ntopic = \"w\"\nitems = 64\n",
     )
     .unwrap();
-    let out = run(&["run", "--config", cfg.to_str().unwrap(), "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&["run", "--config", cfg.to_str().unwrap(), "--dry-run"]);
     let argv = String::from_utf8_lossy(&out.stdout);
     for want in [
         "--kafka 127.0.0.1:9092,127.0.0.1:9093",

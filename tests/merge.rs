@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{netsketch, split_pcap, summary, TempDir};
+use common::{netsketch, output_ok, split_pcap, summary, TempDir};
 use serde_json::Value;
 
 fn replay_export(pcap: &Path, dir: &Path) -> Value {
@@ -56,16 +56,11 @@ fn merge_of_two_halves_equals_one_replay() {
     );
     assert!(ha["packets"].as_u64().unwrap() == 20_000);
 
-    let out = netsketch()
-        .args(["merge", "--json", "-k", "10"])
-        .arg(dir.join("e_a"))
-        .arg(dir.join("e_b"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_ok(
+        netsketch()
+            .args(["merge", "--json", "-k", "10"])
+            .arg(dir.join("e_a"))
+            .arg(dir.join("e_b")),
     );
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(m["type"], "merge");

@@ -5,52 +5,44 @@
 mod common;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use capture::write::PcapWriter;
 use capture::Linktype;
-use common::{run, summary, traces_dir, TempDir};
+use common::{
+    gen, gen_with_truth, json_lines, run, run_ok, shared_trace, summary, traces_dir, TempDir,
+};
 use serde_json::Value;
 
-/// Generates a trace with its truth.
-fn trace(dir: &TempDir, scenario: &str, secs: &str, rate: &str) -> (std::path::PathBuf, Value) {
-    let p = dir.join("t.pcap");
-    let t = dir.join("t.json");
-    let out = run(&[
-        "gen",
-        "--scenario",
-        scenario,
-        "-d",
-        secs,
-        "-r",
-        rate,
-        "-s",
-        "11",
-        "-o",
-        p.to_str().unwrap(),
-        "--truth",
-        t.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let truth = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
-    (p, truth)
+/// The trace most tests here read, generated once: every attack whose
+/// answers the checks below look at (handshakes, floods from one and from
+/// many sources, ICMP), 5 s at 8,000 packets/s, with its truth.
+fn attacks() -> &'static (PathBuf, Value) {
+    static TRACE: OnceLock<(PathBuf, Value)> = OnceLock::new();
+    shared_trace(
+        &TRACE,
+        "attacks.pcap",
+        &[
+            "--scenario",
+            "baseline,syn-flood,udp-amplification,connection-failures,icmp-flood,distributed-flood",
+            "-d",
+            "5",
+            "-r",
+            "8000",
+            "-s",
+            "11",
+        ],
+    )
 }
 
-/// All JSON lines of a replay.
-fn lines(args: &[&str]) -> Vec<Value> {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+/// A baseline trace of `secs` seconds at `rate` packets/s, with its truth.
+fn baseline(dir: &TempDir, secs: &str, rate: &str) -> (PathBuf, Value) {
+    gen_with_truth(
+        dir,
+        "t.pcap",
+        &["--scenario", "baseline", "-d", secs, "-r", rate, "-s", "11"],
+    )
 }
 
 /// The answer part of an output line (timings removed).
@@ -70,14 +62,7 @@ fn answers(v: &Value) -> Value {
 
 #[test]
 fn answers_are_identical_for_any_worker_count_and_batch_size() {
-    let dir = TempDir::new("pl-det");
-    let (p, _) = trace(
-        &dir,
-        "baseline,syn-flood,udp-amplification,connection-failures",
-        "6",
-        "20000",
-    );
-    let p = p.to_str().unwrap();
+    let p = attacks().0.to_str().unwrap();
     let base = [
         "replay",
         "--json",
@@ -96,7 +81,7 @@ fn answers_are_identical_for_any_worker_count_and_batch_size() {
         ["-w", "0", "--batch", "5"],
     ]
     .iter()
-    .map(|extra| lines(&[&base[..], &extra[..]].concat()))
+    .map(|extra| json_lines(&[&base[..], &extra[..]].concat()))
     .collect();
     assert!(runs[0].len() >= 5, "4 windows and a summary");
     for r in &runs[1..] {
@@ -152,13 +137,7 @@ fn truth_map(truth: &Value, dim: &str, metric: &str) -> HashMap<String, u64> {
 
 #[test]
 fn every_answer_lies_within_its_bound_and_top_ten_is_exact() {
-    let dir = TempDir::new("pl-bounds");
-    let (p, truth) = trace(
-        &dir,
-        "baseline,syn-flood,icmp-flood,distributed-flood",
-        "6",
-        "20000",
-    );
+    let (p, truth) = attacks();
     let s = summary(&[
         "replay",
         "--json",
@@ -169,7 +148,7 @@ fn every_answer_lies_within_its_bound_and_top_ten_is_exact() {
     ]);
     for dim in ["src", "dst", "pair", "dport", "sport"] {
         for metric in ["bytes", "packets"] {
-            let exact = truth_map(&truth, dim, metric);
+            let exact = truth_map(truth, dim, metric);
             let got = s["top"][dim][metric].as_array().unwrap();
             assert!(!got.is_empty());
             // Truth lists the top 100; a reported key absent from it must
@@ -243,8 +222,8 @@ fn every_answer_lies_within_its_bound_and_top_ten_is_exact() {
 #[test]
 fn windows_cover_the_run_and_carry_totals() {
     let dir = TempDir::new("pl-win");
-    let (p, truth) = trace(&dir, "baseline", "5", "5000");
-    let out = lines(&[
+    let (p, truth) = baseline(&dir, "5", "5000");
+    let out = json_lines(&[
         "replay",
         "--json",
         "--no-pin",
@@ -341,12 +320,7 @@ fn bad_pipeline_options_fail_before_work_starts() {
 
 #[test]
 fn demo_runs_and_reports() {
-    let out = run(&["demo", "-n", "200000", "--no-pin", "--verify"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&["demo", "-n", "200000", "--no-pin", "--verify"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "top src by bytes",
@@ -362,9 +336,17 @@ fn demo_runs_and_reports() {
         text.contains("top dst by bytes: 10/10 in the exact order, 10 within their bounds"),
         "{text}"
     );
+}
+
+/// Apart from [`demo_runs_and_reports`] so that the two demo runs, the
+/// longest in this binary, run side by side.
+#[test]
+fn demo_at_its_default_rate_alerts_on_its_three_events_and_nothing_else() {
     // At the demo's default rate (100k pps), the three events and nothing
-    // else: a busy /24 of clients or servers is not carpet bombing.
-    let s = summary(&["demo", "--no-pin", "--json"]);
+    // else: a busy /24 of clients or servers is not carpet bombing. 1.2 M
+    // packets (8 s of event time) are the fewest that still give the slow
+    // service its SLA alert; the default 2 M took 50 s of a debug build.
+    let s = summary(&["demo", "-n", "1200000", "--no-pin", "--json"]);
     let mut got: Vec<(String, String)> = s["alerts"]
         .as_array()
         .unwrap()
@@ -461,21 +443,20 @@ fn top_ten_on_the_mixed_real_capture_agrees_with_tshark() {
 fn memory_stays_within_the_budget_however_many_distinct_sources() {
     // A spoofed SYN flood: every packet a new source.
     let dir = TempDir::new("pl-mem");
-    let p = dir.join("flood.pcap");
-    let out = run(&[
-        "gen",
-        "--scenario",
-        "syn-flood",
-        "-d",
-        "10",
-        "-r",
-        "1000",
-        "--attack-rate",
-        "750000",
-        "-o",
-        p.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    let p = gen(
+        &dir,
+        "flood.pcap",
+        &[
+            "--scenario",
+            "syn-flood",
+            "-d",
+            "10",
+            "-r",
+            "1000",
+            "--attack-rate",
+            "750000",
+        ],
+    );
     let s = replay_within_64_mib(&p);
     let distinct = &s["distinct"]["src"];
     assert!(
@@ -516,7 +497,7 @@ fn a_long_sparse_trace_stays_within_the_budget() {
     // and closed epochs queued without limit for the merging thread:
     // 186 k real packets over 1,554 epochs took 2.6 GiB against --memory 256.
     let dir = TempDir::new("pl-sparse");
-    let (p, truth) = trace(&dir, "baseline", "900", "20");
+    let (p, truth) = baseline(&dir, "900", "20");
     let s = replay_within_64_mib(&p);
     assert_eq!(s["packets"], truth["packets"]);
     assert!(s["epochs"].as_u64().unwrap() > 500, "{}", s["epochs"]);
@@ -526,7 +507,7 @@ fn a_long_sparse_trace_stays_within_the_budget() {
 fn an_engine_runs_repeatedly_with_its_own_counts_per_run() {
     use pipeline::{Engine, EngineConfig, FileSource};
     let dir = TempDir::new("pl-rerun");
-    let (p, truth) = trace(&dir, "baseline", "2", "2000");
+    let (p, truth) = baseline(&dir, "2", "2000");
     let engine = Engine::new(EngineConfig {
         workers: 1,
         pin: false,
@@ -562,21 +543,20 @@ fn handshakes_timing_out_across_a_gap_lose_no_epoch() {
     let dir = TempDir::new("pl-gap");
     let mut files = Vec::new();
     for (name, start) in [("a", "1704067200000000000"), ("b", "1704067300000000000")] {
-        let p = dir.join(&format!("{name}.pcap"));
-        let out = run(&[
-            "gen",
-            "--scenario",
-            "baseline,connection-failures",
-            "-d",
-            "5",
-            "-r",
-            "2000",
-            "--start-ns",
-            start,
-            "-o",
-            p.to_str().unwrap(),
-        ]);
-        assert!(out.status.success());
+        let p = gen(
+            &dir,
+            &format!("{name}.pcap"),
+            &[
+                "--scenario",
+                "baseline,connection-failures",
+                "-d",
+                "5",
+                "-r",
+                "2000",
+                "--start-ns",
+                start,
+            ],
+        );
         files.push(p.to_str().unwrap().to_string());
     }
     let one = |f: &[&str]| {

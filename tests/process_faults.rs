@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsketch, run, signal, TempDir};
+use common::{gen, netsketch, run, signal, TempDir};
 use serde_json::Value;
 
 const USAGE: i32 = 2;
@@ -19,14 +19,9 @@ const INTERRUPTED: i32 = 130;
 
 /// A generated capture: `scenario` for `secs` seconds at `rate` packets/s.
 fn trace(dir: &TempDir, name: &str, scenario: &str, secs: u32, rate: u32) -> String {
-    let p = dir.join(name);
-    let out = netsketch()
-        .args(["gen", "--scenario", scenario, "-r", &rate.to_string()])
-        .args(["-d", &secs.to_string(), "-o", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    p.to_str().unwrap().to_string()
+    let (secs, rate) = (secs.to_string(), rate.to_string());
+    let args = ["--scenario", scenario, "-r", &rate, "-d", &secs];
+    gen(dir, name, &args).to_str().unwrap().to_string()
 }
 
 /// Waits for `child` at most `limit`; kills it and fails if it is still

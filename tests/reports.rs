@@ -8,28 +8,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{netsketch, require, run, summary, traces_dir, TempDir};
+use common::{gen, netsketch, output_ok, require, run, run_ok, summary, traces_dir, TempDir};
 
 /// A generated trace of `secs` seconds with a SYN flood.
 fn trace(dir: &TempDir, secs: u32) -> std::path::PathBuf {
-    let file = dir.join("t.pcap");
-    let out = run(&[
-        "gen",
-        "--scenario",
-        "syn-flood",
-        "-d",
-        &secs.to_string(),
-        "-r",
-        "2000",
-        "-o",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    file
+    let secs = secs.to_string();
+    gen(
+        dir,
+        "t.pcap",
+        &["--scenario", "syn-flood", "-d", &secs, "-r", "2000"],
+    )
 }
 
 /// The rows of one text ranking (`top DIM by METRIC`): key, packets, bytes.
@@ -59,18 +47,13 @@ fn ranking(text: &str, dim: &str, metric: &str) -> Vec<(String, u64, u64)> {
 fn text_report_has_every_ranking_with_nfdump_columns() {
     let dir = TempDir::new("reports-rankings");
     let file = trace(&dir, 6);
-    let out = run(&[
+    let out = run_ok(&[
         "replay",
         "--no-pin",
         "--top-by",
         "both",
         file.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout);
     let s = summary(&["replay", "--no-pin", "--json", file.to_str().unwrap()]);
     for dim in ["src", "dst", "pair", "dport", "sport"] {
@@ -110,7 +93,7 @@ fn text_report_has_every_ranking_with_nfdump_columns() {
         "{line}"
     );
     // --rankings narrows the text report.
-    let out = run(&[
+    let out = run_ok(&[
         "replay",
         "--no-pin",
         "--rankings",
@@ -167,54 +150,36 @@ fn top_sources_by_bytes_match_nfdump_row_for_row() {
     let dir = TempDir::new("reports-nfdump");
     let input = traces_dir().join("mixed/real-merged.pcap");
     let cut = dir.join("comparable.pcap");
-    let ok = Command::new("tcpdump")
-        .args(["-r", input.to_str().unwrap(), "-w", cut.to_str().unwrap()])
-        .arg(NFDUMP_COMPARABLE)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    output_ok(
+        Command::new("tcpdump")
+            .args(["-r", input.to_str().unwrap(), "-w", cut.to_str().unwrap()])
+            .arg(NFDUMP_COMPARABLE),
     );
     let whole = dir.join("whole.pcap");
-    let ok = Command::new("tshark")
-        .args([
-            "-r",
-            cut.to_str().unwrap(),
-            "-Y",
-            "frame.cap_len == frame.len",
-            "-F",
-            "pcap",
-            "-w",
-        ])
-        .arg(&whole)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    output_ok(
+        Command::new("tshark")
+            .args([
+                "-r",
+                cut.to_str().unwrap(),
+                "-Y",
+                "frame.cap_len == frame.len",
+                "-F",
+                "pcap",
+                "-w",
+            ])
+            .arg(&whole),
     );
     let cut = whole;
     let flows = dir.join("flows");
     std::fs::create_dir_all(&flows).unwrap();
-    let ok = Command::new("nfpcapd")
-        .args([
-            "-r",
-            cut.to_str().unwrap(),
-            "-w",
-            flows.to_str().unwrap(),
-            "-s",
-            "65535",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    output_ok(Command::new("nfpcapd").args([
+        "-r",
+        cut.to_str().unwrap(),
+        "-w",
+        flows.to_str().unwrap(),
+        "-s",
+        "65535",
+    ]));
     let nf = nfdump_rows(&flows, "srcip/bytes", 20);
     assert_eq!(nf.len(), 20);
     let out = run(&[
@@ -226,11 +191,6 @@ fn top_sources_by_bytes_match_nfdump_row_for_row() {
         "src",
         cut.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout);
     let ours = ranking(&text, "src", "bytes");
     assert_eq!(ours.len(), 20, "{text}");
@@ -245,25 +205,17 @@ fn top_sources_by_bytes_match_nfdump_row_for_row() {
 
 /// nfdump's statistics rows as CSV: key, packets, bytes.
 fn nfdump_rows(flows: &Path, stat: &str, n: usize) -> Vec<(String, u64, u64)> {
-    let out = Command::new("nfdump")
-        .args([
-            "-R",
-            flows.to_str().unwrap(),
-            "-s",
-            stat,
-            "-n",
-            &n.to_string(),
-            "-o",
-            "csv",
-            "-q",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_ok(Command::new("nfdump").args([
+        "-R",
+        flows.to_str().unwrap(),
+        "-s",
+        stat,
+        "-n",
+        &n.to_string(),
+        "-o",
+        "csv",
+        "-q",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -316,21 +268,13 @@ fn filter_expression_keeps_what_tcpdump_keeps() {
         "net 192.168.0.0/16 and not port 443",
     ] {
         let cut = dir.join("cut.pcap");
-        let out = Command::new("tcpdump")
-            .args([
-                "-r",
-                input.to_str().unwrap(),
-                "-w",
-                cut.to_str().unwrap(),
-                expr,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        output_ok(Command::new("tcpdump").args([
+            "-r",
+            input.to_str().unwrap(),
+            "-w",
+            cut.to_str().unwrap(),
+            expr,
+        ]));
         // tshark counts the frames tcpdump kept (one line per frame).
         let out = Command::new("tshark")
             .args([
@@ -434,7 +378,7 @@ fn time_range_keeps_its_packets_and_counts_the_rest() {
 fn html_report(dir: &TempDir) -> (String, std::path::PathBuf) {
     let file = trace(dir, 12);
     let page = dir.join("report.html");
-    let out = run(&[
+    run_ok(&[
         "replay",
         "--no-pin",
         "--window",
@@ -443,11 +387,6 @@ fn html_report(dir: &TempDir) -> (String, std::path::PathBuf) {
         page.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     (std::fs::read_to_string(&page).unwrap(), page)
 }
 
@@ -497,26 +436,21 @@ fn html_report_renders_in_headless_chromium() {
     let (_, page) = html_report(&dir);
     let profile = dir.join("profile");
     let chromium = |extra: &[&str]| {
-        let out = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(extra)
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = output_ok(
+            Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .args(extra)
+                .arg(format!("file://{}", page.display())),
         );
         out
     };
@@ -619,7 +553,7 @@ fn progress_is_silent_when_stderr_is_not_a_terminal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = run(&["demo", "--no-pin", "-n", "100000"]);
+    let out = run_ok(&["demo", "--no-pin", "-n", "100000"]);
     assert!(out.status.success());
     assert!(
         out.stderr.is_empty(),
@@ -737,11 +671,6 @@ fn per_source_threads_do_not_silently_become_the_collectors() {
     )
     .unwrap();
     let out = run(&["run", "--config", cfg.to_str().unwrap(), "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let cmd = String::from_utf8_lossy(&out.stdout);
     assert!(
         cmd.contains("--listen 127.0.0.1:2055 --listen 127.0.0.1:4739 --threads 2 "),

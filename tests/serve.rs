@@ -9,25 +9,21 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsketch, signal, spawn_announced, TempDir};
+use common::{gen, netsketch, output_ok, signal, spawn_announced, TempDir};
 use serde_json::Value;
 
 /// A generated trace with a SYN flood and a slow service.
 fn trace(dir: &TempDir, seconds: u32) -> String {
-    let p = dir.join("t.pcap");
-    let out = netsketch()
-        .args([
-            "gen",
-            "--scenario",
-            "baseline,syn-flood,slow-service",
-            "-r",
-            "2000",
-        ])
-        .args(["-d", &seconds.to_string(), "-o", p.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    p.to_str().unwrap().to_string()
+    let secs = seconds.to_string();
+    let args = [
+        "--scenario",
+        "baseline,syn-flood,slow-service",
+        "-r",
+        "2000",
+        "-d",
+        &secs,
+    ];
+    gen(dir, "t.pcap", &args).to_str().unwrap().to_string()
 }
 
 /// Starts `replay --serve 127.0.0.1:0` with `extra` options; returns it
@@ -124,15 +120,7 @@ fn the_api_answers_what_the_report_says() {
     let metrics = http_get(&format!("{url}/metrics"));
     assert_eq!(http_get(&format!("{url}/healthz")), "ok\n");
     // One screen for a script: not cut to a terminal, every ranking row.
-    let once = netsketch()
-        .args(["top", "--once", "--url", &url])
-        .output()
-        .unwrap();
-    assert!(
-        once.status.success(),
-        "{}",
-        String::from_utf8_lossy(&once.stderr)
-    );
+    let once = output_ok(netsketch().args(["top", "--once", "--url", &url]));
     let once = String::from_utf8_lossy(&once.stdout);
     assert!(once.contains("top sources (10 by bytes)"), "{once}");
     assert!(once.contains("alerts: "), "{once}");

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use capture::{FlowUpdate, Ip};
-use common::{captures_under, netsketch, run, summary, traces_dir, TempDir};
+use common::{captures_under, gen, netsketch, run, summary, traces_dir, TempDir};
 use pipeline::detect::{DetectConfig, Detector, Event};
 use pipeline::{Engine, EngineConfig, Source, Summary, WindowSpec};
 use serde_json::Value;
@@ -317,9 +317,7 @@ fn assert_windows_partition(file: &str, extra: &[&str]) {
 fn tumbling_windows_partition_generated_scenarios_at_full_speed_and_paced() {
     let dir = TempDir::new("win-part");
     for scenario in ["baseline,syn-flood", "baseline,connection-failures"] {
-        let p = dir.join("t.pcap");
-        let out = run(&[
-            "gen",
+        let args = [
             "--scenario",
             scenario,
             "-d",
@@ -330,30 +328,20 @@ fn tumbling_windows_partition_generated_scenarios_at_full_speed_and_paced() {
             "5",
             "--start-ns",
             "1704067203500000000",
-            "-o",
-            p.to_str().unwrap(),
-        ]);
-        assert!(out.status.success());
+        ];
+        let p = gen(&dir, "t.pcap", &args);
         assert_windows_partition(p.to_str().unwrap(), &[]);
     }
     // Paced: a 2.5 s trace at 10x, windows of 1 s.
-    let p = dir.join("short.pcap");
-    let out = run(&[
-        "gen",
+    let args = [
         "-d",
         "2.5",
         "-r",
         "400",
         "--start-ns",
         "1704067200300000000",
-        "-o",
-        p.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ];
+    let p = gen(&dir, "short.pcap", &args);
     let p = p.to_str().unwrap();
     let t0 = Instant::now();
     assert_windows_partition(p, &["--speed", "10"]);

@@ -1,3 +1,5 @@
+//! Errors of the capture file readers, and whether reading can go on.
+
 use std::io;
 
 use crate::Reason;

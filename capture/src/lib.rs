@@ -31,9 +31,11 @@ mod file;
 mod flow_update;
 #[path = "export/mod.rs"]
 pub mod flows;
+mod ip;
 mod linktype;
 #[cfg(feature = "live")]
 pub mod live;
+mod packet;
 mod parse;
 mod pcap_file;
 mod pcapng;
@@ -48,24 +50,12 @@ pub use flows::sflow;
 
 pub use error::ReadError;
 pub use file::{CaptureFile, FileFormat};
-pub use flow_update::{tcp_flags, FlowUpdate, Ip};
+pub use flow_update::{tcp_flags, FlowUpdate};
+pub use ip::Ip;
 pub use linktype::Linktype;
-pub use parse::{parse_packet, parse_packet_general, udp_datagram, Layer, ParseError, UdpDatagram};
+pub use packet::RawPacket;
+pub use parse::datagram::{udp_datagram, UdpDatagram};
+pub use parse::{parse_packet, parse_packet_general, Layer, ParseError};
 pub use prefix::{Prefix, PrefixError};
 pub use reason::{Reason, ReasonCounts};
 pub use totals::{LinktypeCounts, ProtocolCounts, Totals};
-
-/// One captured frame as read from a file or an interface, borrowing its
-/// bytes from the reader's buffer until the next read.
-#[derive(Debug, Clone, Copy)]
-pub struct RawPacket<'a> {
-    /// Capture time in nanoseconds since the Unix epoch.
-    pub ts_ns: u64,
-    /// Link-layer header type of the frame.
-    pub linktype: Linktype,
-    /// Length of the frame on the wire (may exceed `data.len()` when the
-    /// capture was taken with a snaplen).
-    pub wire_len: u32,
-    /// The captured bytes.
-    pub data: &'a [u8],
-}

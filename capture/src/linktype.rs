@@ -1,3 +1,5 @@
+//! Link-layer header types as an open newtype over the tcpdump.org registry.
+
 use std::fmt;
 
 /// A link-layer header type (LINKTYPE_* value of the tcpdump.org registry).

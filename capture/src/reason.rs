@@ -1,3 +1,5 @@
+//! The closed set of drop reasons, with stable labels, and a count per reason.
+
 use std::fmt;
 
 /// Why a packet, record or the rest of a file was given up, as a stable

@@ -1,3 +1,5 @@
+//! Exact per-run counters: packets and bytes by link type, protocol and drop reason.
+
 use crate::{FlowUpdate, Linktype, ParseError, RawPacket, ReasonCounts};
 
 /// Packets per link type. A handful of types per run at most, so a small

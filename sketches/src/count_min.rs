@@ -1,3 +1,5 @@
+//! Count-Min: point estimates that never undercount, sparse while small.
+
 use std::collections::HashMap;
 
 use crate::codec::{Decoder, Encoder, Kind};

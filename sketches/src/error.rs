@@ -1,3 +1,5 @@
+//! The one error type of the sketches crate.
+
 /// Why a sketch could not be built, merged or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SketchError {

@@ -1,3 +1,5 @@
+//! A point estimate with the interval it lies in.
+
 /// An estimate with the interval it is guaranteed (or expected) to lie in.
 ///
 /// `lower <= truth <= upper` holds with probability at least `confidence`

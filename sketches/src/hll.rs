@@ -1,3 +1,5 @@
+//! HyperLogLog distinct counts: sparse coupons, then registers (Ertl's estimator).
+
 use crate::codec::{Decoder, Encoder, Kind};
 use crate::{Estimate, SketchError};
 

@@ -1,3 +1,5 @@
+//! Space-Saving weighted heavy hitters with per-item bounds.
+
 use std::collections::HashMap;
 
 use crate::codec::{Decoder, Encoder, Kind};

@@ -2,8 +2,10 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead, BufReader};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -47,6 +49,78 @@ pub fn netsketch() -> Command {
 /// Runs netsketch with `args` and returns its output.
 pub fn run(args: &[&str]) -> Output {
     netsketch().args(args).output().expect("netsketch runs")
+}
+
+/// Runs netsketch with `args` and asserts it exits 0, with its stderr in
+/// the failure message; returns its output.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "netsketch {args:?}: {}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs an outside program (or netsketch with its own environment) and
+/// asserts it exits 0, with its stderr in the failure message.
+pub fn output_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every stdout line of a successful `--json` run, parsed (windows, then
+/// the summary).
+pub fn json_lines(args: &[&str]) -> Vec<Value> {
+    String::from_utf8_lossy(&run_ok(args).stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+        .collect()
+}
+
+/// `netsketch gen ARGS -o DIR/NAME`: the generated capture's path.
+pub fn gen(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let p = dir.join(name);
+    run_ok(&[&["gen", "-o", p.to_str().unwrap()][..], args].concat());
+    p
+}
+
+/// `netsketch gen ARGS -o DIR/NAME --truth DIR/NAME.json`: the capture's
+/// path and its exact truth, parsed.
+pub fn gen_with_truth(dir: &Path, name: &str, args: &[&str]) -> (PathBuf, Value) {
+    let t = dir.join(format!("{name}.json"));
+    let p = gen(
+        dir,
+        name,
+        &[args, &["--truth", t.to_str().unwrap()]].concat(),
+    );
+    let truth = serde_json::from_slice(&std::fs::read(&t).unwrap()).unwrap();
+    (p, truth)
+}
+
+/// A trace with its truth generated once per test binary and shared by its
+/// tests (in cargo's scratch directory for integration tests, kept between
+/// runs and overwritten): generating is a good part of a debug test's time.
+pub fn shared_trace(
+    cell: &'static OnceLock<(PathBuf, Value)>,
+    name: &str,
+    args: &[&str],
+) -> &'static (PathBuf, Value) {
+    cell.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(env!("CARGO_CRATE_NAME"));
+        std::fs::create_dir_all(&dir).unwrap();
+        gen_with_truth(&dir, name, args)
+    })
 }
 
 /// The last line of a `--json` run's stdout (the summary), parsed: window
@@ -101,6 +175,14 @@ impl TempDir {
 
     pub fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
+    }
+}
+
+impl Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
     }
 }
 

@@ -2,64 +2,18 @@
 //! BSD loopback, MPLS, PPPoE) are peeled here, the rest is etherparse's lax
 //! slicer, so snaplen-truncated frames still give addresses and ports.
 
-use std::fmt;
-
 use etherparse::err::packet::SliceError;
 use etherparse::err::Layer as EpLayer;
 use etherparse::{
     EtherType, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice,
 };
 
-use crate::{FlowUpdate, Ip, Linktype, RawPacket, Reason};
+use crate::{FlowUpdate, Ip, Linktype, RawPacket};
 
-/// The layer at which parsing stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layer {
-    /// Link layer (Ethernet, VLAN, MPLS, SLL...).
-    Link,
-    /// IPv4/IPv6 header and extension headers.
-    Ip,
-    /// TCP, UDP, ICMP.
-    Transport,
-}
+pub(crate) mod datagram;
+mod error;
 
-/// Why a packet could not be parsed completely. What was parsed before the
-/// error stays in the [`FlowUpdate`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParseError {
-    /// The link type is not one [`parse_packet`] decodes.
-    UnsupportedLinktype(Linktype),
-    /// The bytes end inside a header of this layer.
-    Truncated(Layer),
-    /// A header of this layer has impossible contents.
-    Malformed(Layer),
-}
-
-impl ParseError {
-    /// The counted drop reason.
-    pub fn reason(self) -> Reason {
-        match self {
-            ParseError::UnsupportedLinktype(_) => Reason::UnsupportedLinktype,
-            ParseError::Truncated(Layer::Link) => Reason::TruncatedLink,
-            ParseError::Truncated(Layer::Ip) => Reason::TruncatedIp,
-            ParseError::Truncated(Layer::Transport) => Reason::TruncatedTransport,
-            ParseError::Malformed(Layer::Link) => Reason::MalformedLink,
-            ParseError::Malformed(Layer::Ip) => Reason::MalformedIp,
-            ParseError::Malformed(Layer::Transport) => Reason::MalformedTransport,
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParseError::UnsupportedLinktype(l) => write!(f, "unsupported link type {}", l.0),
-            _ => f.write_str(self.reason().as_str()),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
+pub use error::{Layer, ParseError};
 
 const ETHERTYPE_MPLS: u16 = 0x8847;
 const ETHERTYPE_MPLS_MC: u16 = 0x8848;
@@ -123,7 +77,7 @@ fn parse_general(pkt: &RawPacket<'_>, out: &mut FlowUpdate) -> Result<(), ParseE
 
 /// Slices a frame of the given link type; `Ok(None)` for frames that carry
 /// no IP (an unknown address family, PPP control protocols...).
-fn slice_link(
+pub(super) fn slice_link(
     lt: Linktype,
     d: &[u8],
     outer: bool,
@@ -215,7 +169,7 @@ fn from_ip(d: &[u8]) -> Result<LaxSlicedPacket<'_>, ParseError> {
 
 /// Peels, a bounded number of times, the encapsulations etherparse stops at
 /// until an IP layer (or nothing more to peel) is reached.
-fn resolve(mut sliced: LaxSlicedPacket<'_>) -> Result<LaxSlicedPacket<'_>, ParseError> {
+pub(super) fn resolve(mut sliced: LaxSlicedPacket<'_>) -> Result<LaxSlicedPacket<'_>, ParseError> {
     for _ in 0..MAX_ENCAPSULATIONS {
         if sliced.net.is_some() {
             return Ok(sliced);
@@ -481,67 +435,5 @@ fn first_fragment_ports(out: &mut FlowUpdate, p: &[u8]) {
             out.has_ports = true;
         }
         _ => {}
-    }
-}
-
-/// A complete UDP datagram found in a frame.
-#[derive(Debug, Clone, Copy)]
-pub struct UdpDatagram<'a> {
-    /// Sender address.
-    pub src: Ip,
-    /// Receiver address.
-    pub dst: Ip,
-    /// Sender port.
-    pub sport: u16,
-    /// Receiver port.
-    pub dport: u16,
-    /// The UDP payload, whole.
-    pub payload: &'a [u8],
-}
-
-/// The UDP datagram a frame carries: `Ok(None)` when it carries none (not
-/// UDP, or a later IP fragment), an error when it is cut short or only its
-/// first fragment is here (flow exports are not reassembled).
-pub fn udp_datagram<'a>(pkt: &RawPacket<'a>) -> Result<Option<UdpDatagram<'a>>, ParseError> {
-    let Some(sliced) = slice_link(pkt.linktype, pkt.data, true)? else {
-        return Ok(None);
-    };
-    let sliced = resolve(sliced)?;
-    let (src, dst, payload) = match &sliced.net {
-        Some(LaxNetSlice::Ipv4(v4)) => (
-            Ip::v4(v4.header().source()),
-            Ip::v4(v4.header().destination()),
-            v4.payload(),
-        ),
-        Some(LaxNetSlice::Ipv6(v6)) => (
-            Ip::v6(v6.header().source()),
-            Ip::v6(v6.header().destination()),
-            v6.payload(),
-        ),
-        _ => return Ok(None),
-    };
-    if payload.ip_number.0 != FlowUpdate::UDP {
-        return Ok(None);
-    }
-    if payload.fragmented {
-        return Err(ParseError::Truncated(Layer::Transport));
-    }
-    match &sliced.transport {
-        Some(TransportSlice::Udp(u)) if !payload.incomplete => {
-            // The UDP length bounds the payload (Ethernet may pad).
-            let want = (u.length() as usize).saturating_sub(8);
-            let p = u.payload();
-            if p.len() < want {
-                return Err(ParseError::Truncated(Layer::Transport));
-            }
-            Ok(Some(UdpDatagram {
-                src,
-                dst,
-                sport: u.source_port(),
-                dport: u.destination_port(),
-                payload: &p[..want],
-            }))
-        }
-        _ => Err(ParseError::Truncated(Layer::Transport)),
     }
 }
