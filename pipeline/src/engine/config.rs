@@ -4,7 +4,8 @@
 use crate::keys::SHARDS;
 use crate::shard::Budget;
 
-use super::merge::MERGE_EPOCHS;
+/// Closed epochs the merge channel holds before workers wait for it.
+pub(super) const MERGE_EPOCHS: usize = 2;
 
 /// A sliding window: `length` epochs, reported every `slide` epochs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

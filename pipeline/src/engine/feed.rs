@@ -22,8 +22,8 @@ use crate::summary::EpochTotals;
 use super::aggregate::{FlowTable, Flush};
 use super::clock::EpochClock;
 use super::merge::MergeMsg;
+use super::setup::Engine;
 use super::worker::{WorkerMsg, WorkerState};
-use super::Engine;
 
 /// Flows one aggregation table holds: 4,096 flows of 96 bytes, plus the
 /// slot array, stay in a core's L2 cache.
@@ -201,7 +201,7 @@ impl<'e> Feeder<'e> {
         }
         let ep = &mut self.open[i];
         if let Some(p) = ep.pending.as_mut() {
-            ep.flows.drain_onto(p);
+            p.take_from(&mut ep.flows);
             if p.flows.len() >= FLUSH_FLOWS {
                 self.flush_flows(i);
             }
@@ -219,7 +219,7 @@ impl<'e> Feeder<'e> {
             Some(b) => b,
             None => self.buffer(),
         };
-        self.open[i].flows.drain_onto(&mut buf);
+        buf.take_from(&mut self.open[i].flows);
         self.engine.metrics.batches.inc();
         match &mut self.outlet {
             Outlet::Inline(state) => {

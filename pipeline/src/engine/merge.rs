@@ -13,11 +13,8 @@ use crate::keys::SHARDS;
 use crate::shard::ShardSketches;
 use crate::summary::{EpochTotals, Summary};
 
+use super::setup::{Engine, RunOutput};
 use super::window::WindowRing;
-use super::{Engine, RunOutput};
-
-/// Closed epochs the merge channel holds before workers wait for it.
-pub(super) const MERGE_EPOCHS: usize = 2;
 
 pub(super) enum MergeMsg {
     Totals(u64, EpochTotals),

@@ -21,22 +21,23 @@ mod clock;
 mod config;
 mod feed;
 mod merge;
+mod setup;
 mod window;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::keys::SHARDS;
-use crate::metrics::Metrics;
-use crate::shard::{Budget, ShardSketches};
+use crate::shard::ShardSketches;
 use crate::summary::Summary;
 
+use config::MERGE_EPOCHS;
 pub use config::{EngineConfig, EngineError, WindowSpec};
 use feed::{Feeder, Outlet};
-use merge::{MergeMsg, MERGE_EPOCHS};
+use merge::MergeMsg;
+pub use setup::{Engine, RunOutput};
 use worker::{WorkerMsg, WorkerState};
 
 pub use crate::source::{wall_clock_ns, Backpressure, Source};
@@ -47,64 +48,7 @@ pub(crate) use aggregate::Flush;
 /// those open and in flight to the merging thread.
 const POOL_EPOCHS: usize = 4;
 
-/// What a run produced.
-#[derive(Debug)]
-pub struct RunOutput {
-    /// The whole run merged: totals, top-k, distinct counts.
-    pub total: Summary,
-    /// Epochs closed.
-    pub epochs: u64,
-    /// Updates folded into a later epoch.
-    pub late: u64,
-    /// Updates of a live source stamped ahead of its clock, counted at
-    /// the clock.
-    pub future: u64,
-    /// Empty epochs in the middle of gaps longer than 2^23 epochs, skipped
-    /// rather than closed (every other epoch closes, empty or not).
-    pub skipped_epochs: u64,
-    /// Updates dropped on full queues.
-    pub dropped: u64,
-    /// Batches handed to the workers.
-    pub batches: u64,
-}
-
-/// A built, validated engine; [`Engine::run`] may be called repeatedly.
-#[derive(Debug)]
-pub struct Engine {
-    cfg: EngineConfig,
-    budget: Budget,
-    cores: Vec<Option<core_affinity::CoreId>>,
-    metrics: Arc<Metrics>,
-}
-
 impl Engine {
-    /// Validates the configuration and sizes the sketches.
-    pub fn new(cfg: EngineConfig) -> Result<Engine, EngineError> {
-        let budget = config::validate(&cfg)?;
-        let cores = config::pin_plan(&cfg)?;
-        Ok(Engine {
-            cfg,
-            budget,
-            cores,
-            metrics: Arc::new(Metrics::new()),
-        })
-    }
-
-    /// The per-epoch sketch sizes in use.
-    pub fn budget(&self) -> &Budget {
-        &self.budget
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &EngineConfig {
-        &self.cfg
-    }
-
-    /// The self-metrics.
-    pub fn metrics(&self) -> Arc<Metrics> {
-        Arc::clone(&self.metrics)
-    }
-
     /// Runs `source` to its end (or until `stop` is set), calling
     /// `on_window(index into the window specs, window)` for every window as
     /// it closes, and returns the whole run.

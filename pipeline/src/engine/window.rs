@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 
 use crate::summary::Summary;
 
-use super::WindowSpec;
+use super::config::WindowSpec;
 
 /// The last epochs of a stream, and the windows they make.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use crate::shard::{Batches, CouponCache, OwnedShards, ShardSketches};
 
 use super::aggregate::Flush;
 use super::merge::MergeMsg;
+use super::setup::Engine;
 use super::window::WindowRing;
-use super::Engine;
 
 /// The epochs a worker holds open, for the shards it owns.
 pub(super) struct WorkerState<'e> {

@@ -4,7 +4,7 @@
 use capture::Ip;
 use sketches::SpaceSaving;
 
-use super::{PairRank, PortRank, Rank};
+use super::rank::{PairRank, PortRank, Rank};
 use crate::handshake::ServiceTable;
 use crate::keys::SHARDS;
 

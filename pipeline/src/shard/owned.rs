@@ -3,7 +3,10 @@
 
 use capture::Ip;
 
-use super::{Batches, Budget, CouponCache, PairRank, PortRank, Rank, ShardSketches};
+use super::batches::{Batches, CouponCache};
+use super::budget::Budget;
+use super::rank::{PairRank, PortRank, Rank};
+use super::sketches::ShardSketches;
 use crate::engine::Flush;
 use crate::handshake::{ServiceSink, ServiceTable};
 use crate::keys::{shard_of, SHARDS};

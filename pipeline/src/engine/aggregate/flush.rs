@@ -5,7 +5,7 @@
 use capture::{FlowUpdate, Ip};
 use sketches::hash::{hash_u128, DEFAULT_SEED};
 
-use super::{clear_slots, FlowEntry};
+use super::table::{clear_slots, FlowEntry, FlowTable};
 use crate::keys::{prefix_hash, prefixes, Hashes};
 use crate::shard::{attack_prefix, is_reflector_port};
 
@@ -168,8 +168,17 @@ impl Flush {
         self.flows.clear();
     }
 
+    /// Sums `table`'s flows, in first-seen order, after what this flush
+    /// holds, and empties the table.
+    pub fn take_from(&mut self, table: &mut FlowTable) {
+        for f in table.flows() {
+            self.add(f);
+        }
+        table.clear();
+    }
+
     /// Adds one flow: hashes its keys and sums it into each family.
-    pub(super) fn add(&mut self, f: &FlowEntry) {
+    fn add(&mut self, f: &FlowEntry) {
         let (src, dst) = (Ip(f.src), Ip(f.dst));
         let h = Hashes::of_key(src, dst, f.sport, f.dport, f.proto);
         debug_assert_eq!(h.flow, f.hash);
@@ -222,8 +231,7 @@ impl Flush {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::pkt;
-    use super::super::FlowTable;
+    use super::super::table::tests::pkt;
     use super::*;
 
     #[test]
@@ -251,6 +259,6 @@ mod tests {
             assert!(t.add(&pkt(i, i, 80, 40, 0)));
         }
         t.clear();
-        assert!(t.slots.iter().all(|&s| s == 0) && t.is_empty());
+        assert!(t.slots_empty() && t.is_empty());
     }
 }
