@@ -47,7 +47,7 @@ mod sla;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DetectConfig, HostGroup, ServiceGroup, Side};
+pub use config::{ConfigError, DetectConfig, HostGroup, ServiceGroup, Side};
 pub use evidence::{
     Baseline, Evidence, HostEvidence, HostRate, Latency, PrefixEvidence, Protocols, Rate,
     ServiceEvidence,
@@ -78,7 +78,7 @@ pub struct Detector {
 impl Detector {
     /// A detector for epochs of `epoch_ns`; the error names the
     /// configuration key out of range.
-    pub fn new(cfg: DetectConfig, epoch_ns: u64) -> Result<Detector, String> {
+    pub fn new(cfg: DetectConfig, epoch_ns: u64) -> Result<Detector, ConfigError> {
         cfg.validate()?;
         let groups = if cfg.hostgroups.is_empty() {
             vec![HostGroup::default()]
