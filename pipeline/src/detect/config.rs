@@ -214,9 +214,11 @@ pub enum ConfigError {
         /// What it must be.
         what: &'static str,
     },
-    /// A key of a `[[detect.hostgroup]]`.
-    #[error("hostgroup `{group}`: {key} {what}")]
-    Hostgroup {
+    /// A key of a `[[detect.hostgroup]]` or `[[detect.service]]`.
+    #[error("{section} `{group}`: {key} {what}")]
+    Group {
+        /// `hostgroup` or `service`.
+        section: &'static str,
         /// The group's name.
         group: String,
         /// The key.
@@ -224,16 +226,15 @@ pub enum ConfigError {
         /// What it must be.
         what: &'static str,
     },
-    /// A key of a `[[detect.service]]`.
-    #[error("service `{group}`: {key} {what}")]
-    Service {
-        /// The group's name.
-        group: String,
-        /// The key.
-        key: &'static str,
-        /// What it must be.
-        what: &'static str,
-    },
+}
+
+/// The configured groups, or one default group covering everything.
+pub(super) fn or_default_group<T: Clone + Default>(groups: &[T]) -> Vec<T> {
+    if groups.is_empty() {
+        vec![T::default()]
+    } else {
+        groups.to_vec()
+    }
 }
 
 impl DetectConfig {
@@ -250,13 +251,7 @@ impl DetectConfig {
             return detect("candidates", "must be at least 1");
         }
         for g in &self.hostgroups {
-            let bad = |key, what| {
-                Err(ConfigError::Hostgroup {
-                    group: g.name.clone(),
-                    key,
-                    what,
-                })
-            };
+            let bad = |key, what| group_error("hostgroup", &g.name, key, what);
             for (k, v) in [
                 ("pps", g.pps),
                 ("bps", g.bps),
@@ -277,13 +272,7 @@ impl DetectConfig {
             }
         }
         for g in &self.services {
-            let bad = |key, what| {
-                Err(ConfigError::Service {
-                    group: g.name.clone(),
-                    key,
-                    what,
-                })
-            };
+            let bad = |key, what| group_error("service", &g.name, key, what);
             if !(g.latency_ms.is_finite() && g.latency_ms > 0.0) {
                 return bad("latency_ms", "must be positive");
             }
@@ -299,6 +288,21 @@ impl DetectConfig {
         }
         Ok(())
     }
+}
+
+/// A group's key out of range.
+fn group_error(
+    section: &'static str,
+    group: &str,
+    key: &'static str,
+    what: &'static str,
+) -> Result<(), ConfigError> {
+    Err(ConfigError::Group {
+        section,
+        group: group.into(),
+        key,
+        what,
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use capture::Ip;
 use sketches::Estimate;
 
-use super::config::{DetectConfig, HostGroup};
+use super::config::{or_default_group, DetectConfig, HostGroup};
 use super::evidence::{
     Baseline, Evidence, HostEvidence, HostRate, PrefixEvidence, Protocols, Rate,
 };
@@ -105,14 +105,9 @@ pub(super) struct DosRules {
 impl DosRules {
     /// The rules of `cfg`.
     pub(super) fn new(cfg: &DetectConfig) -> DosRules {
-        let groups = if cfg.hostgroups.is_empty() {
-            vec![HostGroup::default()]
-        } else {
-            cfg.hostgroups.clone()
-        };
         DosRules {
             cfg: cfg.clone(),
-            groups,
+            groups: or_default_group(&cfg.hostgroups),
             baselines: HashMap::new(),
         }
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use capture::Prefix;
 
-use super::config::{DetectConfig, ServiceGroup, Side};
+use super::config::{or_default_group, DetectConfig, ServiceGroup, Side};
 use super::evidence::{Evidence, Latency, ServiceEvidence};
 use super::kind::AlertKind;
 use super::lifecycle::Finding;
@@ -33,13 +33,8 @@ pub(super) struct SlaRules {
 impl SlaRules {
     /// The rules of `cfg`.
     pub(super) fn new(cfg: &DetectConfig) -> SlaRules {
-        let groups = if cfg.services.is_empty() {
-            vec![ServiceGroup::default()]
-        } else {
-            cfg.services.clone()
-        };
         SlaRules {
-            groups,
+            groups: or_default_group(&cfg.services),
             whitelist: cfg.whitelist.clone(),
             dos_seen: BTreeMap::new(),
         }
