@@ -226,7 +226,7 @@ impl Alerting {
         for (i, a) in self.detector.alerts().iter().enumerate() {
             match self.rendered.get_mut(i) {
                 None => self.rendered.push(alert_json(a)),
-                Some(r) if r["event"] != "end" => *r = alert_json(a),
+                Some(r) if r["event"] != Event::End.as_str() => *r = alert_json(a),
                 Some(_) => {}
             }
         }
@@ -401,14 +401,15 @@ pub fn alerts_text(alerts: &[Value], trace_start_ns: Option<u64>) -> String {
             None => format!("active since {}", at(start)),
         };
         let ev = &a["evidence"];
-        let figure = match a["type"].as_str() {
-            Some("sla_latency") => format!(
+        let kind = a["type"].as_str().and_then(|t| t.parse::<AlertKind>().ok());
+        let figure = match kind {
+            Some(AlertKind::SlaLatency) => format!(
                 "p{:.0} {} RTT {:.1} ms",
                 ev["latency"]["quantile"].as_f64().unwrap_or(0.0) * 100.0,
                 ev["latency"]["side"].as_str().unwrap_or("?"),
                 ev["latency"]["upper_ns"].as_f64().unwrap_or(0.0) / 1e6
             ),
-            Some("sla_failures") => format!(
+            Some(AlertKind::SlaFailures) => format!(
                 "{:.0}% failed",
                 ev["failure_ratio"].as_f64().unwrap_or(0.0) * 100.0
             ),

@@ -203,19 +203,55 @@ impl Default for DetectConfig {
     }
 }
 
+/// A detection setting out of its range; the message names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A key of `[detect]` itself.
+    #[error("{key} {what}")]
+    Detect {
+        /// The key (or keys).
+        key: &'static str,
+        /// What it must be.
+        what: &'static str,
+    },
+    /// A key of a `[[detect.hostgroup]]` or `[[detect.service]]`.
+    #[error("{section} `{group}`: {key} {what}")]
+    Group {
+        /// `hostgroup` or `service`.
+        section: &'static str,
+        /// The group's name.
+        group: String,
+        /// The key.
+        key: &'static str,
+        /// What it must be.
+        what: &'static str,
+    },
+}
+
+/// The configured groups, or one default group covering everything.
+pub(super) fn or_default_group<T: Clone + Default>(groups: &[T]) -> Vec<T> {
+    if groups.is_empty() {
+        vec![T::default()]
+    } else {
+        groups.to_vec()
+    }
+}
+
 impl DetectConfig {
     /// Checks ranges; the error names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let detect = |key, what| Err(ConfigError::Detect { key, what });
         if self.start_epochs == 0 || self.end_epochs == 0 {
-            return Err("start_epochs and end_epochs must be at least 1".into());
+            return detect("start_epochs and end_epochs", "must be at least 1");
         }
         if !(self.baseline_alpha > 0.0 && self.baseline_alpha <= 1.0) {
-            return Err("baseline_alpha must be in (0, 1]".into());
+            return detect("baseline_alpha", "must be in (0, 1]");
         }
         if self.candidates == 0 {
-            return Err("candidates must be at least 1".into());
+            return detect("candidates", "must be at least 1");
         }
         for g in &self.hostgroups {
+            let bad = |key, what| group_error("hostgroup", &g.name, key, what);
             for (k, v) in [
                 ("pps", g.pps),
                 ("bps", g.bps),
@@ -228,15 +264,15 @@ impl DetectConfig {
                 ("prefix_pps", g.prefix_pps),
             ] {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(format!("hostgroup `{}`: {k} must be positive", g.name));
+                    return bad(k, "must be positive");
                 }
             }
             if g.networks.is_empty() {
-                return Err(format!("hostgroup `{}`: networks is empty", g.name));
+                return bad("networks", "is empty");
             }
         }
         for g in &self.services {
-            let bad = |k: &str, what: &str| Err(format!("service `{}`: {k} {what}", g.name));
+            let bad = |key, what| group_error("service", &g.name, key, what);
             if !(g.latency_ms.is_finite() && g.latency_ms > 0.0) {
                 return bad("latency_ms", "must be positive");
             }
@@ -251,5 +287,68 @@ impl DetectConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A group's key out of range.
+fn group_error(
+    section: &'static str,
+    group: &str,
+    key: &'static str,
+    what: &'static str,
+) -> Result<(), ConfigError> {
+    Err(ConfigError::Group {
+        section,
+        group: group.into(),
+        key,
+        what,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_out_of_range_name_their_key() {
+        let group = |pps| HostGroup {
+            name: "dmz".into(),
+            pps,
+            ..HostGroup::default()
+        };
+        for (cfg, want) in [
+            (
+                DetectConfig {
+                    end_epochs: 0,
+                    ..DetectConfig::default()
+                },
+                "start_epochs and end_epochs must be at least 1",
+            ),
+            (
+                DetectConfig {
+                    hostgroups: vec![group(0.0)],
+                    ..DetectConfig::default()
+                },
+                "hostgroup `dmz`: pps must be positive",
+            ),
+            (
+                DetectConfig {
+                    services: vec![ServiceGroup {
+                        latency_quantile: 0.1,
+                        ..ServiceGroup::default()
+                    }],
+                    ..DetectConfig::default()
+                },
+                "service `any`: latency_quantile must be 0.5 to 1",
+            ),
+        ] {
+            assert_eq!(cfg.validate().unwrap_err().to_string(), want);
+        }
+        assert_eq!(DetectConfig::default().validate(), Ok(()));
+        let ok = DetectConfig {
+            hostgroups: vec![group(1.0)],
+            ..DetectConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
     }
 }

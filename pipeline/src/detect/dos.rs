@@ -5,13 +5,17 @@
 //! judged for carpet bombing. Every condition is on lower bounds, so
 //! sketch error can delay an alert but never raise one.
 
+use std::collections::HashMap;
+
 use capture::Ip;
 use sketches::Estimate;
 
-use super::evidence::{Evidence, HostEvidence, HostRate, PrefixEvidence, Protocols, Rate};
+use super::config::{or_default_group, DetectConfig, HostGroup};
+use super::evidence::{
+    Baseline, Evidence, HostEvidence, HostRate, PrefixEvidence, Protocols, Rate,
+};
 use super::kind::AlertKind;
-use super::lifecycle::{baseline_step, Finding};
-use super::{Detector, HostGroup};
+use super::lifecycle::{baseline_step, Ewma, Finding};
 use crate::shard::attack_prefix;
 use crate::summary::{Counter, Summary};
 
@@ -89,14 +93,42 @@ fn scaled(e: Estimate, per_s: f64) -> Estimate {
     }
 }
 
-impl Detector {
-    /// The DoS findings of one epoch: hosts, then prefixes.
-    pub(super) fn dos_findings(&mut self, s: &Summary) -> Vec<Finding> {
+/// The DoS rules and what they learn: each host's baseline.
+#[derive(Debug)]
+pub(super) struct DosRules {
+    cfg: DetectConfig,
+    /// The configured hostgroups, or one covering everything.
+    groups: Vec<HostGroup>,
+    baselines: HashMap<u128, Ewma>,
+}
+
+impl DosRules {
+    /// The rules of `cfg`.
+    pub(super) fn new(cfg: &DetectConfig) -> DosRules {
+        DosRules {
+            cfg: cfg.clone(),
+            groups: or_default_group(&cfg.hostgroups),
+            baselines: HashMap::new(),
+        }
+    }
+
+    /// The hostgroup protecting `ip`, unless whitelisted.
+    fn group_of(&self, ip: Ip) -> Option<&HostGroup> {
+        if self.cfg.whitelist.iter().any(|c| c.contains(ip)) {
+            return None;
+        }
+        self.groups
+            .iter()
+            .find(|g| g.networks.iter().any(|c| c.contains(ip)))
+    }
+
+    /// The DoS findings of `epoch`: hosts, then prefixes.
+    pub(super) fn findings(&mut self, s: &Summary, epoch: u64) -> Vec<Finding> {
         let per_s = 1e9 / (s.end_ns - s.start_ns).max(1) as f64;
         let mut out = Vec::new();
         let mut alerting_prefixes = Vec::new();
         for v in self.candidates(s) {
-            if let Some(f) = self.host_finding(s, v, per_s) {
+            if let Some(f) = self.host_finding(s, v, per_s, epoch) {
                 alerting_prefixes.push(attack_prefix(v.0));
                 out.push(f);
             }
@@ -131,7 +163,7 @@ impl Detector {
 
     /// The most specific condition that holds for host `v`, if any; its
     /// baseline learns from the epoch either way.
-    fn host_finding(&mut self, s: &Summary, v: Ip, per_s: f64) -> Option<Finding> {
+    fn host_finding(&mut self, s: &Summary, v: Ip, per_s: f64, epoch: u64) -> Option<Finding> {
         let g = self.group_of(v)?.clone();
         let b = |c| s.counter_bounds(c, v);
         let (pkts, back) = (b(Counter::DstPackets), b(Counter::SrcPackets));
@@ -153,7 +185,7 @@ impl Detector {
             flows: s.distinct_flows_to(v),
             answered: back.1 as f64 >= self.cfg.answered_ratio * pkts.0 as f64,
         };
-        let baseline = self.baseline_check(v, &h, &g);
+        let baseline = self.baseline_check(v, &h, &g, epoch);
         let kind = match HOST_RULES.iter().find(|(_, rule)| rule(&h, &g)) {
             Some(&(kind, _)) => kind,
             None if baseline.is_some() => AlertKind::BaselineChange,
@@ -186,11 +218,10 @@ impl Detector {
     }
 
     /// Updates `v`'s learned rate; its normal if the epoch is far above.
-    fn baseline_check(&mut self, v: Ip, h: &Host, g: &HostGroup) -> Option<super::Baseline> {
+    fn baseline_check(&mut self, v: Ip, h: &Host, g: &HostGroup, epoch: u64) -> Option<Baseline> {
         if !g.baseline {
             return None;
         }
-        let epoch = self.last_epoch.unwrap_or(0);
         if self.baselines.len() >= self.cfg.baseline_hosts && !self.baselines.contains_key(&v.0) {
             // Forget the host seen least recently.
             if let Some((&old, _)) = self.baselines.iter().min_by_key(|(k, e)| (e.seen(), **k)) {

@@ -4,9 +4,11 @@
 //! still holds, and ends it after `end_epochs` quiet epochs; and [`Ewma`],
 //! the learned normal packet rate of a host for `baseline_change`.
 
+use std::collections::BTreeMap;
+
+use super::config::DetectConfig;
 use super::evidence::{Baseline, Evidence};
 use super::kind::{AlertKind, Event};
-use super::{DetectConfig, Detector};
 
 /// A condition that held for one victim in one epoch.
 #[derive(Debug)]
@@ -67,12 +69,12 @@ pub struct Alert {
 
 /// Alert state of one victim.
 #[derive(Debug)]
-pub(super) struct Track {
-    pub kind: AlertKind,
+struct Track {
+    kind: AlertKind,
     group: String,
     held: u32,
     quiet: u32,
-    pub active: bool,
+    active: bool,
     start_ts_ns: u64,
     last: Option<Alert>,
     peak_pps: f64,
@@ -91,7 +93,55 @@ pub(super) struct Ewma {
     seen: u64,
 }
 
-impl Detector {
+/// Every victim's track, and every alert that started.
+#[derive(Debug)]
+pub(super) struct Lifecycle {
+    start_epochs: u32,
+    end_epochs: u32,
+    /// Per victim, the condition held or the alert active.
+    tracks: BTreeMap<String, Track>,
+    /// Every alert that started, with its latest state, in start order.
+    history: Vec<Alert>,
+}
+
+impl Lifecycle {
+    /// No alert yet, with `cfg`'s hysteresis.
+    pub(super) fn new(cfg: &DetectConfig) -> Lifecycle {
+        Lifecycle {
+            start_epochs: cfg.start_epochs,
+            end_epochs: cfg.end_epochs,
+            tracks: BTreeMap::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// Nothing held, nothing active.
+    pub(super) fn is_idle(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Victims of the active DoS (not SLA) alerts.
+    pub(super) fn active_dos(&self) -> impl Iterator<Item = &str> {
+        self.tracks
+            .iter()
+            .filter(|(_, t)| t.active && !t.kind.is_sla())
+            .map(|(v, _)| v.as_str())
+    }
+
+    /// Alerts active now, by kind.
+    pub(super) fn active_by_kind(&self) -> BTreeMap<AlertKind, usize> {
+        let mut m = BTreeMap::new();
+        for t in self.tracks.values().filter(|t| t.active) {
+            *m.entry(t.kind).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Every alert that started, each in its latest state.
+    pub(super) fn alerts(&self) -> &[Alert] {
+        &self.history
+    }
+
     /// Applies one epoch's findings: starts and updates alerts, counts the
     /// others' quiet epochs; appends the lines to `out`.
     pub(super) fn apply(&mut self, findings: Vec<Finding>, epoch: Span, out: &mut Vec<Alert>) {
@@ -125,7 +175,7 @@ impl Detector {
             }
             let event = if t.active {
                 Event::Update
-            } else if t.held >= f.need.unwrap_or(self.cfg.start_epochs) {
+            } else if t.held >= f.need.unwrap_or(self.start_epochs) {
                 t.active = true;
                 t.detected_ts_ns = now;
                 Event::Start
@@ -157,7 +207,7 @@ impl Detector {
     /// One quiet epoch for every track not in `holding`: ends the alerts
     /// quiet for `end_epochs`, forgets conditions that never started.
     pub(super) fn quiet_all(&mut self, out: &mut Vec<Alert>, now: u64, holding: &[String]) {
-        let end_after = self.cfg.end_epochs;
+        let end_after = self.end_epochs;
         let mut ended = Vec::new();
         for (v, t) in self.tracks.iter_mut() {
             if holding.contains(v) {

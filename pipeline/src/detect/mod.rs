@@ -32,9 +32,7 @@
 //! and ends after `end_epochs` quiet epochs. Alerts are typed values
 //! ([`Alert`], [`Evidence`]); tools renders them.
 
-use std::collections::{BTreeMap, HashMap};
-
-use capture::Ip;
+use std::collections::BTreeMap;
 
 use crate::summary::Summary;
 
@@ -47,7 +45,7 @@ mod sla;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DetectConfig, HostGroup, ServiceGroup, Side};
+pub use config::{ConfigError, DetectConfig, HostGroup, ServiceGroup, Side};
 pub use evidence::{
     Baseline, Evidence, HostEvidence, HostRate, Latency, PrefixEvidence, Protocols, Rate,
     ServiceEvidence,
@@ -56,61 +54,35 @@ pub use kind::{AlertKind, Event, UnknownKind};
 pub use lifecycle::{Alert, Ended, Span};
 pub use sla::SLA_COOLDOWN;
 
-use lifecycle::{Ewma, Track};
+use dos::DosRules;
+use lifecycle::Lifecycle;
+use sla::SlaRules;
 
-/// Alert state across epochs.
+/// Alert state across epochs: the rules, what they learned, and every
+/// victim's alert.
 #[derive(Debug)]
 pub struct Detector {
-    cfg: DetectConfig,
-    groups: Vec<HostGroup>,
-    service_groups: Vec<ServiceGroup>,
-    /// Per victim, the condition held or the alert active.
-    tracks: BTreeMap<String, Track>,
-    /// DoS victims and the last epoch they were under an alert.
-    dos_seen: BTreeMap<String, u64>,
-    baselines: HashMap<u128, Ewma>,
+    dos: DosRules,
+    sla: SlaRules,
+    life: Lifecycle,
+    end_epochs: u32,
     epoch_ns: u64,
     last_epoch: Option<u64>,
-    /// Every alert that started, with its latest state, in start order.
-    history: Vec<Alert>,
 }
 
 impl Detector {
     /// A detector for epochs of `epoch_ns`; the error names the
     /// configuration key out of range.
-    pub fn new(cfg: DetectConfig, epoch_ns: u64) -> Result<Detector, String> {
+    pub fn new(cfg: DetectConfig, epoch_ns: u64) -> Result<Detector, ConfigError> {
         cfg.validate()?;
-        let groups = if cfg.hostgroups.is_empty() {
-            vec![HostGroup::default()]
-        } else {
-            cfg.hostgroups.clone()
-        };
-        let service_groups = if cfg.services.is_empty() {
-            vec![ServiceGroup::default()]
-        } else {
-            cfg.services.clone()
-        };
         Ok(Detector {
-            cfg,
-            groups,
-            service_groups,
-            tracks: BTreeMap::new(),
-            dos_seen: BTreeMap::new(),
-            baselines: HashMap::new(),
+            dos: DosRules::new(&cfg),
+            sla: SlaRules::new(&cfg),
+            life: Lifecycle::new(&cfg),
+            end_epochs: cfg.end_epochs,
             epoch_ns,
             last_epoch: None,
-            history: Vec::new(),
         })
-    }
-
-    /// The hostgroup protecting `ip`, unless whitelisted.
-    fn group_of(&self, ip: Ip) -> Option<&HostGroup> {
-        if self.cfg.whitelist.iter().any(|c| c.contains(ip)) {
-            return None;
-        }
-        self.groups
-            .iter()
-            .find(|g| g.networks.iter().any(|c| c.contains(ip)))
     }
 
     /// Reads one closed epoch and returns the alert lines it causes.
@@ -119,7 +91,7 @@ impl Detector {
         // An empty epoch with nothing held or active changes nothing (no
         // candidate, no baseline, no service): the cheap case that keeps a
         // gap of days in a replay, every epoch of it closed, fast.
-        if s.totals.packets == 0 && self.tracks.is_empty() {
+        if s.totals.packets == 0 && self.life.is_idle() {
             self.last_epoch = Some(epoch);
             return Vec::new();
         }
@@ -128,32 +100,32 @@ impl Detector {
         let gap = self.last_epoch.map_or(0, |l| epoch.saturating_sub(l + 1));
         self.last_epoch = Some(epoch);
         let mut out = Vec::new();
-        for _ in 0..gap.min(self.cfg.end_epochs as u64) {
-            self.quiet_all(&mut out, s.start_ns, &[]);
+        for _ in 0..gap.min(self.end_epochs as u64) {
+            self.life.quiet_all(&mut out, s.start_ns, &[]);
         }
-        let mut findings = self.dos_findings(s);
-        let dos_hosts = self.dos_hosts(&findings);
-        findings.extend(self.sla_findings(s, &dos_hosts));
+        let mut findings = self.dos.findings(s, epoch);
+        let dos = self
+            .life
+            .active_dos()
+            .chain(findings.iter().map(|f| f.victim.as_str()));
+        let sla = self.sla.findings(s, epoch, dos);
+        findings.extend(sla);
         let span = Span {
             start_ts_ns: s.start_ns,
             end_ts_ns: s.end_ns,
         };
-        self.apply(findings, span, &mut out);
+        self.life.apply(findings, span, &mut out);
         out
     }
 
     /// Alerts active now, by kind.
     pub fn active_by_type(&self) -> BTreeMap<AlertKind, usize> {
-        let mut m = BTreeMap::new();
-        for t in self.tracks.values().filter(|t| t.active) {
-            *m.entry(t.kind).or_insert(0) += 1;
-        }
-        m
+        self.life.active_by_kind()
     }
 
     /// Every alert that started, each in its latest state (`End` once
     /// ended, else its last `Start` or `Update`).
     pub fn alerts(&self) -> &[Alert] {
-        &self.history
+        self.life.alerts()
     }
 }

@@ -6,50 +6,70 @@
 //! alert, or was within the last [`SLA_COOLDOWN`] epochs, is left to that
 //! alert.
 
+use std::collections::BTreeMap;
+
+use capture::Prefix;
+
+use super::config::{or_default_group, DetectConfig, ServiceGroup, Side};
 use super::evidence::{Evidence, Latency, ServiceEvidence};
 use super::kind::AlertKind;
 use super::lifecycle::Finding;
-use super::{Detector, Side};
 use crate::summary::Summary;
 
 /// Epochs after a host's DoS alert during which its services raise no SLA
 /// alert.
 pub const SLA_COOLDOWN: u64 = 10;
 
-impl Detector {
-    /// Hosts under a DoS alert: now (`dos`), still active, or ended less
-    /// than [`SLA_COOLDOWN`] epochs ago. A flood's tail (its last SYNs
-    /// timing out, a trickle below the thresholds) is that attack, not a
-    /// service fault.
-    pub(super) fn dos_hosts(&mut self, dos: &[Finding]) -> Vec<String> {
-        let epoch = self.last_epoch.unwrap_or(0);
-        for (v, t) in &self.tracks {
-            if t.active && !t.kind.is_sla() {
-                self.dos_seen.insert(v.clone(), epoch);
-            }
+/// The SLA rules, and the hosts recently under a DoS alert.
+#[derive(Debug)]
+pub(super) struct SlaRules {
+    /// The configured service groups, or one covering every service.
+    groups: Vec<ServiceGroup>,
+    whitelist: Vec<Prefix>,
+    /// DoS victims and the last epoch they were under an alert.
+    dos_seen: BTreeMap<String, u64>,
+}
+
+impl SlaRules {
+    /// The rules of `cfg`.
+    pub(super) fn new(cfg: &DetectConfig) -> SlaRules {
+        SlaRules {
+            groups: or_default_group(&cfg.services),
+            whitelist: cfg.whitelist.clone(),
+            dos_seen: BTreeMap::new(),
         }
-        for f in dos {
-            self.dos_seen.insert(f.victim.clone(), epoch);
+    }
+
+    /// The SLA findings of `epoch`, except on hosts under a DoS alert:
+    /// `dos` (the victims of this epoch's DoS findings and of active DoS
+    /// alerts), or within [`SLA_COOLDOWN`] epochs of one. A flood's tail
+    /// (its last SYNs timing out, a trickle below the thresholds) is that
+    /// attack, not a service fault.
+    pub(super) fn findings<'a>(
+        &mut self,
+        s: &Summary,
+        epoch: u64,
+        dos: impl Iterator<Item = &'a str>,
+    ) -> Vec<Finding> {
+        for v in dos {
+            self.dos_seen.insert(v.to_string(), epoch);
         }
         self.dos_seen
             .retain(|_, e| epoch.saturating_sub(*e) <= SLA_COOLDOWN);
-        self.dos_seen.keys().cloned().collect()
+        let dos_hosts: Vec<String> = self.dos_seen.keys().cloned().collect();
+        self.services(s, &dos_hosts)
     }
 
     /// Services over their SLA thresholds, except on `dos_hosts`.
-    pub(super) fn sla_findings(&self, s: &Summary, dos_hosts: &[String]) -> Vec<Finding> {
+    fn services(&self, s: &Summary, dos_hosts: &[String]) -> Vec<Finding> {
         let mut out = Vec::new();
         for r in s.services(usize::MAX) {
             if dos_hosts.contains(&r.server.to_string())
-                || self.cfg.whitelist.iter().any(|c| c.contains(r.server))
+                || self.whitelist.iter().any(|c| c.contains(r.server))
             {
                 continue;
             }
-            let Some(g) = self
-                .service_groups
-                .iter()
-                .find(|g| g.covers(r.server, r.port))
-            else {
+            let Some(g) = self.groups.iter().find(|g| g.covers(r.server, r.port)) else {
                 continue;
             };
             let st = &r.stats;

@@ -263,3 +263,88 @@ pub fn alert_json(a: &Alert) -> Value {
     // Only string keys and numbers: serialising to a `Value` cannot fail.
     serde_json::to_value(line).unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pipeline::detect::{AlertKind, Baseline, Ended, Event, HostEvidence, Protocols, Span};
+
+    #[test]
+    fn a_baseline_change_that_ended_renders_in_the_contract_order() {
+        let r = |v: f64| Rate {
+            value: v,
+            lower: v / 2.0,
+            upper: v,
+        };
+        let e = Estimate {
+            value: 3.0,
+            lower: 2.0,
+            upper: 4.0,
+            confidence: 0.9545,
+        };
+        let evidence = HostEvidence {
+            pps: r(2.0),
+            bps: r(16.0),
+            reply_pps: r(0.0),
+            protocols: Protocols {
+                tcp_syn_pps: r(0.0),
+                tcp_synack_out_pps: r(0.0),
+                tcp_unanswered_syn_pps: r(0.0),
+                icmp_pps: r(0.0),
+                udp_reflector_pps: r(2.0),
+            },
+            flows_per_s: Some(e),
+            distinct_sources: None,
+            top_sources: vec![TopItem {
+                key: "192.0.2.1".into(),
+                value: 2,
+                lower: 1,
+                upper: 2,
+            }],
+            baseline: Some(Baseline {
+                mean: 0.5,
+                stddev: 0.25,
+                epochs: 6,
+            }),
+        };
+        let a = Alert {
+            event: Event::End,
+            kind: AlertKind::BaselineChange,
+            victim: "10.0.0.6".into(),
+            hostgroup: "any".into(),
+            start_ts_ns: 1,
+            detected_ts_ns: 2,
+            ts_ns: 5,
+            window: Span {
+                start_ts_ns: 1,
+                end_ts_ns: 2,
+            },
+            evidence: Evidence::Host(Box::new(evidence)),
+            ended: Some(Ended {
+                end_ts_ns: 5,
+                peak_pps: 2.0,
+            }),
+        };
+        let rate = |v: &str, l: &str| format!(r#"{{"value":{v},"lower":{l},"upper":{v}}}"#);
+        let (zero, two) = (rate("0.0", "0.0"), rate("2.0", "1.0"));
+        let want = format!(
+            concat!(
+                r#"{{"event":"end","type":"baseline_change","victim":"10.0.0.6","hostgroup":"any","#,
+                r#""start_ts_ns":1,"detected_ts_ns":2,"ts_ns":5,"#,
+                r#""window":{{"start_ts_ns":1,"end_ts_ns":2}},"#,
+                r#""evidence":{{"pps":{two},"bps":{bps},"reply_pps":{zero},"#,
+                r#""protocols":{{"tcp_syn_pps":{zero},"tcp_synack_out_pps":{zero},"#,
+                r#""tcp_unanswered_syn_pps":{zero},"icmp_pps":{zero},"udp_reflector_pps":{two}}},"#,
+                r#""flows_per_s":{{"value":3.0,"lower":2.0,"upper":4.0,"confidence":0.9545}},"#,
+                r#""distinct_sources":null,"#,
+                r#""top_sources":[{{"key":"192.0.2.1","packets":2,"lower":1,"upper":2}}],"#,
+                r#""baseline_pps":{{"mean":0.5,"stddev":0.25,"epochs":6}}}},"#,
+                r#""end_ts_ns":5,"peak_pps":2.0}}"#
+            ),
+            two = two,
+            zero = zero,
+            bps = rate("16.0", "8.0"),
+        );
+        assert_eq!(alert_json(&a).to_string(), want);
+    }
+}

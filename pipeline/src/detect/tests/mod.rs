@@ -19,44 +19,27 @@ fn lifecycle(kind: AlertKind, victim: &'static str, flood: u64, end: u64) -> Vec
 
 #[test]
 fn every_dos_rule_starts_updates_and_ends_its_alert() {
-    let cases: Vec<(&str, Epoch, AlertKind, &str)> = vec![
-        (
-            "unanswered SYNs",
-            bg().flood("10.0.0.1", Flood::Syn, 5_000, 50),
-            AlertKind::SynFlood,
-            "10.0.0.1",
-        ),
-        (
-            "UDP from a reflector port",
-            bg().flood("10.0.0.2", Flood::Amp, 5_000, 50),
-            AlertKind::UdpAmplification,
-            "10.0.0.2",
-        ),
-        (
-            "ICMP",
-            bg().flood("10.0.0.3", Flood::Icmp, 5_000, 50),
-            AlertKind::IcmpFlood,
-            "10.0.0.3",
-        ),
-        (
-            "many sources, under the volumetric rate",
-            bg().flood("10.0.0.4", Flood::Udp, 3_000, 1_500),
-            AlertKind::DistributedFlood,
-            "10.0.0.4",
-        ),
-        (
-            "packets per second from a few sources",
-            bg().flood("10.0.0.5", Flood::Udp, 20_000, 10),
-            AlertKind::Volumetric,
-            "10.0.0.5",
-        ),
-        (
-            "a /24 over prefix_pps, no host over any threshold",
-            bg().spread([10, 5, 5], 250, 30),
-            AlertKind::CarpetBombing,
-            "10.5.5.0/24",
-        ),
+    use AlertKind::*;
+    // What, the flood (kind, packets per second, sources), the alert.
+    let floods = [
+        ("unanswered SYNs", Flood::Syn, 5_000, 50, SynFlood),
+        ("reflector UDP", Flood::Amp, 5_000, 50, UdpAmplification),
+        ("ICMP", Flood::Icmp, 5_000, 50, IcmpFlood),
+        ("many sources", Flood::Udp, 3_000, 1_500, DistributedFlood),
+        ("a few sources", Flood::Udp, 20_000, 10, Volumetric),
     ];
+    let mut cases: Vec<(&str, Epoch, AlertKind, &str)> = floods
+        .into_iter()
+        .map(|(name, f, pps, n, kind)| (name, bg().flood("10.0.0.1", f, pps, n), kind, "10.0.0.1"))
+        .collect();
+    // 250 hosts at 30 packets per second each: no host over a threshold.
+    let spread = bg().spread([10, 5, 5], 250, 30);
+    cases.push((
+        "a /24 over prefix_pps",
+        spread,
+        CarpetBombing,
+        "10.5.5.0/24",
+    ));
     for (name, flood, kind, victim) in cases {
         // Three epochs of flood, then background: ended by the third quiet
         // epoch.
