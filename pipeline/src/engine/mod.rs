@@ -1,11 +1,19 @@
 //! Threads, channels, epochs and windows.
 //!
 //! ```text
-//! source thread ──Arc<batch>──► worker 0 (shards 0, N, 2N, ...) ──partials──┐
-//!   (parse, epoch,   (bounded,    ...                                          ├─► merging thread (caller):
-//!    lateness)        broadcast)  worker N-1                 ──partials──┘     epochs, window ring, callbacks
-//!       └────────────── epoch totals ─────────────────────────────────────────┘
+//! source thread ──Arc<Flush>──► worker 0 (shards 0, N, 2N, ...) ──partials──┐
+//!  (parse, epoch clock,         ...                                         ├─► merging thread (caller):
+//!   handshakes, flow table)     worker N-1                     ──partials──┘    epochs, window ring,
+//!       └──────────── epoch totals, service tables ────────────────────────┘    detection callbacks
 //! ```
+//!
+//! [`feed`] is the source thread's side: the epoch clock ([`clock`]), the
+//! handshake tracker and one flow table per open epoch ([`aggregate`]),
+//! flushed at epoch close or when full into a [`Flush`] that every worker
+//! reads, each applying the keys of the shards it owns ([`worker`],
+//! [`crate::shard`]). [`merge`] completes epochs from the workers'
+//! partials and feeds the window ring ([`window`]). [`config`] validates
+//! the options before any thread starts; [`setup`] is the validated engine.
 //!
 //! Channels: worker queues are bounded (`queue_batches`). A file source
 //! blocks when a queue is full and loses nothing; a live source sheds the
