@@ -34,7 +34,7 @@ use capture::sflow::SflowInterface;
 use capture::{FlowUpdate, Ip, Prefix};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use crate::engine::{wall_clock_ns, Backpressure, Source};
+use crate::engine::{wall_clock_ns, Source};
 use crate::metrics::Metrics;
 
 /// Why a collector could not start.
@@ -312,12 +312,10 @@ impl Source for Collector {
         "collector"
     }
 
-    fn backpressure(&self) -> Backpressure {
-        Backpressure::Shed
-    }
-
-    fn clock_ns(&self) -> Option<u64> {
-        Some(wall_clock_ns())
+    // Records are stamped on arrival: an idle exporter still closes its
+    // epochs on time; full queues shed.
+    fn live(&self) -> bool {
+        true
     }
 
     fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {

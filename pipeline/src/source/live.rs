@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use capture::live::{KernelStats, LiveCapture, LiveError};
 use capture::{parse_packet, FlowUpdate, Totals};
 
-use super::{wall_clock_ns, Backpressure, Source};
+use super::Source;
 use crate::Metrics;
 
 /// The interface as a pipeline source.
@@ -72,14 +72,10 @@ impl Source for LiveSource {
         "live"
     }
 
-    fn backpressure(&self) -> Backpressure {
-        Backpressure::Shed
-    }
-
     // Packet times are the kernel's clock: a quiet link still closes
-    // its epochs (and ends its alerts) on time.
-    fn clock_ns(&self) -> Option<u64> {
-        Some(wall_clock_ns())
+    // its epochs (and ends its alerts) on time; full queues shed.
+    fn live(&self) -> bool {
+        true
     }
 
     fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool {

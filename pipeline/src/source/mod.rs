@@ -30,9 +30,20 @@ pub trait Source: Send {
     /// Appends up to `max` updates to `out`; returns false when the input
     /// is exhausted (what was appended still counts).
     fn fill(&mut self, out: &mut Vec<FlowUpdate>, max: usize) -> bool;
-    /// What to do with full queues.
+    /// Whether the source is live (an interface, a collector socket): its
+    /// traffic cannot wait, and its event times follow the wall clock.
+    /// What the two defaults below go by.
+    fn live(&self) -> bool {
+        false
+    }
+    /// What to do with full queues: a live source sheds (and counts), any
+    /// other waits.
     fn backpressure(&self) -> Backpressure {
-        Backpressure::Block
+        if self.live() {
+            Backpressure::Shed
+        } else {
+            Backpressure::Block
+        }
     }
     /// The wall clock, ns since the Unix epoch, for live sources whose
     /// event times follow it: epochs then close on time even when no
@@ -40,7 +51,7 @@ pub trait Source: Send {
     /// time alone closes epochs, so a replay gives the same answers at any
     /// speed.
     fn clock_ns(&self) -> Option<u64> {
-        None
+        self.live().then(wall_clock_ns)
     }
 }
 
