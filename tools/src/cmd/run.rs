@@ -392,7 +392,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.dry_run {
         // The engine options too, as the run would check them first.
         let engine = match &cli.command {
-            crate::args::cli::Command::Replay(a) => Some(&a.engine),
+            crate::args::cli::Command::Replay(a) => Some(&a.run.engine),
             crate::args::cli::Command::Collect(a) => Some(&a.session.engine),
             crate::args::cli::Command::Capture(a) => Some(&a.session.engine),
             _ => None,
