@@ -11,7 +11,9 @@ use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
 use super::contract::{object, EstimateOut, QueryOut, SummaryHead, TopItemOut, WindowHead};
-use super::{peak_rss_bytes, println, Rates};
+use super::proc::peak_rss_bytes;
+use super::rates::Rates;
+use super::stdout::println;
 use crate::args::engine::Query;
 
 /// An estimate in the output contract's shape.

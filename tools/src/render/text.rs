@@ -8,7 +8,8 @@ use pipeline::Summary;
 use serde_json::Value;
 use sketches::Estimate;
 
-use super::{si, thousands, ts_text, Rates};
+use super::format::{si, thousands, ts_text};
+use super::rates::Rates;
 use crate::args::engine::Query;
 
 /// Answers to `--query` for the human report.
