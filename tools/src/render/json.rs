@@ -10,7 +10,10 @@ use pipeline::{Dimension, EpochTotals, Handshake, Metric, Summary, TopItem};
 use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
-use super::contract::{object, EstimateOut, QueryOut, SummaryHead, TopItemOut, WindowHead};
+use super::contract::{
+    object, Distinct, EstimateOut, KeyedEstimate, QueryOut, SummaryHead, TopItemOut, Traffic,
+    WindowHead,
+};
 use super::proc::peak_rss_bytes;
 use super::rates::Rates;
 use super::stdout::println;
@@ -62,31 +65,33 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
     for h in Handshake::ALL {
         handshake.insert(h.name().into(), items(s.top_handshake(h, k)));
     }
-    let per_dst: Vec<Value> = s
+    let per_dst: Vec<KeyedEstimate> = s
         .distinct_sources_top(k)
         .into_iter()
-        .map(|(d, e)| {
-            let mut v = estimate_json(&e);
-            v["key"] = json!(d.to_string());
-            v
+        .map(|(d, e)| KeyedEstimate {
+            estimate: estimate_out(&e),
+            key: d.to_string(),
         })
         .collect();
     let mut m = Map::new();
     // Exact: the pipeline counts every update.
     m.insert(
         "traffic".into(),
-        json!({"packets": s.totals.packets, "bytes": s.totals.proto.ip_bytes}),
+        json!(Traffic {
+            packets: s.totals.packets,
+            bytes: s.totals.proto.ip_bytes,
+        }),
     );
     m.insert("top".into(), Value::Object(top));
     m.insert(
         "distinct".into(),
-        json!({
-            "src": estimate_json(&s.distinct_src()),
-            "dst": estimate_json(&s.distinct_dst()),
-            "flows": estimate_json(&s.distinct_flows()),
+        json!(Distinct {
+            src: estimate_out(&s.distinct_src()),
+            dst: estimate_out(&s.distinct_dst()),
+            flows: estimate_out(&s.distinct_flows()),
         }),
     );
-    m.insert("distinct_src_per_dst".into(), Value::Array(per_dst));
+    m.insert("distinct_src_per_dst".into(), json!(per_dst));
     m.insert("tcp_handshake".into(), Value::Object(handshake));
     m.insert("services".into(), services_json(s, k));
     m
