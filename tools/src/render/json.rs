@@ -273,3 +273,69 @@ pub fn summary_json(totals: &Totals, rates: Rates, extra: Map<String, Value>) ->
     m.extend(extra);
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The object's keys in the order they are written.
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn estimate_rounds_outwards_in_contract_order() {
+        let e = Estimate {
+            value: 10.4,
+            lower: 9.9,
+            upper: 10.1,
+            confidence: 0.9545,
+        };
+        assert_eq!(
+            estimate_json(&e).to_string(),
+            r#"{"value":10,"lower":9,"upper":11,"confidence":0.9545}"#
+        );
+    }
+
+    #[test]
+    fn summary_head_keeps_contract_order_and_extra_keys_follow() {
+        let totals = Totals::default();
+        let mut extra = Map::new();
+        extra.insert("workers".into(), json!(2));
+        let v = summary_json(&totals, Rates::new(&totals, Duration::from_secs(1)), extra);
+        assert_eq!(
+            keys(&v),
+            [
+                "type",
+                "packets",
+                "wire_bytes",
+                "captured_bytes",
+                "ip_bytes",
+                "first_ts_ns",
+                "last_ts_ns",
+                "ipv4",
+                "ipv6",
+                "non_ip",
+                "tcp",
+                "udp",
+                "icmp",
+                "other_l4",
+                "tcp_flags",
+                "linktypes",
+                "errors",
+                "elapsed_s",
+                "packets_per_s",
+                "bits_per_s",
+                "peak_rss_bytes",
+                "workers",
+            ]
+        );
+        assert_eq!(v["type"], "summary");
+        // No packet: no first or last time, written as null.
+        assert!(v["first_ts_ns"].is_null() && v["last_ts_ns"].is_null());
+    }
+}
