@@ -51,17 +51,17 @@ pub struct ConfigFile {
     /// `netsketch run`: pipeline options, as on the command line
     /// (`workers = 2`, `window = ["60/10"]`).
     #[serde(default)]
-    pub engine: crate::cmd::run::EngineSection,
+    pub engine: crate::args::config::EngineSection,
     /// `netsketch run`: the HTTP endpoint (`listen`, `metrics_series`).
     #[serde(default)]
-    pub serve: crate::cmd::run::ServeSection,
+    pub serve: crate::args::config::ServeSection,
     /// `netsketch run`: where the input comes from (`kind` = collect,
     /// capture or file, and that command's options).
     #[serde(default, rename = "source")]
-    pub spanned_source: Vec<toml::Spanned<crate::cmd::run::SourceSection>>,
+    pub spanned_source: Vec<toml::Spanned<crate::args::config::SourceSection>>,
     /// The same, without their places (filled by [`load_config`]).
     #[serde(skip)]
-    pub source: Vec<crate::cmd::run::SourceSection>,
+    pub source: Vec<crate::args::config::SourceSection>,
     /// The line each `[[source]]` starts on.
     #[serde(skip)]
     pub source_lines: Vec<usize>,
@@ -70,7 +70,7 @@ pub struct ConfigFile {
     pub text: String,
     /// `netsketch run`: alert outputs (`alerts` file, `notify` command).
     #[serde(default)]
-    pub output: crate::cmd::run::OutputSection,
+    pub output: crate::args::config::OutputSection,
 }
 
 /// Reads and checks a configuration file against its schema; errors name
@@ -89,7 +89,7 @@ pub fn load_config(path: &Path) -> Result<ConfigFile> {
     }
     for s in std::mem::take(&mut cfg.spanned_source) {
         cfg.source_lines
-            .push(crate::cmd::run::line_of(&text, s.span().start));
+            .push(crate::args::config::line_of(&text, s.span().start));
         cfg.source.push(s.into_inner());
     }
     cfg.text = text;
@@ -428,7 +428,7 @@ pub fn alerts_text(alerts: &[Value], trace_start_ns: Option<u64>) -> String {
 /// An alert time as RFC 3339 in UTC: whole seconds, or milliseconds when
 /// the time has a fraction (epochs shorter than a second).
 pub fn alert_time(ns: u64) -> String {
-    let full = crate::render::ts_text(ns);
+    let full = crate::render::format::ts_text(ns);
     // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`
     match full.split_once('.') {
         Some((secs, _)) if ns % 1_000_000_000 == 0 => format!("{secs}Z"),

@@ -56,7 +56,7 @@ fn dispatch(command: cli::Command) -> anyhow::Result<ExitCode> {
         cli::Command::Collect(args) => cmd::collect::run(&args),
         cli::Command::Top(args) => cmd::top::run(&args),
         cli::Command::Query(args) => cmd::top::query(&args),
-        cli::Command::Gen(args) => gen::run(&args),
+        cli::Command::Gen(args) => cmd::gen::run(&args),
         cli::Command::Accuracy(args) => cmd::accuracy::run(&args),
         cli::Command::Merge(args) => cmd::merge::run(&args),
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use pipeline::{Dimension, Metric, Summary, TopRow};
 
-use crate::render::{si, thousands};
+use crate::render::format::{si, thousands};
 
 /// What the text report ranks (`--top`, `--top-by`, `--rankings`).
 #[derive(Debug, Clone)]

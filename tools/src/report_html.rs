@@ -173,6 +173,20 @@ const BOTTOM: f64 = 40.0;
 type Series<'a> = (&'a str, &'a str, Vec<(u64, f64)>);
 
 /// A line chart over time: one polyline per series, y from 0.
+/// Six time labels along a chart's axis at height `y`, from `t0` over
+/// `span`; `x` places a time.
+fn time_ticks(s: &mut String, t0: u64, span: u64, y: f64, x: impl Fn(u64) -> f64) {
+    for i in 0..=5 {
+        let t = t0 + span / 5 * i;
+        let _ = write!(
+            s,
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{y}\" text-anchor=\"middle\">{}</text>",
+            x(t),
+            time_label(t, span)
+        );
+    }
+}
+
 fn line_chart(id: &str, unit: &str, t0: u64, t1: u64, series: &[Series<'_>]) -> String {
     let span = t1.saturating_sub(t0).max(1);
     let ymax = series
@@ -197,16 +211,7 @@ fn line_chart(id: &str, unit: &str, t0: u64, t1: u64, series: &[Series<'_>]) -> 
             y = y(v)
         );
     }
-    for i in 0..=5 {
-        let t = t0 + span / 5 * i;
-        let _ = write!(
-            s,
-            "<text class=\"tick\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            x(t),
-            H - BOTTOM + 18.0,
-            time_label(t, span)
-        );
-    }
+    time_ticks(&mut s, t0, span, H - BOTTOM + 18.0, x);
     for (k, (name, color, pts)) in series.iter().enumerate() {
         let mut p = String::new();
         for (t, v) in pts {
@@ -307,16 +312,7 @@ fn alert_timeline(alerts: &[Value], t0: u64, t1: u64) -> String {
             a["end_ts_ns"].as_u64().map_or("the end (active)".to_string(), ts_text),
         );
     }
-    for i in 0..=5 {
-        let t = t0 + span / 5 * i;
-        let _ = write!(
-            s,
-            "<text class=\"tick\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            x(t),
-            h - BOTTOM + 18.0,
-            time_label(t, span)
-        );
-    }
+    time_ticks(&mut s, t0, span, h - BOTTOM + 18.0, x);
     s.push_str("</svg>");
     s
 }

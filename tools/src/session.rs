@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::alerts::{self, Alerting, DetectArgs};
 use crate::archive::{self, Archive, ArchiveArgs, Archiving};
-use crate::args::cli::ServeArgs;
+use crate::args::cli::{ServeArgs, SessionArgs};
 use crate::args::engine::Query;
 use crate::exit::Outcome;
 use crate::kafka::{self, Kafka, KafkaArgs};
@@ -50,6 +50,20 @@ pub struct Finished {
     pub kafka: Option<kafka::Report>,
     pub archive: Option<archive::Report>,
     detect: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Finished")
+            .field("alerts", &self.alerts.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -194,5 +208,20 @@ impl Finished {
         trace_start_ns: Option<u64>,
     ) -> String {
         run_answers_text(total, ranks, queries, self.shown(), trace_start_ns)
+    }
+}
+
+impl SessionArgs {
+    /// The engine and the `--query` prefixes, checked (a refused option is
+    /// a usage error) before anything starts.
+    pub fn engine(&self) -> Result<(Engine, Vec<Query>)> {
+        let engine = self.engine.engine()?;
+        let queries = self.engine.queries().map_err(crate::exit::usage)?;
+        Ok((engine, queries))
+    }
+
+    /// The session of a live command over `engine`, with every output.
+    pub fn session(&self, engine: Engine) -> Result<Session> {
+        Session::new(engine, &self.detect, Some((&self.kafka, &self.archive)))
     }
 }

@@ -201,11 +201,7 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
     #[command(flatten)]
-    pub detect: DetectArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub run: OfflineArgs,
     #[command(flatten)]
     pub kafka: crate::kafka::KafkaArgs,
     #[command(flatten)]
@@ -229,11 +225,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub verify: bool,
     #[command(flatten)]
-    pub detect: DetectArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub engine: EngineArgs,
+    pub run: OfflineArgs,
 }
 
 #[derive(Debug, Args)]
@@ -389,4 +381,16 @@ pub struct SessionArgs {
     pub kafka: crate::kafka::KafkaArgs,
     #[command(flatten)]
     pub archive: crate::archive::ArchiveArgs,
+}
+
+/// The argument groups replay and demo share, in the order their help
+/// lists them: detection, output, engine.
+#[derive(Debug, Args)]
+pub struct OfflineArgs {
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }

@@ -3,4 +3,5 @@
 //! (`engine`), validated into library configurations in one place.
 
 pub mod cli;
+pub mod config;
 pub mod engine;

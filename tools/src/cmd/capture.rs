@@ -26,7 +26,6 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     use serde_json::{json, Map};
 
     use crate::render::{self, summary_json, table, thousands, window_printer, Rates};
-    use crate::session::Session;
     use crate::stop::StopFlag;
 
     if args.list {
@@ -47,14 +46,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
         crate::args::engine::positive_seconds("--duration", d).map_err(crate::exit::usage)?;
     }
-    let engine = args.session.engine.engine()?;
-    let queries = args.session.engine.queries().map_err(crate::exit::usage)?;
+    let (engine, queries) = args.session.engine()?;
     let metrics = engine.metrics();
-    let mut session = Session::new(
-        engine,
-        &args.session.detect,
-        Some((&args.session.kafka, &args.session.archive)),
-    )?;
+    let mut session = args.session.session(engine)?;
     let cfg = LiveConfig {
         interface: iface.clone(),
         filter: args.filter.clone(),

@@ -19,7 +19,6 @@ use crate::exit::{usage, Outcome};
 use crate::render::{
     check_stdout, flow_errors_into, flow_json, flow_rows, print, println, thousands, window_printer,
 };
-use crate::session::Session;
 use crate::stop::StopFlag;
 
 /// The collector settings of `collect`.
@@ -70,15 +69,10 @@ pub fn run(args: &CollectArgs) -> Result<ExitCode> {
     if let Some(d) = args.duration {
         crate::args::engine::positive_seconds("--duration", d).map_err(usage)?;
     }
-    let engine = args.session.engine.engine()?;
-    let queries = args.session.engine.queries().map_err(usage)?;
+    let (engine, queries) = args.session.engine()?;
     let cfg = collect_config(args, engine.config()).map_err(usage)?;
     let metrics = engine.metrics();
-    let mut session = Session::new(
-        engine,
-        &args.session.detect,
-        Some((&args.session.kafka, &args.session.archive)),
-    )?;
+    let mut session = args.session.session(engine)?;
     let mut collector =
         Collector::start(&cfg, std::sync::Arc::clone(&metrics)).map_err(|e| match e {
             pipeline::CollectError::NoAddress => {

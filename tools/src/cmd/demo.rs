@@ -79,7 +79,7 @@ fn check_rate(rate: f64, packets: u64) -> Result<()> {
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     check_rate(args.rate, args.packets)?;
-    let engine = args.engine.engine()?;
+    let engine = args.run.engine.engine()?;
     let cfg = Config {
         scenarios: vec![
             Scenario::Baseline,
@@ -97,16 +97,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     };
     let mut source = Generated {
         model: Model::new(cfg.clone()),
-        bar: crate::progress::work_bar(args.packets, "packets", args.output.no_progress),
+        bar: crate::progress::work_bar(args.packets, "packets", args.run.output.no_progress),
         buf: Vec::with_capacity(2048),
         totals: Totals::default(),
         truth: args.verify.then(Truth::default),
     };
-    let mut session = Session::new(engine, &args.detect, None)?;
+    let mut session = Session::new(engine, &args.run.detect, None)?;
     let stop = StopFlag::install();
-    let k = args.engine.top;
-    let queries = args.engine.queries()?;
-    let json = args.output.json;
+    let k = args.run.engine.top;
+    let queries = args.run.engine.queries()?;
+    let json = args.run.output.json;
     let start = Instant::now();
     session.with_bar(source.bar.clone());
     let out = session.run(
@@ -168,7 +168,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let mut text = table(&title, &source.totals, rates, &[]);
     text.push_str(&done.answers_text(
         &out.total,
-        &args.engine.rankings(),
+        &args.run.engine.rankings(),
         &queries,
         Some(cfg.start_ns),
     ));

@@ -6,6 +6,7 @@ pub mod accuracy;
 pub mod capture;
 pub mod collect;
 pub mod demo;
+pub mod gen;
 pub mod merge;
 pub mod replay;
 pub mod run;

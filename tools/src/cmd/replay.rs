@@ -129,7 +129,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             ));
         }
     }
-    let engine = args.engine.engine()?;
+    let engine = args.run.engine.engine()?;
     if let Some(dir) = &args.export_sketches {
         std::fs::create_dir_all(dir)
             .map_err(|e| crate::exit::output(format!("cannot create {}: {e}", dir.display())))?;
@@ -144,7 +144,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         };
         files.push((path.display().to_string(), f));
     }
-    let mut session = Session::new(engine, &args.detect, Some((&args.kafka, &args.archive)))?;
+    let mut session = Session::new(engine, &args.run.detect, Some((&args.kafka, &args.archive)))?;
     let stop = StopFlag::install();
     let limits = sampling_limits(args.default_sampling, args.sampling_override)?;
     let selection = crate::select::Selection::new(
@@ -167,13 +167,13 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         source = source.select(select);
         filter_failures = Some(failures);
     }
-    session.serve(&args.serve, "replay", args.engine.top)?;
+    session.serve(&args.serve, "replay", args.run.engine.top)?;
     let counters = source.progress_counters();
-    let bar = file_bar(total_size, args.output.no_progress);
+    let bar = file_bar(total_size, args.run.output.no_progress);
     session.with_bar(bar.clone());
-    let k = args.engine.top;
-    let queries = args.engine.queries()?;
-    let json = args.output.json;
+    let k = args.run.engine.top;
+    let queries = args.run.engine.queries()?;
+    let json = args.run.output.json;
     let start = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
     let mut empty_window = None;
@@ -409,7 +409,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
         render::print(&table(&title, totals, rates, &rows));
         render::print(&done.answers_text(
             &out.total,
-            &args.engine.rankings(),
+            &args.run.engine.rankings(),
             &queries,
             totals.first_ts(),
         ));

@@ -15,179 +15,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::alerts::{load_config, ConfigFile};
 use crate::args::cli::{Cli, RunArgs};
+use crate::args::config::{OneOrMany, SourceKind};
 use crate::exit::usage;
-
-/// One value or a list of them (`listen = "0.0.0.0:2055"` or
-/// `listen = ["0.0.0.0:2055", "[::]:4739"]`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum OneOrMany<T> {
-    One(T),
-    Many(Vec<T>),
-}
-
-/// `[engine]`: pipeline options, as on the command line.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EngineSection {
-    workers: Option<usize>,
-    cpus: Option<Vec<usize>>,
-    no_pin: Option<bool>,
-    batch: Option<usize>,
-    epoch: Option<f64>,
-    lateness: Option<f64>,
-    memory: Option<usize>,
-    window: Option<OneOrMany<String>>,
-    report_every: Option<f64>,
-    top: Option<usize>,
-    query: Option<OneOrMany<String>>,
-    handshake_timeout: Option<f64>,
-}
-
-/// `[serve]`: the HTTP endpoint.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeSection {
-    #[serde(skip_serializing)]
-    listen: Option<String>,
-    metrics_series: Option<usize>,
-    http_max_connections: Option<usize>,
-}
-
-/// `[output]`: where alerts go (or `no_detect = true`: none).
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutputSection {
-    alerts: Option<String>,
-    notify: Option<String>,
-    notify_timeout: Option<f64>,
-    no_detect: Option<bool>,
-    /// `[output.kafka]`: the Kafka sink (`--kafka` and its options).
-    #[serde(skip_serializing)]
-    kafka: Option<KafkaSection>,
-}
-
-/// `[output.kafka]`: `brokers` (one or a list of HOST:PORT) and the
-/// `--kafka-*` options without their prefix; `appliance_id` as is.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSection {
-    #[serde(skip_serializing)]
-    brokers: Option<OneOrMany<String>>,
-    #[serde(rename(serialize = "kafka_topic"))]
-    topic: Option<String>,
-    #[serde(rename(serialize = "kafka_alerts_topic"))]
-    alerts_topic: Option<String>,
-    appliance_id: Option<String>,
-    #[serde(rename(serialize = "kafka_items"))]
-    items: Option<usize>,
-    #[serde(rename(serialize = "kafka_queue"))]
-    queue: Option<usize>,
-    #[serde(rename(serialize = "kafka_flush_timeout"))]
-    flush_timeout: Option<f64>,
-}
-
-/// The input kinds of `[[source]]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Collect,
-    Capture,
-    File,
-}
-
-/// `[[source]]`: every key any kind takes; [`SourceSection::check`] refuses
-/// the ones its kind does not.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceSection {
-    #[serde(skip_serializing)]
-    kind: SourceKind,
-    // collect
-    listen: Option<OneOrMany<String>>,
-    threads: Option<usize>,
-    recv_buffer: Option<usize>,
-    allow: Option<OneOrMany<String>>,
-    template_timeout: Option<f64>,
-    // collect and file (with flows)
-    default_sampling: Option<u32>,
-    sampling_override: Option<u32>,
-    // collect and capture
-    duration: Option<f64>,
-    // capture
-    interface: Option<String>,
-    filter: Option<String>,
-    snaplen: Option<u32>,
-    no_promisc: Option<bool>,
-    buffer_size: Option<u32>,
-    immediate: Option<bool>,
-    count: Option<u64>,
-    // file
-    #[serde(skip_serializing)]
-    files: Option<OneOrMany<String>>,
-    flows: Option<bool>,
-    speed: Option<f64>,
-    linger: Option<f64>,
-    export_sketches: Option<String>,
-}
-
-impl SourceSection {
-    /// The keys set that `kind` does not take.
-    fn foreign_keys(&self) -> Vec<&'static str> {
-        use SourceKind::*;
-        let set = [
-            ("listen", self.listen.is_some(), &[Collect][..]),
-            ("threads", self.threads.is_some(), &[Collect]),
-            ("recv_buffer", self.recv_buffer.is_some(), &[Collect]),
-            ("allow", self.allow.is_some(), &[Collect]),
-            (
-                "template_timeout",
-                self.template_timeout.is_some(),
-                &[Collect],
-            ),
-            (
-                "default_sampling",
-                self.default_sampling.is_some(),
-                &[Collect, File],
-            ),
-            (
-                "sampling_override",
-                self.sampling_override.is_some(),
-                &[Collect, File],
-            ),
-            ("duration", self.duration.is_some(), &[Collect, Capture]),
-            ("interface", self.interface.is_some(), &[Capture]),
-            ("filter", self.filter.is_some(), &[Capture]),
-            ("snaplen", self.snaplen.is_some(), &[Capture]),
-            ("no_promisc", self.no_promisc.is_some(), &[Capture]),
-            ("buffer_size", self.buffer_size.is_some(), &[Capture]),
-            ("immediate", self.immediate.is_some(), &[Capture]),
-            ("count", self.count.is_some(), &[Capture]),
-            ("files", self.files.is_some(), &[File]),
-            ("flows", self.flows.is_some(), &[File]),
-            ("speed", self.speed.is_some(), &[File]),
-            ("linger", self.linger.is_some(), &[File]),
-            ("export_sketches", self.export_sketches.is_some(), &[File]),
-        ];
-        set.iter()
-            .filter(|(_, present, kinds)| *present && !kinds.contains(&self.kind))
-            .map(|(k, _, _)| *k)
-            .collect()
-    }
-}
-
-/// The 1-based line of byte offset `at` in `text`.
-pub fn line_of(text: &str, at: usize) -> usize {
-    text.as_bytes()[..at.min(text.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
 
 /// A section as a table of command-line options.
 fn table_of(section: &impl Serialize) -> Result<toml::Table> {
@@ -392,7 +225,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.dry_run {
         // The engine options too, as the run would check them first.
         let engine = match &cli.command {
-            crate::args::cli::Command::Replay(a) => Some(&a.engine),
+            crate::args::cli::Command::Replay(a) => Some(&a.run.engine),
             crate::args::cli::Command::Collect(a) => Some(&a.session.engine),
             crate::args::cli::Command::Capture(a) => Some(&a.session.engine),
             _ => None,

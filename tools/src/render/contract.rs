@@ -14,6 +14,30 @@ pub struct EstimateOut {
     pub confidence: f64,
 }
 
+/// An estimate for one key (distinct sources of a destination): the
+/// estimate's fields, then the key.
+#[derive(Serialize)]
+pub struct KeyedEstimate {
+    #[serde(flatten)]
+    pub estimate: EstimateOut,
+    pub key: String,
+}
+
+/// Exact traffic of a summary: packets and IP-layer bytes.
+#[derive(Serialize)]
+pub struct Traffic {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Distinct sources, destinations and flows.
+#[derive(Serialize)]
+pub struct Distinct {
+    pub src: EstimateOut,
+    pub dst: EstimateOut,
+    pub flows: EstimateOut,
+}
+
 /// One top-k item with its bounds.
 #[derive(Serialize)]
 pub struct TopItemOut {

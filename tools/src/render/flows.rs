@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::thousands;
+use super::format::thousands;
 
 /// Flow-input figures of a summary: records, datagrams, templates, sFlow
 /// samples and interface counters, errors by exporter. (Errors by reason go

@@ -10,8 +10,13 @@ use pipeline::{Dimension, EpochTotals, Handshake, Metric, Summary, TopItem};
 use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
-use super::contract::{object, EstimateOut, QueryOut, SummaryHead, TopItemOut, WindowHead};
-use super::{peak_rss_bytes, println, Rates};
+use super::contract::{
+    object, Distinct, EstimateOut, KeyedEstimate, QueryOut, SummaryHead, TopItemOut, Traffic,
+    WindowHead,
+};
+use super::proc::peak_rss_bytes;
+use super::rates::Rates;
+use super::stdout::println;
 use crate::args::engine::Query;
 
 /// An estimate in the output contract's shape.
@@ -60,31 +65,33 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
     for h in Handshake::ALL {
         handshake.insert(h.name().into(), items(s.top_handshake(h, k)));
     }
-    let per_dst: Vec<Value> = s
+    let per_dst: Vec<KeyedEstimate> = s
         .distinct_sources_top(k)
         .into_iter()
-        .map(|(d, e)| {
-            let mut v = estimate_json(&e);
-            v["key"] = json!(d.to_string());
-            v
+        .map(|(d, e)| KeyedEstimate {
+            estimate: estimate_out(&e),
+            key: d.to_string(),
         })
         .collect();
     let mut m = Map::new();
     // Exact: the pipeline counts every update.
     m.insert(
         "traffic".into(),
-        json!({"packets": s.totals.packets, "bytes": s.totals.proto.ip_bytes}),
+        json!(Traffic {
+            packets: s.totals.packets,
+            bytes: s.totals.proto.ip_bytes,
+        }),
     );
     m.insert("top".into(), Value::Object(top));
     m.insert(
         "distinct".into(),
-        json!({
-            "src": estimate_json(&s.distinct_src()),
-            "dst": estimate_json(&s.distinct_dst()),
-            "flows": estimate_json(&s.distinct_flows()),
+        json!(Distinct {
+            src: estimate_out(&s.distinct_src()),
+            dst: estimate_out(&s.distinct_dst()),
+            flows: estimate_out(&s.distinct_flows()),
         }),
     );
-    m.insert("distinct_src_per_dst".into(), Value::Array(per_dst));
+    m.insert("distinct_src_per_dst".into(), json!(per_dst));
     m.insert("tcp_handshake".into(), Value::Object(handshake));
     m.insert("services".into(), super::services_json(s, k));
     m
@@ -242,4 +249,70 @@ pub fn summary_json(totals: &Totals, rates: Rates, extra: Map<String, Value>) ->
     });
     m.extend(extra);
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// The object's keys in the order they are written.
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn estimate_rounds_outwards_in_contract_order() {
+        let e = Estimate {
+            value: 10.4,
+            lower: 9.9,
+            upper: 10.1,
+            confidence: 0.9545,
+        };
+        assert_eq!(
+            estimate_json(&e).to_string(),
+            r#"{"value":10,"lower":9,"upper":11,"confidence":0.9545}"#
+        );
+    }
+
+    #[test]
+    fn summary_head_keeps_contract_order_and_extra_keys_follow() {
+        let totals = Totals::default();
+        let mut extra = Map::new();
+        extra.insert("workers".into(), json!(2));
+        let v = summary_json(&totals, Rates::new(&totals, Duration::from_secs(1)), extra);
+        assert_eq!(
+            keys(&v),
+            [
+                "type",
+                "packets",
+                "wire_bytes",
+                "captured_bytes",
+                "ip_bytes",
+                "first_ts_ns",
+                "last_ts_ns",
+                "ipv4",
+                "ipv6",
+                "non_ip",
+                "tcp",
+                "udp",
+                "icmp",
+                "other_l4",
+                "tcp_flags",
+                "linktypes",
+                "errors",
+                "elapsed_s",
+                "packets_per_s",
+                "bits_per_s",
+                "peak_rss_bytes",
+                "workers",
+            ]
+        );
+        assert_eq!(v["type"], "summary");
+        // No packet: no first or last time, written as null.
+        assert!(v["first_ts_ns"].is_null() && v["last_ts_ns"].is_null());
+    }
 }

@@ -8,7 +8,8 @@ use pipeline::Summary;
 use serde_json::Value;
 use sketches::Estimate;
 
-use super::{si, thousands, ts_text, Rates};
+use super::format::{si, thousands, ts_text};
+use super::rates::Rates;
 use crate::args::engine::Query;
 
 /// Answers to `--query` for the human report.
@@ -158,24 +159,19 @@ pub fn table(
         row("first packet", ts_text(first));
         row("last packet", ts_text(totals.last_ts_ns));
     }
+    let p = &totals.proto;
     row(
         "network",
-        format!(
-            "ipv4 {}  ipv6 {}  non-ip {}",
-            thousands(totals.proto.ipv4),
-            thousands(totals.proto.ipv6),
-            thousands(totals.proto.non_ip)
-        ),
+        counts(&[("ipv4", p.ipv4), ("ipv6", p.ipv6), ("non-ip", p.non_ip)]),
     );
     row(
         "transport",
-        format!(
-            "tcp {}  udp {}  icmp {}  other {}",
-            thousands(totals.proto.tcp),
-            thousands(totals.proto.udp),
-            thousands(totals.proto.icmp),
-            thousands(totals.proto.other_l4)
-        ),
+        counts(&[
+            ("tcp", p.tcp),
+            ("udp", p.udp),
+            ("icmp", p.icmp),
+            ("other", p.other_l4),
+        ]),
     );
     let flags: Vec<String> = tcp_flags::NAMES
         .iter()
@@ -216,4 +212,13 @@ pub fn table(
         ),
     );
     s
+}
+
+/// `name N  name N ...`, each count with thousands separators.
+fn counts(items: &[(&str, u64)]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|(name, n)| format!("{name} {}", thousands(*n)))
+        .collect();
+    parts.join("  ")
 }
