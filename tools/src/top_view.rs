@@ -3,6 +3,7 @@
 //! and the whole view to the height (the header never scrolls away);
 //! a wider terminal gets the bounds as columns of their own.
 
+use pipeline::detect::AlertKind;
 use serde_json::Value;
 
 use crate::render::{si, thousands};
@@ -188,13 +189,14 @@ fn alert_lines(alerts: &[Value], w: usize, n: usize) -> Vec<String> {
         } else {
             String::new()
         };
-        let rate = match a["type"].as_str() {
-            Some("sla_latency") => format!(
+        let kind = a["type"].as_str().and_then(|k| k.parse::<AlertKind>().ok());
+        let rate = match kind {
+            Some(AlertKind::SlaLatency) => format!(
                 "p{:.0} RTT {:.1} ms",
                 ev["latency"]["quantile"].as_f64().unwrap_or(0.0) * 100.0,
                 ev["latency"]["upper_ns"].as_f64().unwrap_or(0.0) / 1e6
             ),
-            Some("sla_failures") => format!(
+            Some(AlertKind::SlaFailures) => format!(
                 "{:.0}% failed",
                 ev["failure_ratio"].as_f64().unwrap_or(0.0) * 100.0
             ),

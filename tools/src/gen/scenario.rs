@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use pipeline::detect::AlertKind;
+
 /// One scenario layered over (or replacing) background traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Scenario {
@@ -56,17 +58,18 @@ impl Scenario {
         }
     }
 
-    /// The event type, in the alert vocabulary (`None` for baseline).
+    /// The event type, in the alert vocabulary (`None` for baseline; a
+    /// flash crowd is the one event that must raise no alert).
     pub fn event_type(self) -> Option<&'static str> {
         Some(match self {
             Scenario::Baseline => return None,
-            Scenario::SynFlood => "syn_flood",
-            Scenario::UdpAmplification => "udp_amplification",
-            Scenario::IcmpFlood => "icmp_flood",
-            Scenario::DistributedFlood => "distributed_flood",
-            Scenario::CarpetBombing => "carpet_bombing",
-            Scenario::SlowService => "sla_latency",
-            Scenario::ConnectionFailures => "sla_failures",
+            Scenario::SynFlood => AlertKind::SynFlood.as_str(),
+            Scenario::UdpAmplification => AlertKind::UdpAmplification.as_str(),
+            Scenario::IcmpFlood => AlertKind::IcmpFlood.as_str(),
+            Scenario::DistributedFlood => AlertKind::DistributedFlood.as_str(),
+            Scenario::CarpetBombing => AlertKind::CarpetBombing.as_str(),
+            Scenario::SlowService => AlertKind::SlaLatency.as_str(),
+            Scenario::ConnectionFailures => AlertKind::SlaFailures.as_str(),
             Scenario::FlashCrowd => "flash_crowd",
         })
     }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use capture::{tcp_flags, Totals};
+use pipeline::detect::AlertKind;
 use pipeline::Summary;
 use serde_json::Value;
 use sketches::Estimate;
@@ -71,7 +72,10 @@ fn sla_notes(total: &Summary, k: usize, alerts: &[Value]) -> String {
         let host = r.server.to_string();
         let Some(dos) = alerts.iter().find(|a| {
             a["victim"] == host.as_str()
-                && a["type"].as_str().is_some_and(|t| !t.starts_with("sla_"))
+                && a["type"]
+                    .as_str()
+                    .and_then(|t| t.parse::<AlertKind>().ok())
+                    .is_some_and(|k| !k.is_sla())
         }) else {
             continue;
         };
