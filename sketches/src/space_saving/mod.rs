@@ -6,6 +6,8 @@ use crate::codec::{Decoder, Encoder, Kind};
 use crate::hash::SketchKey;
 use crate::SketchError;
 
+mod merge;
+
 type FixedMap<K> = HashMap<K, u32, foldhash::fast::FixedState>;
 
 /// One reported heavy hitter: `lower <= truth <= upper`, always.
@@ -249,6 +251,21 @@ impl<K: SketchKey> SpaceSaving<K> {
         }
     }
 
+    fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
+        self.clear();
+        self.total = total;
+        for &(k, c, e) in items {
+            self.push_slot(k, c, e);
+        }
+    }
+
+    /// Restores the heap order over every slot (Floyd's bottom-up build).
+    fn heapify(&mut self) {
+        for i in (0..self.heap.len() / 2).rev() {
+            self.sift_down(i);
+        }
+    }
+
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
         loop {
@@ -321,90 +338,6 @@ impl<K: SketchKey> SpaceSaving<K> {
         }
         v.sort_unstable_by(order);
         v
-    }
-
-    /// Merges `other` into `self`, keeping the guarantees for the combined
-    /// stream (see the type's documentation).
-    pub fn merge(&mut self, other: &SpaceSaving<K>) -> Result<(), SketchError> {
-        // Capacities may differ (a run total keeps more keys than the
-        // epochs merged into it): the charges below bound each side's
-        // missing keys whatever its capacity, and the result keeps this
-        // side's `k` largest.
-        if self.seed != other.seed {
-            return Err(SketchError::Incompatible(format!(
-                "heavy hitters seed {:#x} vs {:#x}",
-                self.seed, other.seed
-            )));
-        }
-        let (min_a, min_b) = (self.max_error(), other.max_error());
-        if min_b == 0 {
-            // `other` is not full: keys it lacks keep their counts, so only
-            // its own keys change. Adding them one by one, evicting the
-            // smallest when over capacity, keeps the k largest of the same
-            // combined counts at a cost of O(|other| log k) instead of a
-            // rebuild: what makes merging many small epochs cheap.
-            for s in 0..other.keys.len() {
-                let (k, c, e) = (other.keys[s], other.counts[s], other.errors[s]);
-                self.add_merged(k, c, e);
-            }
-            self.total = self.total.saturating_add(other.total);
-            return Ok(());
-        }
-        let mut all: Vec<(K, u64, u64)> = Vec::with_capacity(self.len() + other.len());
-        for s in 0..self.keys.len() {
-            let k = self.keys[s];
-            let (c, e) = match other.index.get(&k) {
-                Some(&o) => (other.counts[o as usize], other.errors[o as usize]),
-                None => (min_b, min_b),
-            };
-            all.push((k, self.counts[s] + c, self.errors[s] + e));
-        }
-        for s in 0..other.keys.len() {
-            let k = other.keys[s];
-            if !self.index.contains_key(&k) {
-                all.push((k, other.counts[s] + min_a, other.errors[s] + min_a));
-            }
-        }
-        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        all.truncate(self.capacity);
-        let total = self.total.saturating_add(other.total);
-        self.rebuild(&all, total);
-        // A key neither side monitored weighs at most both sides' bounds.
-        self.floor = min_a.saturating_add(min_b);
-        Ok(())
-    }
-
-    /// Adds a merged item: `count`/`error` from the other summary, plus
-    /// this side's current minimum when the key is not monitored here (the
-    /// mergeable-summaries charge). The minimum *now*, not before the merge
-    /// began: a key this merge already evicted may have counted up to it.
-    fn add_merged(&mut self, key: K, count: u64, error: u64) {
-        let min_self = self.max_error();
-        if let Some(&slot) = self.index.get(&key) {
-            let s = slot as usize;
-            self.counts[s] = self.counts[s].saturating_add(count);
-            self.errors[s] = self.errors[s].saturating_add(error);
-            self.sift_down(self.pos[s] as usize);
-            return;
-        }
-        let (c, e) = (
-            count.saturating_add(min_self),
-            error.saturating_add(min_self),
-        );
-        if self.keys.len() < self.capacity {
-            self.push_slot(key, c, e);
-        } else if c > self.counts[self.heap[0] as usize] {
-            // Full: the newcomer replaces the smallest only if it is larger.
-            self.replace_min(key, c, e);
-        }
-    }
-
-    fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
-        self.clear();
-        self.total = total;
-        for &(k, c, e) in items {
-            self.push_slot(k, c, e);
-        }
     }
 
     /// Forgets every key, keeping the capacity.
