@@ -274,11 +274,14 @@ fn merged_frequent_items_of_two_halves_bound_every_truth() {
     }
 }
 
+/// One serialized sketch.
+type Bytes = Vec<u8>;
+
 /// Real bytes to mutate, made once: DataSketches HLLs of every mode (empty,
 /// LIST, SET, HLL), every `lg_k` from 4 to 12 and every target type, and
 /// our frequent-items bytes of as many stream lengths.
-fn real_bytes() -> &'static (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    static BYTES: OnceLock<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = OnceLock::new();
+fn real_bytes() -> &'static (Vec<Bytes>, Vec<Bytes>) {
+    static BYTES: OnceLock<(Vec<Bytes>, Vec<Bytes>)> = OnceLock::new();
     BYTES.get_or_init(|| {
         const NS: [u32; 12] = [0, 1, 2, 7, 8, 9, 100, 300, 700, 1_500, 3_000, 4_999];
         let mut hlls = Vec::new();
