@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{netsketch, spawn_piped};
@@ -52,27 +51,25 @@ fn reflect_from_memcached(port: u16) {
     }
 }
 
+/// Spawns `netsketch capture -i lo --immediate -f FILTER EXTRA` with its
+/// output piped.
+fn capture_immediate_on_lo(filter: &str, extra: &[&str]) -> std::process::Child {
+    spawn_piped(
+        &[
+            &["capture", "-i", "lo", "--immediate", "-f", filter][..],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
 /// Starts `netsketch capture --json` on lo for UDP to `port`, plus `extra`
 /// options, and returns once it says it is listening (the stop handler is
 /// installed and the filter set), so no packet sent after that is missed.
 fn capture_lo(port: u16, extra: &[&str]) -> Capture {
     let lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let filter = format!("udp and dst port {port}");
-    let mut child = netsketch()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--immediate",
-            "-f",
-            &filter,
-            "--json",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = capture_immediate_on_lo(&filter, &[&["--json"][..], extra].concat());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let stderr = std::thread::spawn(move || {
@@ -344,18 +341,7 @@ fn loopback_kernel_count_is_explained_not_doubled_silently() {
     let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let port = 46_000 + (std::process::id() % 1000) as u16;
     let filter = format!("udp and dst port {port}");
-    let mut child = spawn_piped(&[
-        "capture",
-        "-i",
-        "lo",
-        "--immediate",
-        "-f",
-        &filter,
-        "-c",
-        "50",
-        "-d",
-        "60",
-    ]);
+    let mut child = capture_immediate_on_lo(&filter, &["-c", "50", "-d", "60"]);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("listening on lo") {
