@@ -6,10 +6,12 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{require, run, signal, spawn_announced, TempDir};
+use common::{
+    promql, require, run, signal, spawn_announced, spawn_piped, spawn_prometheus, TempDir,
+};
 use serde_json::Value;
 
 fn u16b(v: &mut Vec<u8>, x: u16) {
@@ -59,20 +61,6 @@ fn panel_queries() -> Vec<(String, String)> {
     out
 }
 
-fn promql(web: &str, q: &str) -> Value {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--get",
-            &format!("http://{web}/api/v1/query"),
-            "--data-urlencode",
-        ])
-        .arg(format!("query={q}"))
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 fn kill(mut c: Child) {
     signal(&c, "TERM");
     let _ = c.wait();
@@ -115,21 +103,16 @@ fn every_dashboard_panel_returns_data_from_prometheus() {
     );
     let replay_target = rest.split('/').next().unwrap().to_string();
     // Flows: a collector fed NetFlow v5 and some garbage (flow errors).
-    let mut collect = common::netsketch()
-        .args([
-            "collect",
-            "--json",
-            "-l",
-            "127.0.0.1:0",
-            "--serve",
-            "127.0.0.1:0",
-            "-d",
-            "60",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut collect = spawn_piped(&[
+        "collect",
+        "--json",
+        "-l",
+        "127.0.0.1:0",
+        "--serve",
+        "127.0.0.1:0",
+        "-d",
+        "60",
+    ]);
     let (mut port, mut collect_target) = (0u16, String::new());
     let mut err = BufReader::new(collect.stderr.take().unwrap());
     while port == 0 || collect_target.is_empty() {
@@ -143,30 +126,7 @@ fn every_dashboard_panel_returns_data_from_prometheus() {
             collect_target = r.1.split('/').next().unwrap().to_string();
         }
     }
-    let web = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let conf = dir.join("prometheus.yml");
-    std::fs::write(
-        &conf,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
-             - job_name: netsketch\n    static_configs:\n      - targets: ['{replay_target}', '{collect_target}']\n"
-        ),
-    )
-    .unwrap();
-    let prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", conf.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address={web}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (prom, web) = spawn_prometheus(&dir, &[&replay_target, &collect_target]);
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let start = Instant::now();
     let mut seq = 0;

@@ -7,10 +7,9 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::netsketch;
+use common::{netsketch, spawn_piped};
 
 /// A running `netsketch capture --json` on lo, with its stderr collected
 /// by a thread. It holds [`LO`] while it lives.
@@ -25,27 +24,52 @@ struct Capture {
 /// its filter is in place.
 static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Writes a detection config with one host group, lo's 127.0.0.0/8, whose
+/// UDP amplification threshold is 200 packets/s; returns its path.
+fn lo_hostgroup(dir: &common::TempDir) -> std::path::PathBuf {
+    let cfg = dir.join("detect.toml");
+    std::fs::write(
+        &cfg,
+        "[[detect.hostgroup]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\nudp_amp_pps = 200\n",
+    )
+    .unwrap();
+    cfg
+}
+
+/// About 1,000 packets/s for 3 s to 127.0.0.1:`port` from memcached's port
+/// (11211, one of the reflector ports), well over [`lo_hostgroup`]'s 200.
+fn reflect_from_memcached(port: u16) {
+    let sock = UdpSocket::bind("127.0.0.1:11211").expect("port 11211 is free");
+    let t0 = std::time::Instant::now();
+    let mut i = 0u32;
+    while t0.elapsed() < Duration::from_secs(3) {
+        sock.send_to(&[0u8; 400], ("127.0.0.1", port)).unwrap();
+        i += 1;
+        if i % 10 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Spawns `netsketch capture -i lo --immediate -f FILTER EXTRA` with its
+/// output piped.
+fn capture_immediate_on_lo(filter: &str, extra: &[&str]) -> std::process::Child {
+    spawn_piped(
+        &[
+            &["capture", "-i", "lo", "--immediate", "-f", filter][..],
+            extra,
+        ]
+        .concat(),
+    )
+}
+
 /// Starts `netsketch capture --json` on lo for UDP to `port`, plus `extra`
 /// options, and returns once it says it is listening (the stop handler is
 /// installed and the filter set), so no packet sent after that is missed.
 fn capture_lo(port: u16, extra: &[&str]) -> Capture {
     let lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let filter = format!("udp and dst port {port}");
-    let mut child = netsketch()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--immediate",
-            "-f",
-            &filter,
-            "--json",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = capture_immediate_on_lo(&filter, &[&["--json"][..], extra].concat());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let stderr = std::thread::spawn(move || {
@@ -147,13 +171,9 @@ fn a_quiet_link_still_closes_its_windows_on_time() {
     let port = 46_000 + (std::process::id() % 1000) as u16;
     let filter = format!("udp and dst port {port}");
     let lo = LO.lock().unwrap_or_else(|e| e.into_inner());
-    let mut child = netsketch()
-        .args(["capture", "-i", "lo", "-f", &filter, "--json"])
-        .args(["--window", "1", "-d", "120"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(&[
+        "capture", "-i", "lo", "-f", &filter, "--json", "--window", "1", "-d", "120",
+    ]);
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
     assert!(
         err.by_ref()
@@ -208,12 +228,7 @@ fn missing_interface_says_what_to_do() {
 fn live_reflection_flood_raises_an_alert() {
     let port = 49_000 + (std::process::id() % 1000) as u16;
     let dir = common::TempDir::new("live-detect");
-    let cfg = dir.join("detect.toml");
-    std::fs::write(
-        &cfg,
-        "[[detect.hostgroup]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\nudp_amp_pps = 200\n",
-    )
-    .unwrap();
+    let cfg = lo_hostgroup(&dir);
     let alerts = dir.join("alerts.jsonl");
     let cap = capture_lo(
         port,
@@ -226,18 +241,7 @@ fn live_reflection_flood_raises_an_alert() {
             alerts.to_str().unwrap(),
         ],
     );
-    // About 1,000 packets/s for 3 s from memcached's port (11211, one of
-    // the reflector ports), well over the group's 200.
-    let sock = UdpSocket::bind("127.0.0.1:11211").expect("port 11211 is free");
-    let t0 = std::time::Instant::now();
-    let mut i = 0u32;
-    while t0.elapsed() < Duration::from_secs(3) {
-        sock.send_to(&[0u8; 400], ("127.0.0.1", port)).unwrap();
-        i += 1;
-        if i % 10 == 0 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+    reflect_from_memcached(port);
     let s = summary_of(cap);
     let a = s["alerts"].as_array().unwrap();
     assert_eq!(a.len(), 1, "{s}");
@@ -263,12 +267,7 @@ fn live_reflection_flood_raises_an_alert() {
 fn a_flood_that_stops_ends_its_alert_and_closes_its_windows_on_a_quiet_link() {
     let port = 45_000 + (std::process::id() % 1000) as u16;
     let dir = common::TempDir::new("live-quiet");
-    let cfg = dir.join("detect.toml");
-    std::fs::write(
-        &cfg,
-        "[[detect.hostgroup]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\nudp_amp_pps = 200\n",
-    )
-    .unwrap();
+    let cfg = lo_hostgroup(&dir);
     let alerts = dir.join("alerts.jsonl");
     let notified = dir.join("notify.jsonl");
     let notify = format!("cat >> {}", notified.display());
@@ -287,17 +286,8 @@ fn a_flood_that_stops_ends_its_alert_and_closes_its_windows_on_a_quiet_link() {
             &notify,
         ],
     );
-    // 3 s of about 1,000 packets/s from memcached's port, then silence.
-    let sock = UdpSocket::bind("127.0.0.1:11211").expect("port 11211 is free");
-    let t0 = std::time::Instant::now();
-    let mut i = 0u32;
-    while t0.elapsed() < Duration::from_secs(3) {
-        sock.send_to(&[0u8; 400], ("127.0.0.1", port)).unwrap();
-        i += 1;
-        if i % 10 == 0 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+    reflect_from_memcached(port);
+    // Then silence.
     let stopped = std::time::Instant::now();
     let has_end = |p: &std::path::Path| {
         std::fs::read_to_string(p).is_ok_and(|t| t.contains("\"event\":\"end\""))
@@ -351,23 +341,7 @@ fn loopback_kernel_count_is_explained_not_doubled_silently() {
     let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let port = 46_000 + (std::process::id() % 1000) as u16;
     let filter = format!("udp and dst port {port}");
-    let mut child = netsketch()
-        .args([
-            "capture",
-            "-i",
-            "lo",
-            "--immediate",
-            "-f",
-            &filter,
-            "-c",
-            "50",
-            "-d",
-            "60",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = capture_immediate_on_lo(&filter, &["-c", "50", "-d", "60"]);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("listening on lo") {

@@ -200,30 +200,7 @@ fn prometheus_scrapes_a_real_time_replay() {
     let file = trace(&dir, 10);
     let (child, url) = serve_replay(&file, &["--speed", "1", "--linger", "6"]);
     let target = url.trim_start_matches("http://").to_string();
-    let web = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let conf = dir.join("prometheus.yml");
-    std::fs::write(
-        &conf,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
-             - job_name: netsketch\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .unwrap();
-    let mut prom = Command::new("prometheus")
-        .arg(format!("--config.file={}", conf.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address={web}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut prom, web) = common::spawn_prometheus(&dir, &[&target]);
     // promtool on a mid-run exposition.
     std::thread::sleep(Duration::from_secs(4));
     let exposition = http_get(&format!("{url}/metrics"));
@@ -245,19 +222,7 @@ fn prometheus_scrapes_a_real_time_replay() {
     wait_done(&url);
     // Two more scrapes after the end.
     std::thread::sleep(Duration::from_secs(3));
-    let promql = |q: &str| -> Value {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "--get",
-                &format!("http://{web}/api/v1/query"),
-                "--data-urlencode",
-            ])
-            .arg(format!("query={q}"))
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    };
+    let promql = |q: &str| common::promql(&web.to_string(), q);
     let value = |q: &str| -> f64 {
         let v = promql(q);
         v["data"]["result"][0]["value"][1]

@@ -200,16 +200,70 @@ pub fn signal(child: &Child, sig: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Spawns `netsketch ARGS` with piped output and waits for its first stderr
-/// line, which must contain `marker` (`collecting on `, `serving http://`);
-/// returns the child and the rest of that line after the marker.
-pub fn spawn_announced(args: &[&str], marker: &str) -> (Child, String) {
-    let mut child = netsketch()
+/// Spawns `netsketch ARGS` with stdout and stderr piped.
+pub fn spawn_piped(args: &[&str]) -> Child {
+    netsketch()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
+        .unwrap()
+}
+
+/// Starts a Prometheus server on a free loopback port that scrapes
+/// `targets` (`host:port`) every second, with its configuration and data
+/// in `dir` and its output discarded; returns it and its `host:port`.
+pub fn spawn_prometheus(dir: &Path, targets: &[&str]) -> (Child, String) {
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let conf = dir.join("prometheus.yml");
+    let targets = targets.join("', '");
+    std::fs::write(
+        &conf,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
+             - job_name: netsketch\n    static_configs:\n      - targets: ['{targets}']\n"
+        ),
+    )
+    .unwrap();
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", conf.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
+    (prom, web)
+}
+
+/// The answer of the Prometheus server at `web` to the instant query `q`
+/// (`Null` when it does not answer).
+pub fn promql(web: &str, q: &str) -> Value {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--get",
+            &format!("http://{web}/api/v1/query"),
+            "--data-urlencode",
+        ])
+        .arg(format!("query={q}"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Spawns `netsketch ARGS` with piped output and waits for its first stderr
+/// line, which must contain `marker` (`collecting on `, `serving http://`);
+/// returns the child and the rest of that line after the marker.
+pub fn spawn_announced(args: &[&str], marker: &str) -> (Child, String) {
+    let mut child = spawn_piped(args);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
