@@ -21,12 +21,16 @@ impl<K: SketchKey> SpaceSaving<K> {
             )));
         }
         let (min_a, min_b) = (self.max_error(), other.max_error());
-        if min_b == 0 && self.keys.len() + other.keys.len() <= self.capacity {
+        if min_b == 0
+            && self.keys.len() + other.keys.len() <= self.capacity
+            && 4 * other.keys.len() >= self.keys.len()
+        {
             // Neither side full and both fit: nothing can be evicted, so
             // counts add in place, new keys are appended with this side's
             // bound (its floor: it is not full), and the heap is built once,
-            // O(|self| + |other|) instead of a sift per key. The common case
-            // of a window gathering its epochs while its keys fit.
+            // O(|self| + |other|) instead of a sift per key. Worth it when
+            // `other` is not much smaller: a busy epoch joining its window
+            // (a small epoch into a large window takes the path below).
             let floor = self.max_error();
             for s in 0..other.keys.len() {
                 let (k, c, e) = (other.keys[s], other.counts[s], other.errors[s]);
