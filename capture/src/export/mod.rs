@@ -41,7 +41,7 @@ mod record;
 pub mod sflow;
 mod templates;
 
-pub use counts::{FlowCounts, FlowError, MAX_EXPORTER_ERROR_KEYS};
+pub use counts::{FlowCounts, FlowError, FlowErrorCounts, MAX_EXPORTER_ERROR_KEYS};
 pub use dispatch::FlowDecoder;
 pub use limits::{
     Limits, SharedBudget, DEFAULT_TEMPLATE_TIMEOUT_NS, HELD_OVERHEAD, MAX_SAMPLERS,
