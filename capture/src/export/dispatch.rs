@@ -6,6 +6,11 @@ use std::sync::Arc;
 use super::*;
 use crate::{FlowUpdate, Ip};
 
+/// NetFlow's and IPFIX's version: the first 16 bits.
+const VERSION: Field = 0..2;
+/// sFlow's version: the first 32-bit word.
+const SFLOW_VERSION: Field = 0..4;
+
 /// A data set waiting for its template.
 #[derive(Debug)]
 pub(super) struct Held {
@@ -149,10 +154,10 @@ impl FlowDecoder {
         if self.now_ns >= self.next_sweep_ns {
             self.sweep();
         }
-        let r = match be16(d, 0) {
+        let r = match u16_at(d, VERSION) {
             None => Err(FlowError::TruncatedHeader),
             // sFlow's version is a 32-bit word; NetFlow has no version 0.
-            Some(0) if be16(d, 2) == Some(5) => crate::sflow::decode(
+            Some(0) if u32_at(d, SFLOW_VERSION) == Some(5) => crate::sflow::decode(
                 &mut self.sflow,
                 &mut self.counts,
                 exporter.0,

@@ -21,6 +21,10 @@ use std::collections::BTreeMap;
 use crate::flows::{FlowCounts, FlowError, Limits};
 use crate::{parse_packet, FlowUpdate, Ip, Linktype, RawPacket};
 
+/// The datagram's version word (checked by the caller); the agent's
+/// address follows.
+const VERSION: std::ops::Range<usize> = 0..4;
+
 /// Interfaces kept from counter samples, at most.
 pub const MAX_INTERFACES: usize = 4096;
 
@@ -123,7 +127,7 @@ pub(crate) fn decode(
     limits: &Limits,
     out: &mut Vec<FlowUpdate>,
 ) -> Result<(), FlowError> {
-    let mut x = Xdr { d, at: 4 };
+    let mut x = Xdr { d, at: VERSION.end };
     let agent = x.address().ok_or(FlowError::TruncatedHeader)?;
     let agent = if agent.0 == 0 { sender } else { agent };
     let (Some(_sub_agent), Some(_seq), Some(uptime), Some(n)) =
