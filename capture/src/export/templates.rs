@@ -148,10 +148,10 @@ impl FlowDecoder {
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
             let spec = c.get(at..)?;
-            let raw = u16_at(spec, specifier::ID)?;
+            let ie = Ie(u16_at(spec, specifier::ID)?);
             let len = u16_at(spec, specifier::LENGTH)?;
             at += specifier::LEN;
-            let enterprise = !v9 && raw & 0x8000 != 0;
+            let enterprise = ie.is_enterprise(if v9 { Proto::V9 } else { Proto::Ipfix });
             if enterprise {
                 // Enterprise-specific: skipped, whatever its number.
                 u32_at(spec, specifier::ENTERPRISE)?;
@@ -162,7 +162,7 @@ impl FlowDecoder {
             if v9 && len == VARIABLE {
                 return None;
             }
-            let pick = if enterprise { None } else { pick_of(raw) };
+            let pick = if enterprise { None } else { ie.pick() };
             v.push((pick, len));
         }
         Some((v, at))
