@@ -102,7 +102,7 @@ impl FlowDecoder {
             match (v9, id) {
                 (true, 0) | (false, 2) => self.templates_set(domain, content, false, out),
                 (true, 1) | (false, 3) => self.templates_set(domain, content, true, out),
-                (_, 256..) => self.data_set(domain, id, hdr, content, out),
+                (_, 256..) => self.data_set((domain, id), hdr, content, out),
                 _ => self.counts.error(FlowError::BadSet),
             }
             body = &body[len..];
@@ -110,14 +110,10 @@ impl FlowDecoder {
         Ok(())
     }
 
-    pub(super) fn data_set(
-        &mut self,
-        domain: Domain,
-        id: u16,
-        hdr: Header,
-        c: &[u8],
-        out: &mut Vec<FlowUpdate>,
-    ) {
+    /// Decodes the data set of template `key`, or holds it until the
+    /// template comes.
+    pub(super) fn data_set(&mut self, key: Key, hdr: Header, c: &[u8], out: &mut Vec<FlowUpdate>) {
+        let (domain, id) = key;
         let now = self.now_ns;
         let Some(t) = self
             .domains

@@ -28,8 +28,11 @@
 //!
 //! Layout: `dispatch` (the decoder and its state), `netflow5`, `ipfix` (v9
 //! and IPFIX messages and records), `templates`, `held` (data waiting for
-//! its template, timeouts), `record` (fields and sampling), `limits`,
-//! `counts`, `sflow`.
+//! its template, timeouts), `record` (information elements, fields and
+//! sampling), `limits`, `counts` (errors counted in an array indexed by
+//! [`FlowError`]), `sflow` (its own decoder, owning its interface table).
+//! Fixed layouts are named field ranges (`mod header { pub const COUNT:
+//! Field = 2..4; }`) read with `u16_at`/`u32_at`/`ip4_at`.
 
 mod counts;
 mod dispatch;

@@ -134,7 +134,7 @@ impl FlowDecoder {
                 self.counts.error(FlowError::BadTemplate);
                 return;
             };
-            self.define(domain, id, fields, options, out);
+            self.define((domain, id), fields, options, out);
             c = &c[used.min(c.len())..];
         }
     }
@@ -168,14 +168,16 @@ impl FlowDecoder {
         Some((v, at))
     }
 
+    /// Defines (or refreshes) template `key` within the quotas, then
+    /// decodes the data held for it.
     pub(super) fn define(
         &mut self,
-        domain: Domain,
-        id: u16,
+        key: Key,
         fields: Fields,
         options: bool,
         out: &mut Vec<FlowUpdate>,
     ) {
+        let (domain, id) = key;
         // Checked before anything is counted: a rejected template takes
         // no place in the exporter's quota.
         let fixed_len = fields.iter().try_fold(0usize, |a, &(_, l)| {
