@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use capture::flows::{FlowDecoder, Limits, SharedBudget, HELD_OVERHEAD};
+use capture::flows::{FlowDecoder, FlowError, Limits, SharedBudget, HELD_OVERHEAD};
 use capture::{tcp_flags, FlowUpdate, Ip, ProtocolCounts, Totals};
 use proptest::prelude::*;
 
@@ -111,7 +111,7 @@ fn data_before_its_template_is_held_and_decoded_when_it_comes() {
     // A data set whose template never comes is given up, and counted.
     assert!(decode(&mut dec, &v9(&[set(301, &data)])).is_empty());
     dec.finish();
-    assert_eq!(dec.counts.errors.get("flow_missing_template"), Some(&1));
+    assert_eq!(dec.counts.errors.get(FlowError::MissingTemplate), 1);
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn v5_records_and_header_sampling() {
     // A count beyond the datagram is refused whole.
     d[3] = 2;
     assert!(decode(&mut dec, &d).is_empty());
-    assert_eq!(dec.counts.errors.get("flow_bad_count"), Some(&1));
+    assert_eq!(dec.counts.errors.get(FlowError::BadCount), 1);
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn a_template_flood_is_bounded_and_counted() {
         decode(&mut dec, &v9(&[set(0, &b)]));
     }
     assert_eq!(dec.counts.templates, 100);
-    assert_eq!(dec.counts.errors.get("flow_template_limit"), Some(&900));
+    assert_eq!(dec.counts.errors.get(FlowError::TemplateLimit), 900);
 }
 
 /// An sFlow v5 datagram from agent 192.0.2.9: one flow sample (1 in
@@ -384,7 +384,7 @@ fn malformed_datagrams_are_counted_by_reason_and_exporter() {
     assert_eq!(by.get(&(EXPORTER.0, "flow_bad_length")), Some(&1));
     assert_eq!(by.get(&(other.0, "flow_truncated_header")), Some(&1));
     assert_eq!(by.get(&(other.0, "flow_unknown_version")), Some(&1));
-    assert_eq!(dec.counts.errors.values().sum::<u64>(), 3);
+    assert_eq!(dec.counts.errors.total(), 3);
 }
 
 /// A v9 template set defining `id` with one field of `len` bytes
@@ -429,7 +429,7 @@ fn empty_data_sets_for_unknown_templates_cost_their_bookkeeping() {
         "{sets} empty sets held, at most {most} allowed"
     );
     assert_eq!(bytes, sets * HELD_OVERHEAD);
-    let given_up = dec.counts.errors["flow_missing_template"];
+    let given_up = dec.counts.errors.get(FlowError::MissingTemplate);
     assert_eq!(given_up + sets as u64, 600 * 340);
 }
 
@@ -582,13 +582,7 @@ fn the_template_table_limit_is_shared_by_every_receiving_thread() {
     assert_eq!(budget.peak_templates(), 40);
     let refused: u64 = decoders
         .iter()
-        .map(|d| {
-            d.counts
-                .errors
-                .get("flow_template_limit")
-                .copied()
-                .unwrap_or(0)
-        })
+        .map(|d| d.counts.errors.get(FlowError::TemplateLimit))
         .sum();
     assert_eq!(refused, 40);
     // A decoder that goes gives its share back.
@@ -628,7 +622,7 @@ fn idle_templates_expire_and_free_the_full_table() {
         30 * S,
     );
     assert!(full.is_empty(), "the table was full");
-    assert_eq!(dec.counts.errors.get("flow_template_limit"), Some(&1));
+    assert_eq!(dec.counts.errors.get(FlowError::TemplateLimit), 1);
     // 62 s on: 67..69's templates are idle past the timeout, 66's is not.
     let out = decode_from(
         &mut dec,
@@ -666,13 +660,13 @@ fn rejected_zero_length_templates_do_not_use_up_the_exporter_limit() {
     for id in 256..1280u16 {
         decode(&mut dec, &v9(&[one_field_template(id, 0)]));
     }
-    assert_eq!(dec.counts.errors.get("flow_bad_template"), Some(&1024));
+    assert_eq!(dec.counts.errors.get(FlowError::BadTemplate), 1024);
     assert_eq!(dec.templates_kept(), 0);
     let mut data = Vec::new();
     v9_record(&mut data, [192, 0, 2, 1], 100, 1);
     let out = decode(&mut dec, &v9(&[v9_template(), set(300, &data)]));
     assert_eq!(out.len(), 1, "{:?}", dec.counts);
-    assert_eq!(dec.counts.errors.get("flow_template_limit"), None);
+    assert_eq!(dec.counts.errors.get(FlowError::TemplateLimit), 0);
 }
 
 #[test]

@@ -39,7 +39,8 @@ pub enum FlowError {
 }
 
 impl FlowError {
-    /// Every reason, in report order.
+    /// Every reason, in declaration order (each indexes its counter in
+    /// [`FlowErrorCounts`]).
     pub const ALL: [FlowError; 13] = [
         FlowError::TruncatedHeader,
         FlowError::UnknownVersion,
@@ -54,6 +55,24 @@ impl FlowError {
         FlowError::TruncatedDatagram,
         FlowError::NotAllowed,
         FlowError::ShutdownDropped,
+    ];
+
+    /// Every reason, in the order of their labels (the order reports list
+    /// them in).
+    pub const BY_LABEL: [FlowError; 13] = [
+        FlowError::ShutdownDropped,
+        FlowError::BadCount,
+        FlowError::BadLength,
+        FlowError::BadRecord,
+        FlowError::BadSet,
+        FlowError::BadTemplate,
+        FlowError::NotAllowed,
+        FlowError::MissingTemplate,
+        FlowError::NoAddress,
+        FlowError::TemplateLimit,
+        FlowError::TruncatedDatagram,
+        FlowError::TruncatedHeader,
+        FlowError::UnknownVersion,
     ];
 
     /// The stable label counted in reports and metrics.
@@ -82,6 +101,50 @@ impl std::fmt::Display for FlowError {
     }
 }
 
+/// A counter per [`FlowError`], as a fixed array indexed by the error:
+/// counting is one add, no map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowErrorCounts([u64; FlowError::ALL.len()]);
+
+impl FlowErrorCounts {
+    /// Adds `n` to the counter of `e`, saturating.
+    #[inline]
+    pub fn add(&mut self, e: FlowError, n: u64) {
+        let c = &mut self.0[e as usize];
+        *c = c.saturating_add(n);
+    }
+
+    /// The count of `e`.
+    pub fn get(&self, e: FlowError) -> u64 {
+        self.0[e as usize]
+    }
+
+    /// Sum over all reasons, saturating.
+    pub fn total(&self) -> u64 {
+        self.0.iter().fold(0u64, |a, &n| a.saturating_add(n))
+    }
+
+    /// No error counted.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
+
+    /// The non-zero counters, in label order ([`FlowError::BY_LABEL`]).
+    pub fn iter(&self) -> impl Iterator<Item = (FlowError, u64)> + '_ {
+        FlowError::BY_LABEL
+            .iter()
+            .map(|&e| (e, self.get(e)))
+            .filter(|&(_, n)| n > 0)
+    }
+
+    /// Adds every counter of `other`, saturating.
+    pub fn merge(&mut self, other: &FlowErrorCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a = a.saturating_add(*b);
+        }
+    }
+}
+
 /// Counters of one decoder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowCounts {
@@ -96,7 +159,7 @@ pub struct FlowCounts {
     /// Data sets decoded after waiting for their template.
     pub pending_decoded: u64,
     /// Errors by reason.
-    pub errors: BTreeMap<&'static str, u64>,
+    pub errors: FlowErrorCounts,
     /// Errors by exporter address and reason (the first
     /// [`MAX_EXPORTER_ERROR_KEYS`] (exporter, reason) pairs; later pairs
     /// are counted under the unspecified address `::`).
@@ -132,8 +195,7 @@ impl FlowCounts {
     /// Counts one error of a datagram from `exporter` (which need not be
     /// the one being decoded: held data given up belongs to its own).
     pub fn error_from(&mut self, exporter: Ip, e: FlowError) {
-        let n = self.errors.entry(e.reason()).or_insert(0);
-        *n = n.saturating_add(1);
+        self.errors.add(e, 1);
         let mut key = (exporter, e.reason());
         if self.exporter_errors.len() >= MAX_EXPORTER_ERROR_KEYS
             && !self.exporter_errors.contains_key(&key)
@@ -154,9 +216,7 @@ impl FlowCounts {
         add(&mut self.templates, o.templates);
         add(&mut self.options_records, o.options_records);
         add(&mut self.pending_decoded, o.pending_decoded);
-        for (k, v) in &o.errors {
-            add(self.errors.entry(k).or_insert(0), *v);
-        }
+        self.errors.merge(&o.errors);
         for (k, v) in &o.exporter_errors {
             add(self.exporter_errors.entry(*k).or_insert(0), *v);
         }
@@ -169,6 +229,48 @@ impl FlowCounts {
         add(
             &mut self.sflow_interfaces_dropped,
             o.sflow_interfaces_dropped,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_listed_in_label_order_once_each() {
+        let labels: Vec<&str> = FlowError::BY_LABEL.iter().map(|e| e.reason()).collect();
+        let mut sorted = labels.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(labels, sorted);
+        // Every error is indexed by its place in ALL.
+        for (i, e) in FlowError::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+        }
+    }
+
+    #[test]
+    fn error_counts_iterate_non_zero_reasons_by_label() {
+        let mut c = FlowCounts::default();
+        c.error(FlowError::UnknownVersion);
+        c.error(FlowError::ShutdownDropped);
+        c.error(FlowError::UnknownVersion);
+        let mut o = FlowCounts::default();
+        o.error(FlowError::BadSet);
+        c.merge(&o);
+        let got: Vec<(&str, u64)> = c.errors.iter().map(|(e, n)| (e.reason(), n)).collect();
+        assert_eq!(
+            got,
+            [
+                ("collector_shutdown_dropped", 1),
+                ("flow_bad_set", 1),
+                ("flow_unknown_version", 2)
+            ]
+        );
+        assert_eq!(
+            (c.errors.total(), c.errors.get(FlowError::BadLength)),
+            (4, 0)
         );
     }
 }

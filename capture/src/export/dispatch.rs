@@ -6,6 +6,11 @@ use std::sync::Arc;
 use super::*;
 use crate::{FlowUpdate, Ip};
 
+/// NetFlow's and IPFIX's version: the first 16 bits.
+const VERSION: Field = 0..2;
+/// sFlow's version: the first 32-bit word.
+const SFLOW_VERSION: Field = 0..4;
+
 /// A data set waiting for its template.
 #[derive(Debug)]
 pub(super) struct Held {
@@ -86,7 +91,7 @@ pub struct FlowDecoder {
     /// Templates yielded to newcomers in the clock second `yield_second`.
     pub(super) yields: usize,
     pub(super) yield_second: u64,
-    pub(super) sflow: crate::sflow::SflowState,
+    pub(super) sflow: crate::sflow::SflowDecoder,
     /// Counters so far.
     pub counts: FlowCounts,
 }
@@ -117,7 +122,7 @@ impl FlowDecoder {
             last_forced_sweep_ns: None,
             yields: 0,
             yield_second: 0,
-            sflow: crate::sflow::SflowState::default(),
+            sflow: crate::sflow::SflowDecoder::default(),
             counts: FlowCounts::default(),
         }
     }
@@ -149,18 +154,18 @@ impl FlowDecoder {
         if self.now_ns >= self.next_sweep_ns {
             self.sweep();
         }
-        let r = match be16(d, 0) {
+        let r = match u16_at(d, VERSION) {
             None => Err(FlowError::TruncatedHeader),
             // sFlow's version is a 32-bit word; NetFlow has no version 0.
-            Some(0) if be16(d, 2) == Some(5) => crate::sflow::decode(
-                &mut self.sflow,
-                &mut self.counts,
-                exporter.0,
-                d,
-                recv_ns,
-                &self.limits,
-                out,
-            ),
+            Some(0) if u32_at(d, SFLOW_VERSION) == Some(5) => {
+                let mut cx = crate::sflow::Ctx {
+                    counts: &mut self.counts,
+                    sender: exporter.0,
+                    recv_ns,
+                    limits: &self.limits,
+                };
+                self.sflow.decode(&mut cx, d, out)
+            }
             Some(5) => self.v5(d, out),
             Some(9) => self.v9(exporter, d, out),
             Some(10) => self.ipfix(exporter, d, out),

@@ -97,7 +97,7 @@ impl FlowDecoder {
         for h in ready {
             self.unaccount_held(domain.0, h.cost());
             self.counts.pending_decoded += 1;
-            self.data_set(domain, id, h.hdr, &h.data, out);
+            self.data_set((domain, id), h.hdr, &h.data, out);
         }
         // Their places in the arrival order are stale now: compact it
         // once they outnumber the live ones.

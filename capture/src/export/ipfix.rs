@@ -4,6 +4,35 @@
 use super::*;
 use crate::{FlowUpdate, Ip};
 
+/// The NetFlow v9 message header's layout (RFC 3954 5.1).
+mod v9_header {
+    use super::Field;
+
+    pub const SYS_UPTIME: Field = 4..8;
+    pub const UNIX_SECS: Field = 8..12;
+    pub const SOURCE_ID: Field = 16..20;
+    pub const LEN: usize = 20;
+}
+
+/// The IPFIX message header's layout (RFC 7011 3.1).
+mod ipfix_header {
+    use super::Field;
+
+    pub const LENGTH: Field = 2..4;
+    pub const EXPORT_TIME: Field = 4..8;
+    pub const DOMAIN_ID: Field = 12..16;
+    pub const LEN: usize = 16;
+}
+
+/// A set's (flowset's) header layout, both protocols.
+mod set_header {
+    use super::Field;
+
+    pub const ID: Field = 0..2;
+    pub const LENGTH: Field = 2..4;
+    pub const LEN: usize = 4;
+}
+
 impl FlowDecoder {
     pub(super) fn v9(
         &mut self,
@@ -11,13 +40,13 @@ impl FlowDecoder {
         d: &[u8],
         out: &mut Vec<FlowUpdate>,
     ) -> Result<(), FlowError> {
-        const HDR: usize = 20;
+        const HDR: usize = v9_header::LEN;
         if d.len() < HDR {
             return Err(FlowError::TruncatedHeader);
         }
-        let uptime = be32(d, 4).unwrap_or(0) as u64;
-        let secs = be32(d, 8).unwrap_or(0) as u64;
-        let source_id = be32(d, 16).unwrap_or(0);
+        let uptime = u32_at(d, v9_header::SYS_UPTIME).unwrap_or(0) as u64;
+        let secs = u32_at(d, v9_header::UNIX_SECS).unwrap_or(0) as u64;
+        let source_id = u32_at(d, v9_header::SOURCE_ID).unwrap_or(0);
         let hdr = Header {
             export_ns: secs * 1_000_000_000,
             sys_uptime_ms: Some(uptime),
@@ -32,16 +61,16 @@ impl FlowDecoder {
         d: &[u8],
         out: &mut Vec<FlowUpdate>,
     ) -> Result<(), FlowError> {
-        const HDR: usize = 16;
+        const HDR: usize = ipfix_header::LEN;
         if d.len() < HDR {
             return Err(FlowError::TruncatedHeader);
         }
-        let len = be16(d, 2).unwrap_or(0) as usize;
+        let len = u16_at(d, ipfix_header::LENGTH).unwrap_or(0) as usize;
         if len < HDR || len > d.len() {
             return Err(FlowError::BadLength);
         }
-        let secs = be32(d, 4).unwrap_or(0) as u64;
-        let domain_id = be32(d, 12).unwrap_or(0);
+        let secs = u32_at(d, ipfix_header::EXPORT_TIME).unwrap_or(0) as u64;
+        let domain_id = u32_at(d, ipfix_header::DOMAIN_ID).unwrap_or(0);
         let hdr = Header {
             export_ns: secs * 1_000_000_000,
             sys_uptime_ms: None,
@@ -59,20 +88,21 @@ impl FlowDecoder {
         out: &mut Vec<FlowUpdate>,
     ) -> Result<(), FlowError> {
         let v9 = domain.3 == Proto::V9;
-        while body.len() >= 4 {
-            let id = be16(body, 0).unwrap_or(0);
-            let len = be16(body, 2).unwrap_or(0) as usize;
-            if len < 4 || len > body.len() {
+        const HDR: usize = set_header::LEN;
+        while body.len() >= HDR {
+            let id = u16_at(body, set_header::ID).unwrap_or(0);
+            let len = u16_at(body, set_header::LENGTH).unwrap_or(0) as usize;
+            if len < HDR || len > body.len() {
                 // v9 exporters may pad the datagram's end; anything else
                 // is a broken set, and the rest cannot be found.
                 self.counts.error(FlowError::BadSet);
                 return Ok(());
             }
-            let content = &body[4..len];
+            let content = &body[HDR..len];
             match (v9, id) {
                 (true, 0) | (false, 2) => self.templates_set(domain, content, false, out),
                 (true, 1) | (false, 3) => self.templates_set(domain, content, true, out),
-                (_, 256..) => self.data_set(domain, id, hdr, content, out),
+                (_, 256..) => self.data_set((domain, id), hdr, content, out),
                 _ => self.counts.error(FlowError::BadSet),
             }
             body = &body[len..];
@@ -80,14 +110,10 @@ impl FlowDecoder {
         Ok(())
     }
 
-    pub(super) fn data_set(
-        &mut self,
-        domain: Domain,
-        id: u16,
-        hdr: Header,
-        c: &[u8],
-        out: &mut Vec<FlowUpdate>,
-    ) {
+    /// Decodes the data set of template `key`, or holds it until the
+    /// template comes.
+    pub(super) fn data_set(&mut self, key: Key, hdr: Header, c: &[u8], out: &mut Vec<FlowUpdate>) {
+        let (domain, id) = key;
         let now = self.now_ns;
         let Some(t) = self
             .domains

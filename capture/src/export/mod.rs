@@ -28,8 +28,11 @@
 //!
 //! Layout: `dispatch` (the decoder and its state), `netflow5`, `ipfix` (v9
 //! and IPFIX messages and records), `templates`, `held` (data waiting for
-//! its template, timeouts), `record` (fields and sampling), `limits`,
-//! `counts`, `sflow`.
+//! its template, timeouts), `record` (information elements, fields and
+//! sampling), `limits`, `counts` (errors counted in an array indexed by
+//! [`FlowError`]), `sflow` (its own decoder, owning its interface table).
+//! Fixed layouts are named field ranges (`mod header { pub const COUNT:
+//! Field = 2..4; }`) read with `u16_at`/`u32_at`/`ip4_at`.
 
 mod counts;
 mod dispatch;
@@ -41,7 +44,7 @@ mod record;
 pub mod sflow;
 mod templates;
 
-pub use counts::{FlowCounts, FlowError, MAX_EXPORTER_ERROR_KEYS};
+pub use counts::{FlowCounts, FlowError, FlowErrorCounts, MAX_EXPORTER_ERROR_KEYS};
 pub use dispatch::FlowDecoder;
 pub use limits::{
     Limits, SharedBudget, DEFAULT_TEMPLATE_TIMEOUT_NS, HELD_OVERHEAD, MAX_SAMPLERS,
@@ -68,13 +71,27 @@ pub(super) fn be(b: &[u8]) -> u64 {
     b.iter().take(8).fold(0u64, |a, &x| a << 8 | x as u64)
 }
 
-pub(super) fn be16(d: &[u8], at: usize) -> Option<u16> {
-    d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+/// A field's bytes in a fixed layout (smoltcp style: `mod field { pub
+/// const COUNT: Field = 2..4; }`).
+pub(super) type Field = std::ops::Range<usize>;
+
+/// The big-endian u16 at `f`, if `d` holds it (`f` is 2 bytes long).
+pub(super) fn u16_at(d: &[u8], f: Field) -> Option<u16> {
+    Some(u16::from_be_bytes(d.get(f)?.try_into().ok()?))
 }
 
-pub(super) fn be32(d: &[u8], at: usize) -> Option<u32> {
-    d.get(at..at + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+/// The big-endian u32 at `f`, if `d` holds it (`f` is 4 bytes long).
+pub(super) fn u32_at(d: &[u8], f: Field) -> Option<u32> {
+    Some(u32::from_be_bytes(d.get(f)?.try_into().ok()?))
+}
+
+/// The IPv4 address at `f`, if `d` holds it (`f` is 4 bytes long).
+pub(super) fn ip4_at(d: &[u8], f: Field) -> Option<crate::Ip> {
+    Some(crate::Ip::v4(d.get(f)?.try_into().ok()?))
+}
+
+pub(super) fn be16(d: &[u8], at: usize) -> Option<u16> {
+    d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
 }
 
 /// `a / b` rounded to the nearest, without overflow (`b` > 0).
@@ -84,4 +101,20 @@ pub(super) fn ratio(a: u64, b: u64) -> u64 {
 
 pub(super) fn u128_of(v: &[u8]) -> u128 {
     v.iter().fold(0u128, |a, &x| a << 8 | x as u128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_reads_refuse_short_buffers_and_wrong_widths() {
+        let d = [0x12, 0x34, 0x56, 0x78, 10, 0, 0, 1];
+        assert_eq!(u16_at(&d, 2..4), Some(0x5678));
+        assert_eq!(u32_at(&d, 0..4), Some(0x1234_5678));
+        assert_eq!(ip4_at(&d, 4..8), Some(crate::Ip::v4([10, 0, 0, 1])));
+        assert_eq!(u16_at(&d, 7..9), None);
+        assert_eq!(u32_at(&d, 6..10), None);
+        assert_eq!(u16_at(&d, 0..4), None);
+    }
 }

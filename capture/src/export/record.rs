@@ -36,38 +36,88 @@ pub(super) enum Pick {
     SystemInitMs,
 }
 
-pub(super) fn pick_of(id: u16) -> Option<Pick> {
-    Some(match id {
-        1 => Pick::Bytes,
-        2 => Pick::Packets,
-        23 => Pick::PostBytes,
-        24 => Pick::PostPackets,
-        4 => Pick::Proto,
-        6 => Pick::TcpFlags,
-        7 => Pick::SrcPort,
-        11 => Pick::DstPort,
-        8 => Pick::Src4,
-        12 => Pick::Dst4,
-        27 => Pick::Src6,
-        28 => Pick::Dst6,
-        32 | 139 => Pick::IcmpType,
-        21 => Pick::EndSysUp,
-        151 => Pick::EndSec,
-        153 => Pick::EndMs,
-        155 => Pick::EndUs,
-        157 => Pick::EndNs,
-        34 => Pick::SamplingInterval,
-        50 => Pick::SamplerRandomInterval,
-        48 | 302 => Pick::SamplerId,
-        305 => Pick::PacketInterval,
-        306 => Pick::PacketSpace,
-        // RFC 5477: random n-out-of-N (309, 310), probabilistic (311).
-        309 => Pick::SamplingSize,
-        310 => Pick::SamplingPopulation,
-        311 => Pick::SamplingProbability,
-        160 => Pick::SystemInitMs,
-        _ => return None,
-    })
+/// An information element id (IPFIX, RFC 7012) or field type (v9, RFC
+/// 3954 8), as read from a field specifier: in IPFIX its top bit is the
+/// enterprise bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ie(pub(super) u16);
+
+impl Ie {
+    pub(super) const OCTET_DELTA_COUNT: Ie = Ie(1);
+    pub(super) const PACKET_DELTA_COUNT: Ie = Ie(2);
+    pub(super) const PROTOCOL_IDENTIFIER: Ie = Ie(4);
+    pub(super) const TCP_CONTROL_BITS: Ie = Ie(6);
+    pub(super) const SOURCE_TRANSPORT_PORT: Ie = Ie(7);
+    pub(super) const SOURCE_IPV4_ADDRESS: Ie = Ie(8);
+    pub(super) const DESTINATION_TRANSPORT_PORT: Ie = Ie(11);
+    pub(super) const DESTINATION_IPV4_ADDRESS: Ie = Ie(12);
+    pub(super) const FLOW_END_SYS_UP_TIME: Ie = Ie(21);
+    pub(super) const POST_OCTET_DELTA_COUNT: Ie = Ie(23);
+    pub(super) const POST_PACKET_DELTA_COUNT: Ie = Ie(24);
+    pub(super) const SOURCE_IPV6_ADDRESS: Ie = Ie(27);
+    pub(super) const DESTINATION_IPV6_ADDRESS: Ie = Ie(28);
+    pub(super) const ICMP_TYPE_CODE_IPV4: Ie = Ie(32);
+    pub(super) const SAMPLING_INTERVAL: Ie = Ie(34);
+    /// v9 FLOW_SAMPLER_ID.
+    pub(super) const SAMPLER_ID: Ie = Ie(48);
+    pub(super) const SAMPLER_RANDOM_INTERVAL: Ie = Ie(50);
+    pub(super) const ICMP_TYPE_CODE_IPV6: Ie = Ie(139);
+    pub(super) const FLOW_END_SECONDS: Ie = Ie(151);
+    pub(super) const FLOW_END_MILLISECONDS: Ie = Ie(153);
+    pub(super) const FLOW_END_MICROSECONDS: Ie = Ie(155);
+    pub(super) const FLOW_END_NANOSECONDS: Ie = Ie(157);
+    pub(super) const SYSTEM_INIT_TIME_MILLISECONDS: Ie = Ie(160);
+    pub(super) const SELECTOR_ID: Ie = Ie(302);
+    pub(super) const SAMPLING_PACKET_INTERVAL: Ie = Ie(305);
+    pub(super) const SAMPLING_PACKET_SPACE: Ie = Ie(306);
+    pub(super) const SAMPLING_SIZE: Ie = Ie(309);
+    pub(super) const SAMPLING_POPULATION: Ie = Ie(310);
+    pub(super) const SAMPLING_PROBABILITY: Ie = Ie(311);
+
+    /// An IPFIX id with this bit set is enterprise-specific: an
+    /// enterprise number follows its length (RFC 7011 3.2).
+    const ENTERPRISE_BIT: u16 = 0x8000;
+
+    /// Enterprise-specific, in a protocol (IPFIX) that has the bit; v9
+    /// ids are all IETF ones.
+    pub(super) fn is_enterprise(self, proto: Proto) -> bool {
+        proto == Proto::Ipfix && self.0 & Ie::ENTERPRISE_BIT != 0
+    }
+
+    /// The field netsketch reads for this (IETF) element, if any.
+    pub(super) fn pick(self) -> Option<Pick> {
+        Some(match self {
+            Ie::OCTET_DELTA_COUNT => Pick::Bytes,
+            Ie::PACKET_DELTA_COUNT => Pick::Packets,
+            Ie::POST_OCTET_DELTA_COUNT => Pick::PostBytes,
+            Ie::POST_PACKET_DELTA_COUNT => Pick::PostPackets,
+            Ie::PROTOCOL_IDENTIFIER => Pick::Proto,
+            Ie::TCP_CONTROL_BITS => Pick::TcpFlags,
+            Ie::SOURCE_TRANSPORT_PORT => Pick::SrcPort,
+            Ie::DESTINATION_TRANSPORT_PORT => Pick::DstPort,
+            Ie::SOURCE_IPV4_ADDRESS => Pick::Src4,
+            Ie::DESTINATION_IPV4_ADDRESS => Pick::Dst4,
+            Ie::SOURCE_IPV6_ADDRESS => Pick::Src6,
+            Ie::DESTINATION_IPV6_ADDRESS => Pick::Dst6,
+            Ie::ICMP_TYPE_CODE_IPV4 | Ie::ICMP_TYPE_CODE_IPV6 => Pick::IcmpType,
+            Ie::FLOW_END_SYS_UP_TIME => Pick::EndSysUp,
+            Ie::FLOW_END_SECONDS => Pick::EndSec,
+            Ie::FLOW_END_MILLISECONDS => Pick::EndMs,
+            Ie::FLOW_END_MICROSECONDS => Pick::EndUs,
+            Ie::FLOW_END_NANOSECONDS => Pick::EndNs,
+            Ie::SAMPLING_INTERVAL => Pick::SamplingInterval,
+            Ie::SAMPLER_RANDOM_INTERVAL => Pick::SamplerRandomInterval,
+            Ie::SAMPLER_ID | Ie::SELECTOR_ID => Pick::SamplerId,
+            Ie::SAMPLING_PACKET_INTERVAL => Pick::PacketInterval,
+            Ie::SAMPLING_PACKET_SPACE => Pick::PacketSpace,
+            // RFC 5477: random n-out-of-N (309, 310), probabilistic (311).
+            Ie::SAMPLING_SIZE => Pick::SamplingSize,
+            Ie::SAMPLING_POPULATION => Pick::SamplingPopulation,
+            Ie::SAMPLING_PROBABILITY => Pick::SamplingProbability,
+            Ie::SYSTEM_INIT_TIME_MILLISECONDS => Pick::SystemInitMs,
+            _ => return None,
+        })
+    }
 }
 
 /// What one record holds.
@@ -209,4 +259,22 @@ pub(super) fn read_record(t: &Template, c: &[u8], proto: Proto, rec: &mut Rec) -
         at += n;
     }
     Some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enterprise_bit_marks_ipfix_ids_only() {
+        let e = Ie(0x8000 | Ie::SOURCE_IPV4_ADDRESS.0);
+        assert!(e.is_enterprise(Proto::Ipfix));
+        assert!(!e.is_enterprise(Proto::V9));
+        assert!(!Ie::SOURCE_IPV4_ADDRESS.is_enterprise(Proto::Ipfix));
+        // An id with the bit set is none of the IETF elements read.
+        assert_eq!(e.pick(), None);
+        assert_eq!(Ie::SOURCE_IPV4_ADDRESS.pick(), Some(Pick::Src4));
+        assert_eq!(Ie::SELECTOR_ID.pick(), Some(Pick::SamplerId));
+        assert_eq!(Ie(0).pick(), None);
+    }
 }

@@ -21,6 +21,10 @@ use std::collections::BTreeMap;
 use crate::flows::{FlowCounts, FlowError, Limits};
 use crate::{parse_packet, FlowUpdate, Ip, Linktype, RawPacket};
 
+/// The datagram's version word (checked by the caller); the agent's
+/// address follows.
+const VERSION: std::ops::Range<usize> = 0..4;
+
 /// Interfaces kept from counter samples, at most.
 pub const MAX_INTERFACES: usize = 4096;
 
@@ -105,70 +109,161 @@ impl<'a> Xdr<'a> {
     }
 }
 
-/// The sFlow side of [`crate::flows::FlowDecoder`]: interface counters.
+/// What decoding an sFlow datagram needs besides its bytes and the
+/// decoder's own state.
+pub(crate) struct Ctx<'a> {
+    /// The counters the datagram's samples and errors go to.
+    pub(crate) counts: &'a mut FlowCounts,
+    /// The datagram's sender, standing in for an unknown agent address.
+    pub(crate) sender: Ip,
+    /// Receive time: the event time of the samples, which carry no clock.
+    pub(crate) recv_ns: u64,
+    /// Decide each sample's rate (an override, else the sample's own,
+    /// else the default).
+    pub(crate) limits: &'a Limits,
+}
+
+/// The agent a datagram comes from, as its header says.
+#[derive(Debug, Clone, Copy)]
+struct Agent {
+    addr: Ip,
+    uptime_ms: u32,
+}
+
+/// The sFlow side of [`crate::flows::FlowDecoder`]: decodes sFlow v5
+/// datagrams and owns what they leave behind (interface counters).
 #[derive(Debug, Default)]
-pub(crate) struct SflowState {
+pub(crate) struct SflowDecoder {
     pub(crate) interfaces: BTreeMap<(Ip, u32), SflowInterface>,
 }
 
-/// Decodes one sFlow v5 datagram (the version word already checked by the
-/// caller) received from `sender` at `recv_ns`; `limits` decide each
-/// sample's rate (an override, else the sample's own, else the default).
-pub(crate) fn decode(
-    state: &mut SflowState,
-    counts: &mut FlowCounts,
-    sender: Ip,
-    d: &[u8],
-    recv_ns: u64,
-    limits: &Limits,
-    out: &mut Vec<FlowUpdate>,
-) -> Result<(), FlowError> {
-    let mut x = Xdr { d, at: 4 };
-    let agent = x.address().ok_or(FlowError::TruncatedHeader)?;
-    let agent = if agent.0 == 0 { sender } else { agent };
-    let (Some(_sub_agent), Some(_seq), Some(uptime), Some(n)) =
-        (x.u32(), x.u32(), x.u32(), x.u32())
-    else {
-        return Err(FlowError::TruncatedHeader);
-    };
-    // Each sample takes at least its 8-byte header.
-    if n as usize > (d.len() - x.at) / 8 {
-        return Err(FlowError::BadCount);
-    }
-    for _ in 0..n {
-        let (Some(format), Some(len)) = (x.u32(), x.u32()) else {
-            return Err(FlowError::BadLength);
+impl SflowDecoder {
+    /// Decodes one sFlow v5 datagram (the version word already checked by
+    /// the caller), appending its flow samples to `out`.
+    pub(crate) fn decode(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        d: &[u8],
+        out: &mut Vec<FlowUpdate>,
+    ) -> Result<(), FlowError> {
+        let mut x = Xdr { d, at: VERSION.end };
+        let addr = x.address().ok_or(FlowError::TruncatedHeader)?;
+        let addr = if addr.0 == 0 { cx.sender } else { addr };
+        let (Some(_sub_agent), Some(_seq), Some(uptime_ms), Some(n)) =
+            (x.u32(), x.u32(), x.u32(), x.u32())
+        else {
+            return Err(FlowError::TruncatedHeader);
         };
-        let Some(body) = x.bytes(len as usize) else {
-            return Err(FlowError::BadLength);
-        };
-        let mut s = Xdr { d: body, at: 0 };
-        let ok = match format {
-            1 => flow_sample(&mut s, false, counts, recv_ns, limits, out),
-            3 => flow_sample(&mut s, true, counts, recv_ns, limits, out),
-            2 => counter_sample(&mut s, false, state, counts, agent, uptime),
-            4 => counter_sample(&mut s, true, state, counts, agent, uptime),
-            // Other enterprises' samples: skipped whole, their length known.
-            _ => {
-                counts.sflow_other_samples += 1;
-                Some(())
-            }
-        };
-        if ok.is_none() {
-            counts.error(FlowError::BadRecord);
+        let agent = Agent { addr, uptime_ms };
+        // Each sample takes at least its 8-byte header.
+        if n as usize > (d.len() - x.at) / 8 {
+            return Err(FlowError::BadCount);
         }
+        for _ in 0..n {
+            let (Some(format), Some(len)) = (x.u32(), x.u32()) else {
+                return Err(FlowError::BadLength);
+            };
+            let Some(body) = x.bytes(len as usize) else {
+                return Err(FlowError::BadLength);
+            };
+            let mut s = Xdr { d: body, at: 0 };
+            let ok = match format {
+                1 => flow_sample(&mut s, false, cx, out),
+                3 => flow_sample(&mut s, true, cx, out),
+                2 => self.counter_sample(&mut s, false, cx.counts, agent),
+                4 => self.counter_sample(&mut s, true, cx.counts, agent),
+                // Other enterprises' samples: skipped whole, their length
+                // known.
+                _ => {
+                    cx.counts.sflow_other_samples += 1;
+                    Some(())
+                }
+            };
+            if ok.is_none() {
+                cx.counts.error(FlowError::BadRecord);
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// A counter sample (format 2, or 4 when `expanded`): its generic
+    /// interface counters kept, latest per (agent, ifIndex).
+    fn counter_sample(
+        &mut self,
+        s: &mut Xdr<'_>,
+        expanded: bool,
+        counts: &mut FlowCounts,
+        agent: Agent,
+    ) -> Option<()> {
+        let Agent {
+            addr: agent,
+            uptime_ms,
+        } = agent;
+        s.u32()?; // sequence number
+        s.u32()?; // source id
+        if expanded {
+            s.u32()?;
+        }
+        let records = s.u32()?;
+        counts.sflow_counter_samples += 1;
+        for _ in 0..records {
+            let format = s.u32()?;
+            let len = s.u32()? as usize;
+            let body = s.opaque(len)?;
+            if format != 1 {
+                continue;
+            }
+            let mut r = Xdr { d: body, at: 0 };
+            let if_index = r.u32()?;
+            r.u32()?; // ifType
+            let speed_bps = r.u64()?;
+            r.u32()?; // ifDirection
+            let status = r.u32()?;
+            let in_octets = r.u64()?;
+            let in_packets = r.u32()? as u64 + r.u32()? as u64 + r.u32()? as u64;
+            let in_discards = r.u32()? as u64;
+            let in_errors = r.u32()? as u64;
+            r.u32()?; // unknown protos
+            let out_octets = r.u64()?;
+            let out_packets = r.u32()? as u64 + r.u32()? as u64 + r.u32()? as u64;
+            let out_discards = r.u32()? as u64;
+            let out_errors = r.u32()? as u64;
+            let row = SflowInterface {
+                agent,
+                if_index,
+                speed_bps,
+                in_octets,
+                in_packets,
+                in_discards,
+                in_errors,
+                out_octets,
+                out_packets,
+                out_discards,
+                out_errors,
+                oper_up: status & 2 != 0,
+                uptime_ms,
+            };
+            let key = (agent, if_index);
+            if self.interfaces.len() < MAX_INTERFACES || self.interfaces.contains_key(&key) {
+                self.interfaces.insert(key, row);
+            } else {
+                counts.sflow_interfaces_dropped += 1;
+            }
+        }
+        Some(())
+    }
 }
 
+/// A flow sample (format 1, or 3 when `expanded`): one update scaled by
+/// its rate, from its packet header or sampled IP record.
 fn flow_sample(
     s: &mut Xdr<'_>,
     expanded: bool,
-    counts: &mut FlowCounts,
-    recv_ns: u64,
-    limits: &Limits,
+    cx: &mut Ctx<'_>,
     out: &mut Vec<FlowUpdate>,
 ) -> Option<()> {
+    let (recv_ns, limits) = (cx.recv_ns, cx.limits);
+    let counts = &mut *cx.counts;
     s.u32()?; // sequence number
     s.u32()?; // source id (type, index)
     if expanded {
@@ -286,64 +381,48 @@ fn sampled_ip(r: &mut Xdr<'_>, v6: bool, recv_ns: u64, u: &mut FlowUpdate) -> Op
     Some(true)
 }
 
-fn counter_sample(
-    s: &mut Xdr<'_>,
-    expanded: bool,
-    state: &mut SflowState,
-    counts: &mut FlowCounts,
-    agent: Ip,
-    uptime_ms: u32,
-) -> Option<()> {
-    s.u32()?; // sequence number
-    s.u32()?; // source id
-    if expanded {
-        s.u32()?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(v: &[u32]) -> Vec<u8> {
+        v.iter().flat_map(|w| w.to_be_bytes()).collect()
     }
-    let records = s.u32()?;
-    counts.sflow_counter_samples += 1;
-    for _ in 0..records {
-        let format = s.u32()?;
-        let len = s.u32()? as usize;
-        let body = s.opaque(len)?;
-        if format != 1 {
-            continue;
-        }
-        let mut r = Xdr { d: body, at: 0 };
-        let if_index = r.u32()?;
-        r.u32()?; // ifType
-        let speed_bps = r.u64()?;
-        r.u32()?; // ifDirection
-        let status = r.u32()?;
-        let in_octets = r.u64()?;
-        let in_packets = r.u32()? as u64 + r.u32()? as u64 + r.u32()? as u64;
-        let in_discards = r.u32()? as u64;
-        let in_errors = r.u32()? as u64;
-        r.u32()?; // unknown protos
-        let out_octets = r.u64()?;
-        let out_packets = r.u32()? as u64 + r.u32()? as u64 + r.u32()? as u64;
-        let out_discards = r.u32()? as u64;
-        let out_errors = r.u32()? as u64;
-        let row = SflowInterface {
-            agent,
-            if_index,
-            speed_bps,
-            in_octets,
-            in_packets,
-            in_discards,
-            in_errors,
-            out_octets,
-            out_packets,
-            out_discards,
-            out_errors,
-            oper_up: status & 2 != 0,
-            uptime_ms,
+
+    /// A datagram from an agent of unknown address (type 0) with one
+    /// counter sample of one generic interface record, ifIndex 7.
+    fn unknown_agent_counters() -> Vec<u8> {
+        let mut rec = words(&[7, 6, 0, 1_000, 1, 3]); // ifIndex, type, speed, dir, status
+        rec.extend(words(&[0; 15])); // octets, packets, discards, errors... (84 bytes in all)
+        let mut sample = words(&[1, 0, 1, 1, rec.len() as u32]); // seq, source, records; format, len
+        sample.extend(rec);
+        let mut d = words(&[5, 0, 0, 9, 42, 1, 2, sample.len() as u32]);
+        d.extend(sample);
+        d
+    }
+
+    #[test]
+    fn unknown_agent_address_stands_in_for_the_sender() {
+        let mut dec = SflowDecoder::default();
+        let mut counts = FlowCounts::default();
+        let limits = Limits::default();
+        let sender = Ip::v4([127, 0, 0, 2]);
+        let mut cx = Ctx {
+            counts: &mut counts,
+            sender,
+            recv_ns: 1,
+            limits: &limits,
         };
-        let key = (agent, if_index);
-        if state.interfaces.len() < MAX_INTERFACES || state.interfaces.contains_key(&key) {
-            state.interfaces.insert(key, row);
-        } else {
-            counts.sflow_interfaces_dropped += 1;
-        }
+        let mut out = Vec::new();
+        dec.decode(&mut cx, &unknown_agent_counters(), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        assert_eq!(counts.sflow_counter_samples, 1);
+        let row = dec.interfaces[&(sender, 7)];
+        assert_eq!(
+            (row.speed_bps, row.oper_up, row.uptime_ms),
+            (1_000, true, 42)
+        );
+        assert!(counts.errors.is_empty());
     }
-    Some(())
 }

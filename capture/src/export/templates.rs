@@ -6,6 +6,33 @@ use std::sync::Arc;
 use super::*;
 use crate::{FlowUpdate, Ip};
 
+/// A template record's header layout (RFC 3954 5.2, RFC 7011 3.4.1); an
+/// options template record's (RFC 3954 6.1, RFC 7011 3.4.2.2) has one
+/// more word.
+mod template_header {
+    use super::Field;
+
+    pub const ID: Field = 0..2;
+    pub const FIELD_COUNT: Field = 2..4;
+    /// v9 options: scope and option field lengths in bytes.
+    pub const V9_SCOPE_LEN: Field = 2..4;
+    pub const V9_OPTION_LEN: Field = 4..6;
+    pub const LEN: usize = 4;
+    pub const OPTIONS_LEN: usize = 6;
+}
+
+/// A field specifier's layout (RFC 7011 3.2); the enterprise number
+/// follows only when the id's enterprise bit is set (IPFIX).
+mod specifier {
+    use super::Field;
+
+    pub const ID: Field = 0..2;
+    pub const LENGTH: Field = 2..4;
+    pub const LEN: usize = 4;
+    pub const ENTERPRISE: Field = 4..8;
+    pub const ENTERPRISE_LEN: usize = 4;
+}
+
 /// Variable length (IPFIX).
 pub(super) const VARIABLE: u16 = 65_535;
 
@@ -51,9 +78,11 @@ impl FlowDecoder {
     ) {
         let v9 = domain.3 == Proto::V9;
         // Records until fewer bytes than a template header remain (padding).
-        while c.len() >= 4 {
-            let id = be16(c, 0).unwrap_or(0);
-            if id < 256 && !(!v9 && be16(c, 2) == Some(0) && id == if options { 3 } else { 2 }) {
+        use template_header as h;
+        while c.len() >= h::LEN {
+            let id = u16_at(c, h::ID).unwrap_or(0);
+            let count = u16_at(c, h::FIELD_COUNT);
+            if id < 256 && !(!v9 && count == Some(0) && id == if options { 3 } else { 2 }) {
                 // Zero padding ends the set; any other small id is bad.
                 if c.iter().any(|&b| b != 0) {
                     self.counts.error(FlowError::BadTemplate);
@@ -62,18 +91,20 @@ impl FlowDecoder {
             }
             let parsed = match (v9, options) {
                 (_, false) => {
-                    let n = be16(c, 2).unwrap_or(0) as usize;
+                    let n = count.unwrap_or(0) as usize;
                     if n == 0 && !v9 {
                         // IPFIX withdrawal (id 2: all of this domain).
                         self.withdraw(domain, id);
-                        c = &c[4..];
+                        c = &c[h::LEN..];
                         continue;
                     }
-                    self.fields(&c[4..], n, v9).map(|(f, used)| (f, 4 + used))
+                    self.fields(&c[h::LEN..], n, v9)
+                        .map(|(f, used)| (f, h::LEN + used))
                 }
                 (true, true) => {
-                    // v9 options: scope and option lengths in bytes.
-                    let (Some(sl), Some(ol)) = (be16(c, 2), be16(c, 4)) else {
+                    let (Some(sl), Some(ol)) =
+                        (u16_at(c, h::V9_SCOPE_LEN), u16_at(c, h::V9_OPTION_LEN))
+                    else {
                         break;
                     };
                     if sl % 4 != 0 || ol % 4 != 0 {
@@ -81,28 +112,29 @@ impl FlowDecoder {
                         return;
                     }
                     let n = (sl as usize + ol as usize) / 4;
-                    self.fields(&c[6..], n, true).map(|(f, used)| (f, 6 + used))
+                    self.fields(&c[h::OPTIONS_LEN..], n, true)
+                        .map(|(f, used)| (f, h::OPTIONS_LEN + used))
                 }
                 (false, true) => {
-                    let n = be16(c, 2).unwrap_or(0) as usize;
+                    let n = count.unwrap_or(0) as usize;
                     if n == 0 {
                         self.withdraw(domain, id);
-                        c = &c[4..];
+                        c = &c[h::LEN..];
                         continue;
                     }
-                    if c.len() < 6 {
+                    if c.len() < h::OPTIONS_LEN {
                         self.counts.error(FlowError::BadTemplate);
                         return;
                     }
-                    self.fields(&c[6..], n, false)
-                        .map(|(f, used)| (f, 6 + used))
+                    self.fields(&c[h::OPTIONS_LEN..], n, false)
+                        .map(|(f, used)| (f, h::OPTIONS_LEN + used))
                 }
             };
             let Some((fields, used)) = parsed else {
                 self.counts.error(FlowError::BadTemplate);
                 return;
             };
-            self.define(domain, id, fields, options, out);
+            self.define((domain, id), fields, options, out);
             c = &c[used.min(c.len())..];
         }
     }
@@ -115,34 +147,37 @@ impl FlowDecoder {
         let mut at = 0;
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
-            let raw = be16(c, at)?;
-            let len = be16(c, at + 2)?;
-            at += 4;
-            let enterprise = !v9 && raw & 0x8000 != 0;
+            let spec = c.get(at..)?;
+            let ie = Ie(u16_at(spec, specifier::ID)?);
+            let len = u16_at(spec, specifier::LENGTH)?;
+            at += specifier::LEN;
+            let enterprise = ie.is_enterprise(if v9 { Proto::V9 } else { Proto::Ipfix });
             if enterprise {
                 // Enterprise-specific: skipped, whatever its number.
-                be32(c, at)?;
-                at += 4;
+                u32_at(spec, specifier::ENTERPRISE)?;
+                at += specifier::ENTERPRISE_LEN;
             }
             // Zero-length fields occur (v9 scope "System" with length 0);
             // a record must still take at least one byte (checked below).
             if v9 && len == VARIABLE {
                 return None;
             }
-            let pick = if enterprise { None } else { pick_of(raw) };
+            let pick = if enterprise { None } else { ie.pick() };
             v.push((pick, len));
         }
         Some((v, at))
     }
 
+    /// Defines (or refreshes) template `key` within the quotas, then
+    /// decodes the data held for it.
     pub(super) fn define(
         &mut self,
-        domain: Domain,
-        id: u16,
+        key: Key,
         fields: Fields,
         options: bool,
         out: &mut Vec<FlowUpdate>,
     ) {
+        let (domain, id) = key;
         // Checked before anything is counted: a rejected template takes
         // no place in the exporter's quota.
         let fixed_len = fields.iter().try_fold(0usize, |a, &(_, l)| {

@@ -59,8 +59,8 @@ pub fn flow_json(
 
 /// Adds the flow decoder's errors by reason to a summary's `errors`.
 pub fn flow_errors_into(summary: &mut Value, c: &capture::flows::FlowCounts) {
-    for (reason, n) in &c.errors {
-        summary["errors"][*reason] = json!(n);
+    for (reason, n) in c.errors.iter() {
+        summary["errors"][reason.reason()] = json!(n);
     }
 }
 
