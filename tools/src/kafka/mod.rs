@@ -141,6 +141,7 @@ impl Counters {
 }
 
 /// What the sender was told to do, read by the sender thread.
+// Without the `kafka` feature there is no sender thread to read it.
 #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct Plan {
