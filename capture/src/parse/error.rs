@@ -16,10 +16,10 @@ pub enum Layer {
 }
 
 /// Why a packet could not be parsed completely. What was parsed before the
-/// error stays in the [`FlowUpdate`].
+/// error stays in the [`crate::FlowUpdate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
-    /// The link type is not one [`parse_packet`] decodes.
+    /// The link type is not one [`crate::parse_packet`] decodes.
     UnsupportedLinktype(Linktype),
     /// The bytes end inside a header of this layer.
     Truncated(Layer),
