@@ -32,7 +32,7 @@ use args::cli;
 pub use args::cli::Cli;
 
 /// Runs the command line and returns the process exit status, from the
-/// table in [`exit`]: 0 ok, 1 input rejected or the run failed, 2 usage
+/// table in `exit.rs`: 0 ok, 1 input rejected or the run failed, 2 usage
 /// (clap's and ours), 3 truncated input, 4 output failure, 130
 /// interrupted.
 pub fn main() -> ExitCode {
