@@ -1,12 +1,15 @@
 //! Rankings: the heaviest keys of a dimension with their bounds, and the
 //! order reports print them in.
 
+use std::ops::Index;
+
 use capture::Ip;
+use sketches::hash::SketchKey;
 use sketches::{HeavyHitter, SpaceSaving};
 
 use super::Summary;
 use crate::keys::{Dimension, Metric};
-use crate::shard::{PairRank, PortRank, Rank};
+use crate::shard::{PairRank, PortRank, Rank, ShardSketches};
 
 /// One ranked key with its bounds: `lower <= truth <= upper`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,85 +82,91 @@ pub(super) fn best_named<K>(
     all
 }
 
+/// `bytes` when the bytes ranking is asked for, else `packets`.
+fn by<R>(metric: Metric, bytes: R, packets: R) -> R {
+    if metric == Metric::Bytes {
+        bytes
+    } else {
+        packets
+    }
+}
+
+/// The ranked metric's ranking first, the other metric's second.
+fn ranked_first<R: Copy>(metric: Metric, bytes: R, packets: R) -> (R, R) {
+    by(metric, (bytes, packets), (packets, bytes))
+}
+
+/// Every shard's first `k` of ranking `r`: the candidates of a top `k`.
+fn candidates<R: Copy, K>(shards: &[ShardSketches], r: R, k: usize) -> Vec<HeavyHitter<K>>
+where
+    K: SketchKey,
+    ShardSketches: Index<R, Output = SpaceSaving<K>>,
+{
+    shards.iter().flat_map(|s| s[r].top(k)).collect()
+}
+
+/// Each shard's first `k` of ranking `r`, with the key's bounds in
+/// ranking `o` (the other metric, same shard) beside them.
+fn rows<R: Copy, K>(
+    shards: &[ShardSketches],
+    (r, o): (R, R),
+    bytes_ranked: bool,
+    k: usize,
+    name: impl Fn(&K) -> String,
+) -> Vec<TopRow>
+where
+    K: SketchKey,
+    ShardSketches: Index<R, Output = SpaceSaving<K>>,
+{
+    let mut all = Vec::new();
+    for s in shards {
+        all.extend(s[r].top(k).into_iter().map(|h| {
+            let b = s[o].bounds(&h.key);
+            let (r, o) = ((h.lower, h.upper), (b.lower, b.upper));
+            let (bytes, packets) = if bytes_ranked { (r, o) } else { (o, r) };
+            TopRow {
+                key: name(&h.key),
+                bytes,
+                packets,
+            }
+        }));
+    }
+    all
+}
+
+fn pair_text(&(src, dst): &(u128, u128)) -> String {
+    format!("{}>{}", ip_text(src), ip_text(dst))
+}
+
 impl Summary {
     /// The `k` heaviest keys of a dimension, with bounds. Shards hold
     /// disjoint keys, so each key's bounds come from one shard unchanged.
     pub fn top(&self, dim: Dimension, metric: Metric, k: usize) -> Vec<TopItem> {
-        let b = metric == Metric::Bytes;
-        let shards = &self.shards;
+        let s = &self.shards;
+        let m = metric;
         match dim {
             Dimension::Src => best_named(
-                shards
-                    .iter()
-                    .flat_map(|s| {
-                        if b {
-                            &s[Rank::SrcBytes]
-                        } else {
-                            &s[Rank::SrcPackets]
-                        }
-                        .top(k)
-                    })
-                    .collect(),
+                candidates(s, by(m, Rank::SrcBytes, Rank::SrcPackets), k),
                 k,
                 |k| ip_text(*k),
             ),
             Dimension::Dst => best_named(
-                shards
-                    .iter()
-                    .flat_map(|s| {
-                        if b {
-                            &s[Rank::DstBytes]
-                        } else {
-                            &s[Rank::DstPackets]
-                        }
-                        .top(k)
-                    })
-                    .collect(),
+                candidates(s, by(m, Rank::DstBytes, Rank::DstPackets), k),
                 k,
                 |k| ip_text(*k),
             ),
             Dimension::Pair => best_named(
-                shards
-                    .iter()
-                    .flat_map(|s| {
-                        if b {
-                            &s[PairRank::Bytes]
-                        } else {
-                            &s[PairRank::Packets]
-                        }
-                        .top(k)
-                    })
-                    .collect(),
+                candidates(s, by(m, PairRank::Bytes, PairRank::Packets), k),
                 k,
-                |(a, d)| format!("{}>{}", ip_text(*a), ip_text(*d)),
+                pair_text,
             ),
             Dimension::Dport => best_named(
-                shards
-                    .iter()
-                    .flat_map(|s| {
-                        if b {
-                            &s[PortRank::DportBytes]
-                        } else {
-                            &s[PortRank::DportPackets]
-                        }
-                        .top(k)
-                    })
-                    .collect(),
+                candidates(s, by(m, PortRank::DportBytes, PortRank::DportPackets), k),
                 k,
                 u64::to_string,
             ),
             Dimension::Sport => best_named(
-                shards
-                    .iter()
-                    .flat_map(|s| {
-                        if b {
-                            &s[PortRank::SportBytes]
-                        } else {
-                            &s[PortRank::SportPackets]
-                        }
-                        .top(k)
-                    })
-                    .collect(),
+                candidates(s, by(m, PortRank::SportBytes, PortRank::SportPackets), k),
                 k,
                 u64::to_string,
             ),
@@ -167,62 +176,45 @@ impl Summary {
     /// [`Summary::top`] with each key's other metric beside it: what a
     /// text report prints per row (packets, bytes, bytes per packet).
     pub fn top_rows(&self, dim: Dimension, metric: Metric, k: usize) -> Vec<TopRow> {
-        fn rows<K: sketches::hash::SketchKey>(
-            ranked: &SpaceSaving<K>,
-            other: &SpaceSaving<K>,
-            bytes_ranked: bool,
-            k: usize,
-            name: impl Fn(&K) -> String,
-        ) -> Vec<TopRow> {
-            ranked
-                .top(k)
-                .into_iter()
-                .map(|h| {
-                    let o = other.bounds(&h.key);
-                    let (r, o) = ((h.lower, h.upper), (o.lower, o.upper));
-                    let (bytes, packets) = if bytes_ranked { (r, o) } else { (o, r) };
-                    TopRow {
-                        key: name(&h.key),
-                        bytes,
-                        packets,
-                    }
-                })
-                .collect()
-        }
         let b = metric == Metric::Bytes;
-        let mut all: Vec<TopRow> = Vec::new();
-        for s in &self.shards {
-            let pick = |x, y| if b { (x, y) } else { (y, x) };
-            match dim {
-                Dimension::Src => {
-                    let (r, o) = pick(&s[Rank::SrcBytes], &s[Rank::SrcPackets]);
-                    all.extend(rows(r, o, b, k, |k| ip_text(*k)));
-                }
-                Dimension::Dst => {
-                    let (r, o) = pick(&s[Rank::DstBytes], &s[Rank::DstPackets]);
-                    all.extend(rows(r, o, b, k, |k| ip_text(*k)));
-                }
-                Dimension::Pair => {
-                    let (r, o) = if b {
-                        (&s[PairRank::Bytes], &s[PairRank::Packets])
-                    } else {
-                        (&s[PairRank::Packets], &s[PairRank::Bytes])
-                    };
-                    all.extend(rows(r, o, b, k, |(a, d)| {
-                        format!("{}>{}", ip_text(*a), ip_text(*d))
-                    }));
-                }
-                Dimension::Dport | Dimension::Sport => {
-                    let (x, y) = if dim == Dimension::Dport {
-                        (&s[PortRank::DportBytes], &s[PortRank::DportPackets])
-                    } else {
-                        (&s[PortRank::SportBytes], &s[PortRank::SportPackets])
-                    };
-                    let (r, o) = if b { (x, y) } else { (y, x) };
-                    all.extend(rows(r, o, b, k, u64::to_string));
-                }
-            }
-        }
+        let s = &self.shards;
+        let mut all = match dim {
+            Dimension::Src => rows(
+                s,
+                ranked_first(metric, Rank::SrcBytes, Rank::SrcPackets),
+                b,
+                k,
+                |k| ip_text(*k),
+            ),
+            Dimension::Dst => rows(
+                s,
+                ranked_first(metric, Rank::DstBytes, Rank::DstPackets),
+                b,
+                k,
+                |k| ip_text(*k),
+            ),
+            Dimension::Pair => rows(
+                s,
+                ranked_first(metric, PairRank::Bytes, PairRank::Packets),
+                b,
+                k,
+                pair_text,
+            ),
+            Dimension::Dport => rows(
+                s,
+                ranked_first(metric, PortRank::DportBytes, PortRank::DportPackets),
+                b,
+                k,
+                u64::to_string,
+            ),
+            Dimension::Sport => rows(
+                s,
+                ranked_first(metric, PortRank::SportBytes, PortRank::SportPackets),
+                b,
+                k,
+                u64::to_string,
+            ),
+        };
         let ranked = |r: &TopRow| if b { r.bytes } else { r.packets };
         all.sort_by(|x, y| {
             let (a, c) = (ranked(x), ranked(y));
