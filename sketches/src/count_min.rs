@@ -348,7 +348,11 @@ impl CountMin {
             Cells::Sparse(m) => m.clear(),
             Cells::Dense(v) => {
                 self.spare = std::mem::take(v);
-                self.cells = Cells::Sparse(HashMap::with_hasher(
+                // A sketch that filled its map last time likely will again:
+                // the map is made at its full size once, not grown by
+                // rehashing (its peak is what it was before the switch).
+                self.cells = Cells::Sparse(HashMap::with_capacity_and_hasher(
+                    self.sparse_limit() + 1,
                     foldhash::fast::FixedState::with_seed(self.seed),
                 ));
             }
@@ -431,11 +435,17 @@ fn index_in(width: usize, hash: u64, row: usize) -> usize {
 fn raise(m: &mut SparseCells, idx: &[usize], weight: u64, conservative: bool) {
     let get = |m: &SparseCells, i: usize| m.get(&i).copied().unwrap_or(0);
     if conservative {
-        let min = idx.iter().map(|&i| get(m, i)).min().unwrap_or(0);
+        // Each cell looked up once: the values are kept for the raise.
+        let mut was = [0u64; MAX_DEPTH];
+        let mut min = u64::MAX;
+        for (w, &i) in was.iter_mut().zip(idx) {
+            *w = get(m, i);
+            min = min.min(*w);
+        }
         let target = min.saturating_add(weight);
-        for &i in idx {
+        for (&w, &i) in was.iter().zip(idx) {
             // Counters never fall, so no zero is ever stored.
-            if get(m, i) < target {
+            if w < target {
                 m.insert(i, target);
             }
         }

@@ -5,7 +5,7 @@
 //! judged for carpet bombing. Every condition is on lower bounds, so
 //! sketch error can delay an alert but never raise one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use capture::Ip;
 use sketches::Estimate;
@@ -100,6 +100,10 @@ pub(super) struct DosRules {
     /// The configured hostgroups, or one covering everything.
     groups: Vec<HostGroup>,
     baselines: HashMap<u128, Ewma>,
+    /// `(last seen, host)` of every baseline, least recent first: which
+    /// one a full table forgets, found in O(log n) (a scan of the table
+    /// per new host cost a third of the merging thread on a busy trace).
+    by_seen: BTreeSet<(u64, u128)>,
 }
 
 impl DosRules {
@@ -109,6 +113,7 @@ impl DosRules {
             cfg: cfg.clone(),
             groups: or_default_group(&cfg.hostgroups),
             baselines: HashMap::new(),
+            by_seen: BTreeSet::new(),
         }
     }
 
@@ -222,14 +227,22 @@ impl DosRules {
         if !g.baseline {
             return None;
         }
-        if self.baselines.len() >= self.cfg.baseline_hosts && !self.baselines.contains_key(&v.0) {
-            // Forget the host seen least recently.
-            if let Some((&old, _)) = self.baselines.iter().min_by_key(|(k, e)| (e.seen(), **k)) {
-                self.baselines.remove(&old);
+        match self.baselines.get(&v.0) {
+            Some(e) => {
+                self.by_seen.remove(&(e.seen(), v.0));
             }
+            None if self.baselines.len() >= self.cfg.baseline_hosts => {
+                // Forget the host seen least recently (ties: the lowest).
+                if let Some((_, old)) = self.by_seen.pop_first() {
+                    self.baselines.remove(&old);
+                }
+            }
+            None => {}
         }
         let e = self.baselines.entry(v.0).or_default();
-        baseline_step(&self.cfg, e, h.pps_lo(), h.answered, epoch)
+        let step = baseline_step(&self.cfg, e, h.pps_lo(), h.answered, epoch);
+        self.by_seen.insert((e.seen(), v.0));
+        step
     }
 
     /// Carpet bombing: prefix `p` (packets `b` in the epoch) over its
@@ -279,5 +292,57 @@ impl DosRules {
             }),
             need: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(pps: f64) -> Host {
+        let z = (0, 0);
+        Host {
+            per_s: 1.0,
+            pkts: (pps as u64, pps as u64),
+            bytes: z,
+            back: z,
+            syn: z,
+            synack: z,
+            icmp: z,
+            amp: z,
+            unanswered: z,
+            distinct: None,
+            flows: None,
+            answered: false,
+        }
+    }
+
+    #[test]
+    fn a_full_baseline_table_forgets_the_host_seen_least_recently() {
+        let cfg = DetectConfig {
+            baseline_hosts: 3,
+            ..DetectConfig::default()
+        };
+        let mut d = DosRules::new(&cfg);
+        let g = d.groups[0].clone();
+        let ip = |n: u8| Ip::v4([10, 0, 0, n]);
+        // Seen at epochs: 1 -> 0, 2 -> 1, 3 -> 2, then 1 again at 3.
+        for (e, n) in [(0, 1), (1, 2), (2, 3), (3, 1)] {
+            d.baseline_check(ip(n), &host(100.0), &g, e);
+        }
+        // Host 4 evicts host 2 (least recent), then host 5 evicts host 3.
+        d.baseline_check(ip(4), &host(100.0), &g, 4);
+        d.baseline_check(ip(5), &host(100.0), &g, 5);
+        let mut kept: Vec<u128> = d.baselines.keys().copied().collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [ip(1).0, ip(4).0, ip(5).0]);
+        // The index holds exactly the table's hosts, at their last epochs.
+        let index: Vec<(u64, u128)> = d.by_seen.iter().copied().collect();
+        assert_eq!(index, [(3, ip(1).0), (4, ip(4).0), (5, ip(5).0)]);
+        // Host 1, seen again at 6, outlives host 4 at the next eviction.
+        d.baseline_check(ip(1), &host(100.0), &g, 6);
+        d.baseline_check(ip(6), &host(100.0), &g, 7);
+        assert!(d.baselines.contains_key(&ip(1).0) && !d.baselines.contains_key(&ip(4).0));
+        assert_eq!(d.by_seen.len(), d.baselines.len());
     }
 }

@@ -220,6 +220,7 @@ impl<'e> Feeder<'e> {
             None => self.buffer(),
         };
         buf.take_from(&mut self.open[i].flows);
+        buf.seal();
         self.engine.metrics.batches.inc();
         match &mut self.outlet {
             Outlet::Inline(state) => {

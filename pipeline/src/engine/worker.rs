@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::handshake::ServiceTable;
-use crate::shard::{Batches, CouponCache, OwnedShards, ShardSketches};
+use crate::shard::{Batches, CouponCache, ExactAddresses, OwnedShards, ShardSketches};
 
 use super::aggregate::Flush;
 use super::merge::MergeMsg;
@@ -22,8 +22,11 @@ pub(super) struct WorkerState<'e> {
     owners: usize,
     open: Vec<(u64, OwnedShards)>,
     /// The run total of the owned shards: address rankings fed from the
-    /// flushes, everything else merged as each epoch leaves.
+    /// flushes (through `exact`), everything else merged as each epoch
+    /// leaves.
     total: OwnedShards,
+    /// The total's address sums, exact while they fit its rankings.
+    exact: ExactAddresses,
     coupons: CouponCache,
     batches: Batches,
     /// Spent epoch sketches handed back by the merging thread.
@@ -51,12 +54,14 @@ impl<'e> WorkerState<'e> {
         owner: usize,
         pool: Receiver<ShardSketches>,
     ) -> WorkerState<'e> {
+        let total = OwnedShards::new_total(&engine.budget, owner, engine.cfg.workers.max(1));
         WorkerState {
+            exact: ExactAddresses::new(&total, engine.budget.total_hh_capacity),
+            total,
             engine,
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
-            total: OwnedShards::new_total(&engine.budget, owner, engine.cfg.workers.max(1)),
             coupons: CouponCache::new(),
             batches: Batches::default(),
             pool,
@@ -72,7 +77,7 @@ impl<'e> WorkerState<'e> {
         self.open[i]
             .1
             .apply(flush, &mut self.coupons, &mut self.batches);
-        self.total.apply_addresses(flush, &mut self.batches);
+        self.exact.add(flush, &mut self.total, &mut self.batches);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
 
@@ -128,6 +133,7 @@ impl<'e> WorkerState<'e> {
 
     pub(super) fn finish(mut self, merge: &Sender<MergeMsg>) {
         self.flush(u64::MAX, merge);
+        self.exact.finish(&mut self.total);
         let _ = merge.send(MergeMsg::Total(self.total.into_owned().collect()));
         let _ = merge.send(MergeMsg::Done(self.owner));
     }

@@ -75,11 +75,9 @@ impl OwnedShards {
     }
 
     /// Applies a flush's source and destination sums to the four address
-    /// rankings only: part of [`OwnedShards::apply`], and all a run total
-    /// takes from a flush, fed exactly as the epochs are, so that its top
-    /// talkers are exact while its addresses fit in its larger rankings,
-    /// however full an epoch's were.
-    pub fn apply_addresses(&mut self, f: &Flush, b: &mut Batches) {
+    /// rankings (part of [`OwnedShards::apply`]; a run total takes them
+    /// through [`super::ExactAddresses`]).
+    fn apply_addresses(&mut self, f: &Flush, b: &mut Batches) {
         b.split(&f.src.items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
@@ -96,6 +94,16 @@ impl OwnedShards {
             b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk[Rank::DstBytes]);
             b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk[Rank::DstPackets]);
         }
+    }
+
+    /// The worker these shards belong to.
+    pub fn owner(&self) -> usize {
+        self.owner
+    }
+
+    /// How many workers share the shards.
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 
     fn owned(&self) -> impl Iterator<Item = usize> {

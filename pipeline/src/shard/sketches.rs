@@ -155,7 +155,7 @@ impl ShardSketches {
     }
 
     /// Merges every sketch but the four address rankings, which a run
-    /// total takes from the flushes directly ([`super::OwnedShards::apply_addresses`]).
+    /// total takes from the flushes directly ([`super::ExactAddresses`]).
     pub fn merge_rest(&mut self, o: &ShardSketches) {
         // Same budget and seed by construction: merges cannot fail.
         let ranked = self.addr[Rank::ADDRESSES..]

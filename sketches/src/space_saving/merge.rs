@@ -102,7 +102,7 @@ impl<K: SketchKey> SpaceSaving<K> {
             let s = slot as usize;
             self.counts[s] = self.counts[s].saturating_add(count);
             self.errors[s] = self.errors[s].saturating_add(error);
-            self.sift_down(self.pos[s] as usize);
+            self.raised(s);
             return;
         }
         let (c, e) = (

@@ -22,7 +22,7 @@ pub struct HeavyHitter<K> {
 }
 
 /// Weighted heavy hitters by Space-Saving (Metwally et al. 2005), with a
-/// min-heap over the `k` monitored counters.
+/// min-heap over the `k` monitored counters (built when they fill).
 ///
 /// Guarantees, for a stream of total weight `N`:
 /// - every monitored key has `count - error <= truth <= count`;
@@ -45,7 +45,10 @@ pub struct SpaceSaving<K: SketchKey> {
     keys: Vec<K>,
     counts: Vec<u64>,
     errors: Vec<u64>,
-    /// Min-heap of slot numbers, ordered by count.
+    /// Slot numbers; a min-heap ordered by count once the summary is
+    /// full, in no order before (nothing is evicted while there is room,
+    /// so the order is only built, once, when the last slot fills: a
+    /// summary that never fills pays no sift per update).
     heap: Vec<u32>,
     /// Position of each slot in `heap`.
     pos: Vec<u32>,
@@ -142,7 +145,7 @@ impl<K: SketchKey> SpaceSaving<K> {
         if let Some(&slot) = self.index.get(&key) {
             let s = slot as usize;
             self.counts[s] = self.counts[s].saturating_add(weight);
-            self.sift_down(self.pos[s] as usize);
+            self.raised(s);
             return None;
         }
         // A newcomer inherits, as error, the most it can have weighed
@@ -210,7 +213,18 @@ impl<K: SketchKey> SpaceSaving<K> {
         self.heap.push(s as u32);
         self.pos.push(s as u32);
         self.index.insert(key, s as u32);
-        self.sift_up(s);
+        if self.keys.len() == self.capacity {
+            self.heapify();
+        }
+    }
+
+    /// Restores the heap after slot `s`'s count rose (only a full
+    /// summary keeps one).
+    #[inline]
+    pub(super) fn raised(&mut self, s: usize) {
+        if self.keys.len() == self.capacity {
+            self.sift_down(self.pos[s] as usize);
+        }
     }
 
     /// Puts `key` in the slot of the smallest count; returns the key it held.
@@ -240,17 +254,6 @@ impl<K: SketchKey> SpaceSaving<K> {
         self.counts[self.heap[i] as usize]
     }
 
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.count_at(parent) <= self.count_at(i) {
-                break;
-            }
-            self.swap(parent, i);
-            i = parent;
-        }
-    }
-
     fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
         self.clear();
         self.total = total;
@@ -259,8 +262,12 @@ impl<K: SketchKey> SpaceSaving<K> {
         }
     }
 
-    /// Restores the heap order over every slot (Floyd's bottom-up build).
-    fn heapify(&mut self) {
+    /// Builds the heap order over every slot (Floyd's bottom-up build),
+    /// once the summary is full.
+    pub(super) fn heapify(&mut self) {
+        if self.keys.len() < self.capacity {
+            return;
+        }
         for i in (0..self.heap.len() / 2).rev() {
             self.sift_down(i);
         }
@@ -423,5 +430,42 @@ impl<K: SketchKey> SpaceSaving<K> {
 impl<K: SketchKey> PartialEq for SpaceSaving<K> {
     fn eq(&self, other: &Self) -> bool {
         self.to_bytes() == other.to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heap_built_when_the_last_slot_fills_evicts_the_smallest_count() {
+        // Updates in a scrambled order, raising keys before and after the
+        // summary fills: every eviction takes a key of the minimum count.
+        let mut s = SpaceSaving::<u64>::new(16, 3).unwrap();
+        let mut x = 12345u64;
+        for _ in 0..5_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (key, w) = ((x >> 33) % 40, (x >> 20) % 7 + 1);
+            let min =
+                (s.len() == s.capacity()).then(|| s.iter().map(|h| h.upper).min().unwrap_or(0));
+            let had = s.contains(&key);
+            if let Some(gone) = s.update_evicting(key, w) {
+                assert!(!had);
+                assert_eq!(s.bounds(&key).upper, min.unwrap() + w);
+                assert_eq!(s.max_error(), s.iter().map(|h| h.upper).min().unwrap());
+                assert!(!s.contains(&gone));
+            }
+            assert!(s.len() <= 16);
+        }
+        // Before it fills nothing is ordered and nothing is lost.
+        let mut t = SpaceSaving::<u64>::new(16, 3).unwrap();
+        for k in (0..15u64).rev() {
+            t.update(k, k + 1);
+            t.update(k, 1);
+        }
+        assert_eq!(t.max_error(), 0);
+        assert!((0..15u64).all(|k| t.bounds(&k).lower == k + 2));
     }
 }

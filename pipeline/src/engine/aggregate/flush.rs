@@ -169,12 +169,39 @@ impl Flush {
     }
 
     /// Sums `table`'s flows, in first-seen order, after what this flush
-    /// holds, and empties the table.
+    /// holds, and empties the table. [`Flush::seal`] completes it.
     pub fn take_from(&mut self, table: &mut FlowTable) {
         for f in table.flows() {
             self.add(f);
         }
         table.clear();
+    }
+
+    /// Sums the prefix families (attack prefixes, Count-Min prefixes) from
+    /// the address sums, once, when the flush is complete: per distinct
+    /// address, not per flow. Prefixes come in the order of the first
+    /// address holding them, which is the order of the first flow holding
+    /// them, so the result is what summing each flow would give.
+    pub fn seal(&mut self) {
+        self.prefix.clear();
+        self.cm_src.clear();
+        self.cm_dst.clear();
+        for &(src, _, v) in &self.src.items {
+            for &len in prefixes(Ip(src)) {
+                let ph = prefix_hash(Ip(src), len);
+                let c = self.cm_src.entry(ph, ph);
+                *c = c.saturating_add(v.bytes);
+            }
+        }
+        for &(dst, _, v) in &self.dst.items {
+            let ap = attack_prefix(dst);
+            *self.prefix.entry(ap, hash_u128(ap, DEFAULT_SEED ^ 0x24)) += v.packets;
+            for &len in prefixes(Ip(dst)) {
+                let ph = prefix_hash(Ip(dst), len);
+                let c = self.cm_dst.entry(ph, ph);
+                *c = c.saturating_add(v.bytes);
+            }
+        }
     }
 
     /// Adds one flow: hashes its keys and sums it into each family.
@@ -207,18 +234,6 @@ impl Flush {
             let sp = self.sport.entry(f.sport, h.sport);
             sp.packets += p;
             sp.bytes = sp.bytes.saturating_add(b);
-        }
-        let ap = attack_prefix(f.dst);
-        *self.prefix.entry(ap, hash_u128(ap, DEFAULT_SEED ^ 0x24)) += p;
-        for &len in prefixes(src) {
-            let ph = prefix_hash(src, len);
-            let c = self.cm_src.entry(ph, ph);
-            *c = c.saturating_add(b);
-        }
-        for &len in prefixes(dst) {
-            let ph = prefix_hash(dst, len);
-            let c = self.cm_dst.entry(ph, ph);
-            *c = c.saturating_add(b);
         }
         self.flows.push(FlowKeys {
             dst: f.dst,

@@ -19,10 +19,10 @@
 //!
 //!
 //! [`table`] is the per-epoch table of flows; [`flush`] sums its flows per
-//! key family for the workers ([`Flush::take_from`]).
+//! key family for the workers ([`Flush::take_from`], [`Flush::seal`]).
 
 mod flush;
 mod table;
 
-pub use flush::Flush;
+pub use flush::{AggMap, Flush};
 pub use table::FlowTable;

@@ -227,6 +227,7 @@ pub(super) mod tests {
         // Summed again per key family, in first-seen order.
         let mut out = Flush::new();
         out.take_from(&mut t);
+        out.seal();
         assert!(t.is_empty());
         let src: Vec<(u8, u64, u64, u64)> = out
             .src
@@ -276,6 +277,7 @@ pub(super) mod tests {
         assert!(t.add(&u));
         let mut out = Flush::new();
         out.take_from(&mut t);
+        out.seal();
         let h = Hashes::of(&u);
         assert_eq!((out.src.items[0].1, out.dst.items[0].1), (h.src, h.dst));
         assert_eq!(
