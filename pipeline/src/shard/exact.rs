@@ -145,3 +145,112 @@ impl ExactAddresses {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::Budget;
+    use sketches::hash::{hash_u128, DEFAULT_SEED};
+
+    /// Flushes of sources `0..keys` (a key's bytes are `10 * key + 1` per
+    /// flush it appears in), each flush holding a different stretch.
+    fn flushes(keys: u128) -> Vec<Flush> {
+        (0..6u128)
+            .map(|i| {
+                let mut f = Flush::new();
+                for k in (i * keys / 8)..((i + 3) * keys / 8).min(keys) {
+                    let s = f.src.entry(k, hash_u128(k, DEFAULT_SEED));
+                    s.bytes += 10 * k as u64 + 1;
+                    s.packets += 1;
+                }
+                f
+            })
+            .collect()
+    }
+
+    /// The total's source rankings after `flushes`, shard by shard, run
+    /// by `workers` workers.
+    fn run(b: &Budget, flushes: &[Flush], workers: usize) -> Vec<Vec<u8>> {
+        let mut shards: Vec<Option<Vec<u8>>> = vec![None; SHARDS];
+        for owner in 0..workers {
+            let mut total = OwnedShards::new_total(b, owner, workers);
+            let mut exact = ExactAddresses::new(&total, b.total_hh_capacity);
+            let mut batches = Batches::default();
+            for f in flushes {
+                exact.add(f, &mut total, &mut batches);
+            }
+            exact.finish(&mut total);
+            for (s, sk) in total.into_owned() {
+                let mut bytes = sk[Rank::SrcBytes].to_bytes();
+                bytes.extend(sk[Rank::SrcPackets].to_bytes());
+                shards[s] = Some(bytes);
+            }
+        }
+        shards.into_iter().map(Option::unwrap).collect()
+    }
+
+    #[test]
+    fn the_totals_addresses_are_exact_while_they_fit_and_bounded_after() {
+        let b = Budget::for_epoch(1 << 20);
+        let cap = b.total_hh_capacity;
+        // Fits: about cap * SHARDS / 2 keys spread over the shards.
+        let few = (cap * SHARDS / 2) as u128;
+        let f = flushes(few);
+        let truth = |k: u128| {
+            let n = f
+                .iter()
+                .filter(|f| f.src.items.iter().any(|x| x.0 == k))
+                .count() as u64;
+            (n * (10 * k as u64 + 1), n)
+        };
+        let mut total = OwnedShards::new_total(&b, 0, 1);
+        let mut exact = ExactAddresses::new(&total, cap);
+        let mut batches = Batches::default();
+        for x in &f {
+            exact.add(x, &mut total, &mut batches);
+        }
+        assert!(exact.spilled.is_empty(), "{few} keys fit");
+        exact.finish(&mut total);
+        for k in 0..few {
+            let sk = total.shards[shard_of(hash_u128(k, DEFAULT_SEED))]
+                .as_ref()
+                .unwrap();
+            let (by, p) = (
+                sk[Rank::SrcBytes].bounds(&k),
+                sk[Rank::SrcPackets].bounds(&k),
+            );
+            assert_eq!((by.lower, by.upper, p.lower, p.upper), {
+                let (tb, tp) = truth(k);
+                (tb, tb, tp, tp)
+            });
+        }
+        // Outgrows the rankings: some shards spill, every bound holds, and
+        // the answer is the same for one worker or three.
+        let many = (cap * SHARDS * 4) as u128;
+        let f = flushes(many);
+        let one = run(&b, &f, 1);
+        assert_eq!(one, run(&b, &f, 3));
+        let mut total = OwnedShards::new_total(&b, 0, 1);
+        let mut exact = ExactAddresses::new(&total, cap);
+        for x in &f {
+            exact.add(x, &mut total, &mut batches);
+        }
+        assert!(!exact.spilled.is_empty());
+        exact.finish(&mut total);
+        for k in (0..many).step_by(37) {
+            let sk = total.shards[shard_of(hash_u128(k, DEFAULT_SEED))]
+                .as_ref()
+                .unwrap();
+            let h = sk[Rank::SrcBytes].bounds(&k);
+            let n = f
+                .iter()
+                .filter(|f| f.src.items.iter().any(|x| x.0 == k))
+                .count() as u64;
+            let t = n * (10 * k as u64 + 1);
+            assert!(
+                h.lower <= t && t <= h.upper.max(sk[Rank::SrcBytes].max_error()),
+                "key {k}"
+            );
+        }
+    }
+}

@@ -1,12 +1,11 @@
 //! Count-Min: point estimates that never undercount, sparse while small.
 
-use std::collections::HashMap;
-
 use crate::codec::{Decoder, Encoder, Kind};
 use crate::{Estimate, SketchError};
 
-/// The non-zero cells of a sparse table, by index.
-type SparseCells = HashMap<usize, u64, foldhash::fast::FixedState>;
+mod sparse;
+
+use sparse::SparseCells;
 
 /// A sketch holds its non-zero counters in a map until they fill this
 /// share of the table (1/16), then switches to the full array for good.
@@ -113,9 +112,7 @@ impl CountMin {
             seed,
             conservative: true,
             total: 0,
-            cells: Cells::Sparse(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
-                seed,
-            ))),
+            cells: Cells::Sparse(SparseCells::default()),
             spare: Vec::new(),
         })
     }
@@ -129,7 +126,7 @@ impl CountMin {
     fn cell(&self, i: usize) -> u64 {
         match &self.cells {
             Cells::Dense(v) => v[i],
-            Cells::Sparse(m) => m.get(&i).copied().unwrap_or(0),
+            Cells::Sparse(m) => m.get(i),
         }
     }
 
@@ -140,7 +137,7 @@ impl CountMin {
             let Cells::Sparse(m) = &self.cells else {
                 unreachable!("checked sparse")
             };
-            for (&i, &c) in m {
+            for (i, c) in m.iter() {
                 v[i] = c;
             }
             self.cells = Cells::Dense(v);
@@ -312,13 +309,13 @@ impl CountMin {
                 }
             }
             (Cells::Dense(a), Cells::Sparse(b)) => {
-                for (&i, &c) in b {
+                for (i, c) in b.iter() {
                     a[i] = a[i].saturating_add(c);
                 }
             }
             (Cells::Sparse(a), Cells::Sparse(b)) => {
-                for (&i, &c) in b {
-                    let x = a.entry(i).or_insert(0);
+                for (i, c) in b.iter() {
+                    let x = a.entry(i);
                     *x = x.saturating_add(c);
                 }
                 self.settle();
@@ -328,7 +325,7 @@ impl CountMin {
                 v.clear();
                 v.extend_from_slice(b);
                 if let Cells::Sparse(a) = &self.cells {
-                    for (&i, &c) in a.iter() {
+                    for (i, c) in a.iter() {
                         v[i] = v[i].saturating_add(c);
                     }
                 }
@@ -351,10 +348,7 @@ impl CountMin {
                 // A sketch that filled its map last time likely will again:
                 // the map is made at its full size once, not grown by
                 // rehashing (its peak is what it was before the switch).
-                self.cells = Cells::Sparse(HashMap::with_capacity_and_hasher(
-                    self.sparse_limit() + 1,
-                    foldhash::fast::FixedState::with_seed(self.seed),
-                ));
+                self.cells = Cells::Sparse(SparseCells::with_capacity(self.sparse_limit() + 1));
             }
         }
     }
@@ -433,7 +427,7 @@ fn index_in(width: usize, hash: u64, row: usize) -> usize {
 /// only to the new minimum; plain update adds to each.
 #[inline(always)]
 fn raise(m: &mut SparseCells, idx: &[usize], weight: u64, conservative: bool) {
-    let get = |m: &SparseCells, i: usize| m.get(&i).copied().unwrap_or(0);
+    let get = |m: &SparseCells, i: usize| m.get(i);
     if conservative {
         // Each cell looked up once: the values are kept for the raise.
         let mut was = [0u64; MAX_DEPTH];
@@ -446,12 +440,12 @@ fn raise(m: &mut SparseCells, idx: &[usize], weight: u64, conservative: bool) {
         for (&w, &i) in was.iter().zip(idx) {
             // Counters never fall, so no zero is ever stored.
             if w < target {
-                m.insert(i, target);
+                m.set(i, target);
             }
         }
     } else if weight > 0 {
         for &i in idx {
-            let c = m.entry(i).or_insert(0);
+            let c = m.entry(i);
             *c = c.saturating_add(weight);
         }
     }
