@@ -16,9 +16,12 @@ use crate::handshake::ServiceTable;
 /// are indexed by what they rank: `s[Rank::SrcBytes]`, `s[PortRank::DportBytes]`.
 #[derive(Debug, Clone)]
 pub struct ShardSketches {
-    addr: [SpaceSaving<u128>; Rank::ALL.len()],
-    pairs: [SpaceSaving<(u128, u128)>; PairRank::ALL.len()],
-    ports: [SpaceSaving<u64>; PortRank::ALL.len()],
+    // Boxed: a shard's sketches travel by value (pool, worker, merging
+    // thread, window ring) several times an epoch, and the sixteen
+    // rankings were most of their inline size (920 bytes with them boxed).
+    addr: Box<[SpaceSaving<u128>; Rank::ALL.len()]>,
+    pairs: Box<[SpaceSaving<(u128, u128)>; PairRank::ALL.len()]>,
+    ports: Box<[SpaceSaving<u64>; PortRank::ALL.len()]>,
     /// Bytes per source address and prefix.
     pub cm_src: CountMin,
     /// Bytes per destination address and prefix.
@@ -81,9 +84,9 @@ impl ShardSketches {
         // HLLs, so they are hashed as DataSketches hashes address text.
         let ds_hll = || HyperLogLog::new_datasketches(b.hll_p).expect("budget sizes are valid");
         ShardSketches {
-            addr: rankings(b.hh_capacity),
-            pairs: rankings(b.hh_capacity),
-            ports: rankings(b.hh_capacity),
+            addr: Box::new(rankings(b.hh_capacity)),
+            pairs: Box::new(rankings(b.hh_capacity)),
+            ports: Box::new(rankings(b.hh_capacity)),
             cm_src: cm(),
             cm_dst: cm(),
             hll_src: ds_hll(),
@@ -147,7 +150,7 @@ impl ShardSketches {
 
     /// Merges another shard's sketches (same shard, another epoch).
     pub fn merge(&mut self, o: &ShardSketches) {
-        for (mine, theirs) in self.addr[..Rank::ADDRESSES].iter_mut().zip(&o.addr) {
+        for (mine, theirs) in self.addr[..Rank::ADDRESSES].iter_mut().zip(o.addr.iter()) {
             let ok = mine.merge(theirs);
             debug_assert!(ok.is_ok(), "shards of one engine always merge");
         }
@@ -162,8 +165,18 @@ impl ShardSketches {
             .iter_mut()
             .zip(&o.addr[Rank::ADDRESSES..])
             .map(|(m, t)| m.merge(t))
-            .chain(self.pairs.iter_mut().zip(&o.pairs).map(|(m, t)| m.merge(t)))
-            .chain(self.ports.iter_mut().zip(&o.ports).map(|(m, t)| m.merge(t)))
+            .chain(
+                self.pairs
+                    .iter_mut()
+                    .zip(o.pairs.iter())
+                    .map(|(m, t)| m.merge(t)),
+            )
+            .chain(
+                self.ports
+                    .iter_mut()
+                    .zip(o.ports.iter())
+                    .map(|(m, t)| m.merge(t)),
+            )
             .fold(true, |all, r| all & r.is_ok());
         let ok = [
             self.cm_src.merge(&o.cm_src),
@@ -219,5 +232,18 @@ impl DstDistinct {
             sources: h(),
             flows: h(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shards_sketches_are_cheap_to_move() {
+        // They move by value several times an epoch: the rankings (most
+        // of the size) are boxed.
+        let n = std::mem::size_of::<ShardSketches>();
+        assert!(n <= 1024, "ShardSketches is {n} bytes inline");
     }
 }

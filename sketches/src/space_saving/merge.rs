@@ -2,6 +2,8 @@
 //! summaries"): the combined stream's guarantees, cheaply when the smaller
 //! side is not full.
 
+use std::collections::hash_map::Entry;
+
 use super::SpaceSaving;
 use crate::hash::SketchKey;
 use crate::SketchError;
@@ -34,20 +36,20 @@ impl<K: SketchKey> SpaceSaving<K> {
             let floor = self.max_error();
             for s in 0..other.keys.len() {
                 let (k, c, e) = (other.keys[s], other.counts[s], other.errors[s]);
-                match self.index.get(&k) {
-                    Some(&slot) => {
-                        let m = slot as usize;
+                let n = self.keys.len() as u32;
+                match self.index.entry(k) {
+                    Entry::Occupied(o) => {
+                        let m = *o.get() as usize;
                         self.counts[m] = self.counts[m].saturating_add(c);
                         self.errors[m] = self.errors[m].saturating_add(e);
                     }
-                    None => {
-                        let n = self.keys.len() as u32;
+                    Entry::Vacant(v) => {
+                        v.insert(n);
                         self.keys.push(k);
                         self.counts.push(c.saturating_add(floor));
                         self.errors.push(e.saturating_add(floor));
                         self.heap.push(n);
                         self.pos.push(n);
-                        self.index.insert(k, n);
                     }
                 }
             }
@@ -98,23 +100,27 @@ impl<K: SketchKey> SpaceSaving<K> {
     /// began: a key this merge already evicted may have counted up to it.
     fn add_merged(&mut self, key: K, count: u64, error: u64) {
         let min_self = self.max_error();
-        if let Some(&slot) = self.index.get(&key) {
-            let s = slot as usize;
-            self.counts[s] = self.counts[s].saturating_add(count);
-            self.errors[s] = self.errors[s].saturating_add(error);
-            self.raised(s);
-            return;
-        }
         let (c, e) = (
             count.saturating_add(min_self),
             error.saturating_add(min_self),
         );
-        if self.keys.len() < self.capacity {
-            self.push_slot(key, c, e);
-        } else if c > self.counts[self.heap[0] as usize] {
-            // Full: the newcomer replaces the smallest only if it is larger.
-            self.replace_min(key, c, e);
-        }
+        let s = match self.index.entry(key) {
+            Entry::Occupied(o) => *o.get() as usize,
+            Entry::Vacant(v) if self.keys.len() < self.capacity => {
+                v.insert(self.keys.len() as u32);
+                return self.push_vacant(key, c, e);
+            }
+            Entry::Vacant(_) => {
+                if c > self.counts[self.heap[0] as usize] {
+                    // Full: the newcomer replaces the smallest only if it is larger.
+                    self.replace_min(key, c, e);
+                }
+                return;
+            }
+        };
+        self.counts[s] = self.counts[s].saturating_add(count);
+        self.errors[s] = self.errors[s].saturating_add(error);
+        self.raised(s);
     }
 }
 

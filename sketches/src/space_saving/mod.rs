@@ -1,13 +1,14 @@
 //! Space-Saving weighted heavy hitters with per-item bounds.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
 use crate::codec::{Decoder, Encoder, Kind};
 use crate::hash::SketchKey;
 use crate::SketchError;
 
 mod merge;
+mod top;
 
 type FixedMap<K> = HashMap<K, u32, foldhash::fast::FixedState>;
 
@@ -143,20 +144,24 @@ impl<K: SketchKey> SpaceSaving<K> {
     #[inline]
     pub fn update_evicting(&mut self, key: K, weight: u64) -> Option<K> {
         self.total = self.total.saturating_add(weight);
-        if let Some(&slot) = self.index.get(&key) {
-            let s = slot as usize;
-            self.counts[s] = self.counts[s].saturating_add(weight);
-            self.raised(s);
-            return None;
-        }
         // A newcomer inherits, as error, the most it can have weighed
         // before: nothing, the minimum count when full, or the floor.
         let inherited = self.max_error();
-        if self.keys.len() < self.capacity {
-            self.push_slot(key, weight.saturating_add(inherited), inherited);
-            return None;
-        }
-        Some(self.replace_min(key, inherited.saturating_add(weight), inherited))
+        let s = match self.index.entry(key) {
+            Entry::Occupied(o) => *o.get() as usize,
+            Entry::Vacant(v) if self.keys.len() < self.capacity => {
+                // One hash and probe for a newcomer that fits.
+                v.insert(self.keys.len() as u32);
+                self.push_vacant(key, weight.saturating_add(inherited), inherited);
+                return None;
+            }
+            Entry::Vacant(_) => {
+                return Some(self.replace_min(key, inherited.saturating_add(weight), inherited));
+            }
+        };
+        self.counts[s] = self.counts[s].saturating_add(weight);
+        self.raised(s);
+        None
     }
 
     /// Adds a batch of weighted updates, each key at most once (one
@@ -207,13 +212,18 @@ impl<K: SketchKey> SpaceSaving<K> {
 
     /// Monitors a new key in a free slot.
     fn push_slot(&mut self, key: K, count: u64, error: u64) {
+        self.index.insert(key, self.keys.len() as u32);
+        self.push_vacant(key, count, error);
+    }
+
+    /// Fills the next free slot with a key the index already maps to it.
+    fn push_vacant(&mut self, key: K, count: u64, error: u64) {
         let s = self.keys.len();
         self.keys.push(key);
         self.counts.push(count);
         self.errors.push(error);
         self.heap.push(s as u32);
         self.pos.push(s as u32);
-        self.index.insert(key, s as u32);
         if self.keys.len() == self.capacity {
             self.heapify();
         }
@@ -325,42 +335,6 @@ impl<K: SketchKey> SpaceSaving<K> {
         })
     }
 
-    /// The `n` largest monitored keys by count, ties broken by key so the
-    /// order is deterministic.
-    pub fn top(&self, n: usize) -> Vec<HeavyHitter<K>> {
-        let order = order::<K>;
-        if n == 0 {
-            return Vec::new();
-        }
-        if n.saturating_mul(8) < self.keys.len() {
-            // A few of many (detection's candidates, a report's top 10 of
-            // each shard): one pass keeping the best `n` in a heap whose
-            // root is the worst kept, instead of collecting every key.
-            let mut best: BinaryHeap<Ranked<K>> = BinaryHeap::with_capacity(n + 1);
-            for h in self.iter() {
-                if best.len() < n {
-                    best.push(Ranked(h));
-                } else if let Some(mut worst) = best.peek_mut() {
-                    if order(&h, &worst.0) == Ordering::Less {
-                        *worst = Ranked(h);
-                    }
-                }
-            }
-            let mut v: Vec<HeavyHitter<K>> = best.into_iter().map(|r| r.0).collect();
-            v.sort_unstable_by(order);
-            return v;
-        }
-        let mut v: Vec<HeavyHitter<K>> = self.iter().collect();
-        // The order is total (keys are distinct), so selecting the first
-        // `n` and sorting only them gives exactly the full sort's prefix.
-        if n < v.len() {
-            v.select_nth_unstable_by(n - 1, order);
-            v.truncate(n);
-        }
-        v.sort_unstable_by(order);
-        v
-    }
-
     /// Forgets every key, keeping the capacity.
     pub fn clear(&mut self) {
         self.total = 0;
@@ -441,39 +415,6 @@ impl<K: SketchKey> SpaceSaving<K> {
     }
 }
 
-/// The order of [`SpaceSaving::top`]: upper bound, then lower bound (both
-/// descending), then key: total, since keys are distinct.
-fn order<K: SketchKey>(a: &HeavyHitter<K>, b: &HeavyHitter<K>) -> Ordering {
-    b.upper
-        .cmp(&a.upper)
-        .then(b.lower.cmp(&a.lower))
-        .then(a.key.cmp(&b.key))
-}
-
-/// A heavy hitter ordered by [`order`]: in a max-heap the root is the
-/// last in that order, the worst kept.
-struct Ranked<K>(HeavyHitter<K>);
-
-impl<K: SketchKey> Ord for Ranked<K> {
-    fn cmp(&self, o: &Self) -> Ordering {
-        order(&self.0, &o.0)
-    }
-}
-
-impl<K: SketchKey> PartialOrd for Ranked<K> {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-impl<K: SketchKey> PartialEq for Ranked<K> {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
-}
-
-impl<K: SketchKey> Eq for Ranked<K> {}
-
 impl<K: SketchKey> PartialEq for SpaceSaving<K> {
     fn eq(&self, other: &Self) -> bool {
         self.to_bytes() == other.to_bytes()
@@ -483,20 +424,6 @@ impl<K: SketchKey> PartialEq for SpaceSaving<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_few_of_many_are_the_full_orders_first() {
-        let mut s = SpaceSaving::<u64>::new(500, 3).unwrap();
-        for k in 0..700u64 {
-            // Many ties: counts repeat every 50 keys.
-            s.update(k, k % 50 + 1);
-        }
-        let mut all: Vec<HeavyHitter<u64>> = s.iter().collect();
-        all.sort_unstable_by(order);
-        for n in [0, 1, 3, 10, 62, 63, 499, 500, 900] {
-            assert_eq!(s.top(n), all[..n.min(all.len())], "top {n}");
-        }
-    }
 
     #[test]
     fn the_heap_built_when_the_last_slot_fills_evicts_the_smallest_count() {
