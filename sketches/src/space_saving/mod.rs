@@ -87,6 +87,33 @@ impl<K: SketchKey> SpaceSaving<K> {
         })
     }
 
+    /// A summary of `capacity` counters holding `items` as `(key, count,
+    /// error)` (distinct keys, `error <= count`, at most `capacity` of
+    /// them) over a stream of weight `total`, where a key not among them
+    /// weighed at most `floor`: how a summary kept in another form (the
+    /// run total's frequent-items maps) becomes one.
+    pub fn with_items(
+        capacity: usize,
+        seed: u64,
+        items: &[(K, u64, u64)],
+        total: u64,
+        floor: u64,
+    ) -> Result<SpaceSaving<K>, SketchError> {
+        let mut ss = SpaceSaving::new(capacity, seed)?;
+        if items.len() > capacity || items.iter().any(|&(_, c, e)| e > c) {
+            return Err(SketchError::InvalidParameter(format!(
+                "{} items for {capacity} counters, or an error over its count",
+                items.len()
+            )));
+        }
+        ss.rebuild(items, total);
+        if ss.index.len() != items.len() {
+            return Err(SketchError::InvalidParameter("duplicate keys".into()));
+        }
+        ss.floor = floor;
+        Ok(ss)
+    }
+
     /// Bytes one monitored key costs (key, count, error, heap and index
     /// entries, map overhead).
     pub fn bytes_per_counter() -> usize {

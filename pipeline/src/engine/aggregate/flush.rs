@@ -58,7 +58,20 @@ impl<K: Copy + PartialEq, V: Default> AggMap<K, V> {
         let n = 2 * self.slots.len();
         self.slots.clear();
         self.slots.resize(n, 0);
-        let mask = n - 1;
+        self.reindex();
+    }
+
+    /// Keeps the items `keep` says to (it may change their sums), in
+    /// order, keeping the storage.
+    pub fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
+        self.items.retain_mut(|(_, _, v)| keep(v));
+        self.slots.fill(0);
+        self.reindex();
+    }
+
+    /// Puts every item in the (empty) slots.
+    fn reindex(&mut self) {
+        let mask = self.slots.len() - 1;
         for (idx, item) in self.items.iter().enumerate() {
             let mut i = (item.1 >> 32) as usize & mask;
             while self.slots[i] != 0 {
