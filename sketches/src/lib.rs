@@ -37,4 +37,4 @@ pub use count_min::CountMin;
 pub use error::SketchError;
 pub use estimate::Estimate;
 pub use hll::{Coupon, Hashing, HyperLogLog};
-pub use space_saving::{HeavyHitter, SpaceSaving};
+pub use space_saving::{top_of, HeavyHitter, SpaceSaving};

@@ -105,15 +105,11 @@ impl Summary {
 
     /// The `k` largest keys of a counter as `(key, lower, upper)`.
     pub fn counter_top(&self, c: Counter, k: usize) -> Vec<(Ip, u64, u64)> {
-        let mut all: Vec<(Ip, u64, u64)> = self
-            .shards
-            .iter()
-            .flat_map(|s| Self::counter_sketch(s, c).top(k))
+        // By upper, then lower bound, then key: one pass over the shards.
+        sketches::top_of(self.shards.iter().map(|s| Self::counter_sketch(s, c)), k)
+            .into_iter()
             .map(|h| (Ip(h.key), h.lower, h.upper))
-            .collect();
-        all.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0 .0.cmp(&b.0 .0)));
-        all.truncate(k);
-        all
+            .collect()
     }
 
     /// The `k` addresses with the most SYNs received, SYN-ACKs sent or RSTs

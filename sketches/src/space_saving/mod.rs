@@ -10,6 +10,8 @@ use crate::SketchError;
 mod merge;
 mod top;
 
+pub use top::top_of;
+
 type FixedMap<K> = HashMap<K, u32, foldhash::fast::FixedState>;
 
 /// One reported heavy hitter: `lower <= truth <= upper`, always.

@@ -15,22 +15,10 @@ impl<K: SketchKey> SpaceSaving<K> {
             return Vec::new();
         }
         if n.saturating_mul(8) < self.keys.len() {
-            // A few of many (detection's candidates, a report's top 10 of
-            // each shard): one pass keeping the best `n` in a heap whose
-            // root is the worst kept, instead of collecting every key.
-            let mut best: BinaryHeap<Ranked<K>> = BinaryHeap::with_capacity(n + 1);
-            for h in self.iter() {
-                if best.len() < n {
-                    best.push(Ranked(h));
-                } else if let Some(mut worst) = best.peek_mut() {
-                    if order(&h, &worst.0) == Ordering::Less {
-                        *worst = Ranked(h);
-                    }
-                }
-            }
-            let mut v: Vec<HeavyHitter<K>> = best.into_iter().map(|r| r.0).collect();
-            v.sort_unstable_by(order);
-            return v;
+            // A few of many (a report's top 10 of each shard): one pass
+            // keeping the best `n` in a heap whose root is the worst kept,
+            // instead of collecting every key.
+            return top_of([self], n);
         }
         let mut v: Vec<HeavyHitter<K>> = self.iter().collect();
         // The order is total (keys are distinct), so selecting the first
@@ -42,6 +30,34 @@ impl<K: SketchKey> SpaceSaving<K> {
         v.sort_unstable_by(order);
         v
     }
+}
+
+/// The `n` largest keys over several summaries (of disjoint keys: the
+/// shards of one stream), in [`SpaceSaving::top`]'s order: what each
+/// one's `top(n)` merged and cut to `n` would give, in one pass over their
+/// keys with a heap of `n`.
+pub fn top_of<'a, K: SketchKey + 'a>(
+    summaries: impl IntoIterator<Item = &'a SpaceSaving<K>>,
+    n: usize,
+) -> Vec<HeavyHitter<K>> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut best: BinaryHeap<Ranked<K>> = BinaryHeap::with_capacity(n + 1);
+    for s in summaries {
+        for h in s.iter() {
+            if best.len() < n {
+                best.push(Ranked(h));
+            } else if let Some(mut worst) = best.peek_mut() {
+                if order(&h, &worst.0) == Ordering::Less {
+                    *worst = Ranked(h);
+                }
+            }
+        }
+    }
+    let mut v: Vec<HeavyHitter<K>> = best.into_iter().map(|r| r.0).collect();
+    v.sort_unstable_by(order);
+    v
 }
 
 /// The order of [`SpaceSaving::top`]: upper bound, then lower bound (both
@@ -92,6 +108,17 @@ mod tests {
         all.sort_unstable_by(order);
         for n in [0, 1, 3, 10, 62, 63, 499, 500, 900] {
             assert_eq!(s.top(n), all[..n.min(all.len())], "top {n}");
+        }
+        // Over several summaries: their tops merged and cut.
+        let mut t = SpaceSaving::<u64>::new(100, 3).unwrap();
+        for k in 1000..1080u64 {
+            t.update(k, k % 70 + 1);
+        }
+        for n in [0, 1, 5, 40, 1000] {
+            let mut both: Vec<HeavyHitter<u64>> = s.top(n).into_iter().chain(t.top(n)).collect();
+            both.sort_unstable_by(order);
+            both.truncate(n);
+            assert_eq!(top_of([&s, &t], n), both, "top {n} of two");
         }
     }
 }
