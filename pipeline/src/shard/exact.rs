@@ -1,14 +1,13 @@
 //! The run total's address rankings, summed exactly while they fit: a
-//! worker adds every flush's source and destination sums to maps per
-//! owned shard (one probe per key and metric, no heap), and only at the end
+//! worker adds every flush's source and destination sums to a map per
+//! owned shard and family (one probe per key, no heap), and only at the end
 //! of the run are they loaded into the total's rankings. Where a shard's
-//! addresses outgrow its rankings, each map is a frequent-items summary
-//! (Misra-Gries with a batched purge: past 1.5 times the capacity, every
-//! count drops by the `capacity + 1`-th largest and those at zero go, the
-//! drop added to an offset), so a spoofed flood costs a probe per source
-//! instead of a
-//! Space-Saving eviction; the rankings then carry the offset as each key's
-//! error and as the bound of keys not held.
+//! addresses outgrow its rankings, the map splits into a frequent-items
+//! summary per metric (Misra-Gries with a batched purge: past 1.5 times the
+//! capacity, every count drops by the `capacity + 1`-th largest and those
+//! at zero go, the drop added to an offset), so a spoofed flood costs a
+//! probe per source instead of a Space-Saving eviction; the rankings then
+//! carry the offset as each key's error and as the bound of keys not held.
 
 use sketches::hash::DEFAULT_SEED;
 use sketches::SpaceSaving;
@@ -90,16 +89,94 @@ impl Frequent {
     }
 }
 
-/// One shard's maps: source bytes and packets, destination bytes and
-/// packets, in the order of `RANKS`.
-type Maps = [Frequent; 4];
+/// Bytes and packets of one address.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    bytes: u64,
+    packets: u64,
+}
 
-/// The total's rankings the maps become.
-const RANKS: [Rank; 4] = [
-    Rank::SrcBytes,
-    Rank::SrcPackets,
-    Rank::DstBytes,
-    Rank::DstPackets,
+/// One address family of one shard: both metrics in one map (one probe a
+/// key) while the addresses are few enough to be exact; past 1.5 times the
+/// capacity, a frequent-items map per metric.
+#[derive(Debug)]
+enum Family {
+    Exact(AggMap<u128, Run>, Run),
+    Frequent(Box<[Frequent; 2]>),
+}
+
+impl Family {
+    #[inline]
+    fn add(&mut self, key: u128, hash: u64, w: Run, capacity: usize) {
+        match self {
+            Family::Exact(m, total) => {
+                total.bytes = total.bytes.saturating_add(w.bytes);
+                total.packets = total.packets.saturating_add(w.packets);
+                let r = m.entry(key, hash);
+                r.bytes = r.bytes.saturating_add(w.bytes);
+                r.packets = r.packets.saturating_add(w.packets);
+                if m.items.len() > capacity + capacity / 2 {
+                    self.split();
+                }
+            }
+            Family::Frequent(f) => {
+                f[0].add(key, hash, w.bytes, capacity);
+                f[1].add(key, hash, w.packets, capacity);
+            }
+        }
+    }
+
+    /// From one exact map to a frequent-items map per metric.
+    #[cold]
+    fn split(&mut self) {
+        let Family::Exact(m, total) = self else {
+            return;
+        };
+        let mut f = [Frequent::new(), Frequent::new()];
+        f[0].total = total.bytes;
+        f[1].total = total.packets;
+        for &(k, h, r) in &m.items {
+            *f[0].counts.entry(k, h) = r.bytes;
+            *f[1].counts.entry(k, h) = r.packets;
+        }
+        *self = Family::Frequent(Box::new(f));
+    }
+
+    /// The bytes and packets rankings of `capacity` counters.
+    fn into_rankings(mut self, capacity: usize) -> [SpaceSaving<u128>; 2] {
+        if let Family::Exact(m, _) = &self {
+            if m.items.len() > capacity {
+                self.split();
+            }
+        }
+        match self {
+            Family::Exact(m, total) => {
+                let ranking = |w: fn(&Run) -> u64, t: u64| {
+                    let items: Vec<(u128, u64, u64)> =
+                        m.items.iter().map(|(k, _, r)| (*k, w(r), 0)).collect();
+                    SpaceSaving::with_items(capacity, DEFAULT_SEED, &items, t, 0)
+                        .expect("at most capacity distinct keys")
+                };
+                [
+                    ranking(|r| r.bytes, total.bytes),
+                    ranking(|r| r.packets, total.packets),
+                ]
+            }
+            Family::Frequent(f) => {
+                let [b, p] = *f;
+                [b.into_ranking(capacity), p.into_ranking(capacity)]
+            }
+        }
+    }
+}
+
+/// One shard's families: sources, destinations.
+type Maps = [Family; 2];
+
+/// The total's rankings the families become: bytes, packets of each.
+const RANKS: [[Rank; 2]; 2] = [
+    [Rank::SrcBytes, Rank::SrcPackets],
+    [Rank::DstBytes, Rank::DstPackets],
 ];
 
 /// The exact (or frequent-items) per-address sums of a worker's owned
@@ -118,14 +195,12 @@ impl ExactAddresses {
     /// Empty sums for the shards of `total`, whose rankings hold
     /// `capacity` addresses each.
     pub fn new(total: &OwnedShards, capacity: usize) -> ExactAddresses {
+        let family = || Family::Exact(AggMap::new(), Run::default());
         ExactAddresses {
             maps: total
                 .shards
                 .iter()
-                .map(|s| {
-                    s.as_ref()
-                        .map(|_| Box::new(std::array::from_fn(|_| Frequent::new())))
-                })
+                .map(|s| s.as_ref().map(|_| Box::new([family(), family()])))
                 .collect(),
             capacity,
             owner: total.owner(),
@@ -135,17 +210,23 @@ impl ExactAddresses {
 
     /// Adds a flush's address sums of the owned shards.
     pub fn add(&mut self, f: &Flush) {
-        let limit = self.capacity;
+        let cap = self.capacity;
         for &(addr, h, v) in &f.src.items {
             if let Some(m) = self.owned(h) {
-                m[0].add(addr, h, v.bytes, limit);
-                m[1].add(addr, h, v.packets, limit);
+                let w = Run {
+                    bytes: v.bytes,
+                    packets: v.packets,
+                };
+                m[0].add(addr, h, w, cap);
             }
         }
         for &(addr, h, v) in &f.dst.items {
             if let Some(m) = self.owned(h) {
-                m[2].add(addr, h, v.bytes, limit);
-                m[3].add(addr, h, v.packets, limit);
+                let w = Run {
+                    bytes: v.bytes,
+                    packets: v.packets,
+                };
+                m[1].add(addr, h, w, cap);
             }
         }
     }
@@ -167,8 +248,10 @@ impl ExactAddresses {
             let (Some(maps), Some(sk)) = (maps, total.shards[s].as_mut()) else {
                 continue;
             };
-            for (m, r) in (*maps).into_iter().zip(RANKS) {
-                sk[r] = m.into_ranking(self.capacity);
+            for (family, ranks) in (*maps).into_iter().zip(RANKS) {
+                let [b, p] = family.into_rankings(self.capacity);
+                sk[ranks[0]] = b;
+                sk[ranks[1]] = p;
             }
         }
     }
@@ -220,6 +303,7 @@ mod tests {
                 shards[s] = Some(
                     RANKS
                         .iter()
+                        .flatten()
                         .map(|&r| sk[r].to_bytes())
                         .collect::<Vec<_>>()
                         .concat(),
@@ -246,7 +330,10 @@ mod tests {
             for x in &f {
                 e.add(x);
             }
-            let purged = e.maps.iter().flatten().any(|m| m[0].offset > 0);
+            let purged = e.maps.iter().flatten().any(|m| match &m[0] {
+                Family::Frequent(f) => f[0].offset > 0,
+                Family::Exact(..) => false,
+            });
             assert_eq!(purged, !exact, "{keys} keys over {cap} counters a shard");
             e.finish(&mut total);
             for k in (0..keys).step_by(if exact { 1 } else { 41 }) {
