@@ -210,23 +210,22 @@ impl ExactAddresses {
 
     /// Adds a flush's address sums of the owned shards.
     pub fn add(&mut self, f: &Flush) {
+        self.add_family(0, &f.src.items, |v| (v.bytes, v.packets));
+        self.add_family(1, &f.dst.items, |v| (v.bytes, v.packets));
+    }
+
+    /// Adds one family's items (`sums` gives bytes and packets).
+    fn add_family<V>(
+        &mut self,
+        family: usize,
+        items: &[(u128, u64, V)],
+        sums: impl Fn(&V) -> (u64, u64),
+    ) {
         let cap = self.capacity;
-        for &(addr, h, v) in &f.src.items {
-            if let Some(m) = self.owned(h) {
-                let w = Run {
-                    bytes: v.bytes,
-                    packets: v.packets,
-                };
-                m[0].add(addr, h, w, cap);
-            }
-        }
-        for &(addr, h, v) in &f.dst.items {
-            if let Some(m) = self.owned(h) {
-                let w = Run {
-                    bytes: v.bytes,
-                    packets: v.packets,
-                };
-                m[1].add(addr, h, w, cap);
+        for (addr, h, v) in items {
+            if let Some(m) = self.owned(*h) {
+                let (bytes, packets) = sums(v);
+                m[family].add(*addr, *h, Run { bytes, packets }, cap);
             }
         }
     }
