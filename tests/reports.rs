@@ -533,10 +533,12 @@ fn long_work_shows_progress_on_a_terminal() {
     );
     let dir = TempDir::new("progress-replay");
     let file = trace(&dir, 30);
-    // A stream of unknown length: a spinner with the bytes read.
+    // A stream of unknown length: a spinner with the bytes read. At 5x
+    // the 30 s trace takes 6 s, so the spinner is still up when the pane
+    // is read (at 20x the replay could end, and the bar clear, by then).
     let pane = on_a_terminal(
         "stdin",
-        &format!("replay --no-pin --speed 20 - < {}", file.display()),
+        &format!("replay --no-pin --speed 5 - < {}", file.display()),
         Duration::from_secs(2),
     );
     assert!(pane.contains("read ("), "replay of stdin:\n{pane}");
