@@ -52,7 +52,7 @@ impl Frequent {
         self.total = self.total.saturating_add(w);
         let c = self.counts.entry(key, hash);
         *c = c.saturating_add(w);
-        if self.counts.items.len() > capacity + capacity / 2 {
+        if over(self.counts.items.len(), capacity) {
             self.purge_to(capacity);
         }
     }
@@ -89,6 +89,12 @@ impl Frequent {
     }
 }
 
+/// Whether a map of `len` keys is past 1.5 times `capacity`: where an
+/// exact map splits and a frequent-items map purges.
+fn over(len: usize, capacity: usize) -> bool {
+    len > capacity + capacity / 2
+}
+
 /// Bytes and packets of one address.
 #[derive(Debug, Clone, Copy, Default)]
 struct Run {
@@ -115,7 +121,7 @@ impl Family {
                 let r = m.entry(key, hash);
                 r.bytes = r.bytes.saturating_add(w.bytes);
                 r.packets = r.packets.saturating_add(w.packets);
-                if m.items.len() > capacity + capacity / 2 {
+                if over(m.items.len(), capacity) {
                     self.split();
                 }
             }
@@ -142,31 +148,16 @@ impl Family {
         *self = Family::Frequent(Box::new(f));
     }
 
-    /// The bytes and packets rankings of `capacity` counters.
+    /// The bytes and packets rankings of `capacity` counters (exact sums
+    /// become frequent-items maps with no offset: errors 0, nothing purged
+    /// unless over `capacity`).
     fn into_rankings(mut self, capacity: usize) -> [SpaceSaving<u128>; 2] {
-        if let Family::Exact(m, _) = &self {
-            if m.items.len() > capacity {
-                self.split();
-            }
-        }
-        match self {
-            Family::Exact(m, total) => {
-                let ranking = |w: fn(&Run) -> u64, t: u64| {
-                    let items: Vec<(u128, u64, u64)> =
-                        m.items.iter().map(|(k, _, r)| (*k, w(r), 0)).collect();
-                    SpaceSaving::with_items(capacity, DEFAULT_SEED, &items, t, 0)
-                        .expect("at most capacity distinct keys")
-                };
-                [
-                    ranking(|r| r.bytes, total.bytes),
-                    ranking(|r| r.packets, total.packets),
-                ]
-            }
-            Family::Frequent(f) => {
-                let [b, p] = *f;
-                [b.into_ranking(capacity), p.into_ranking(capacity)]
-            }
-        }
+        self.split();
+        let Family::Frequent(f) = self else {
+            unreachable!("just split")
+        };
+        let [b, p] = *f;
+        [b.into_ranking(capacity), p.into_ranking(capacity)]
     }
 }
 
