@@ -328,7 +328,15 @@ impl HyperLogLog {
     pub fn clear(&mut self) {
         match &mut self.repr {
             Repr::Sparse { slots, len } => {
-                slots.fill(0);
+                // A table grown by one busy stretch and reused for quiet
+                // ones shrinks to twice what it held this time, so that
+                // clearing and merging it cost its coupons, not its peak.
+                let fit = (2 * *len).next_power_of_two().max(8);
+                if slots.len() > 4 * fit {
+                    *slots = vec![0; fit];
+                } else {
+                    slots.fill(0);
+                }
                 *len = 0;
             }
             Repr::Dense(_) => {

@@ -386,3 +386,35 @@ fn count_min_switches_to_the_array_at_a_sixteenth_of_its_cells() {
     assert!(!quiet.is_sparse());
     assert_eq!(quiet, cm);
 }
+
+#[test]
+fn sketches_reused_across_busy_and_quiet_epochs_answer_as_fresh_ones() {
+    // Reset and clear keep (and shrink) storage across uses: whatever a
+    // sketch held before, its answers are those of a new one.
+    let mut cm = CountMin::with_shape(1024, 4, SEED).unwrap();
+    let mut hll = HyperLogLog::new(14, SEED).unwrap();
+    for (round, n) in [5_000u64, 3, 2_000, 40, 0, 9_000, 1]
+        .into_iter()
+        .enumerate()
+    {
+        cm.reset();
+        hll.clear();
+        let mut fresh_cm = CountMin::with_shape(1024, 4, SEED).unwrap();
+        let mut fresh_hll = HyperLogLog::new(14, SEED).unwrap();
+        for k in 0..n {
+            let h = hash_u64(k * 7 + round as u64, SEED);
+            cm.update(h, k % 5 + 1);
+            fresh_cm.update(h, k % 5 + 1);
+            hll.update(h);
+            fresh_hll.update(h);
+        }
+        assert_eq!(cm, fresh_cm, "round {round}");
+        assert_eq!(cm.is_sparse(), fresh_cm.is_sparse(), "round {round}");
+        assert_eq!(hll.estimate(), fresh_hll.estimate(), "round {round}");
+        let mut a = HyperLogLog::new(14, SEED).unwrap();
+        let mut b = HyperLogLog::new(14, SEED).unwrap();
+        a.merge(&hll).unwrap();
+        b.merge(&fresh_hll).unwrap();
+        assert_eq!(a.estimate(), b.estimate(), "round {round}");
+    }
+}

@@ -50,6 +50,9 @@ pub struct CountMin {
     /// going dense again reuses its pages instead of faulting in new ones.
     /// Not part of the sketch's value: never compared, cloned or encoded.
     spare: Vec<u64>,
+    /// The map of an earlier life, kept (uncleared) while the array is in
+    /// use, so that going back to the map reuses its storage too.
+    spare_cells: SparseCells,
 }
 
 impl Clone for CountMin {
@@ -62,6 +65,7 @@ impl Clone for CountMin {
             total: self.total,
             cells: self.cells.clone(),
             spare: Vec::new(),
+            spare_cells: SparseCells::default(),
         }
     }
 }
@@ -114,6 +118,7 @@ impl CountMin {
             total: 0,
             cells: Cells::Sparse(SparseCells::default()),
             spare: Vec::new(),
+            spare_cells: SparseCells::default(),
         })
     }
 
@@ -140,7 +145,9 @@ impl CountMin {
             for (i, c) in m.iter() {
                 v[i] = c;
             }
-            self.cells = Cells::Dense(v);
+            if let Cells::Sparse(m) = std::mem::replace(&mut self.cells, Cells::Dense(v)) {
+                self.spare_cells = m;
+            }
         }
         match &mut self.cells {
             Cells::Dense(v) => v,
@@ -346,9 +353,16 @@ impl CountMin {
             Cells::Dense(v) => {
                 self.spare = std::mem::take(v);
                 // A sketch that filled its map last time likely will again:
-                // the map is made at its full size once, not grown by
-                // rehashing (its peak is what it was before the switch).
-                self.cells = Cells::Sparse(SparseCells::with_capacity(self.sparse_limit() + 1));
+                // the map it filled is reused (emptied), else one is made at
+                // its full size once, not grown by rehashing (its peak is
+                // what it was before the switch).
+                let mut m = std::mem::take(&mut self.spare_cells);
+                if m.capacity() > self.sparse_limit() {
+                    m.clear();
+                } else {
+                    m = SparseCells::with_capacity(self.sparse_limit() + 1);
+                }
+                self.cells = Cells::Sparse(m);
             }
         }
     }

@@ -26,6 +26,11 @@ impl SparseCells {
         }
     }
 
+    /// Cells it holds before its slots grow.
+    pub(super) fn capacity(&self) -> usize {
+        self.slots.len() / 2
+    }
+
     /// Cells held.
     pub(super) fn len(&self) -> usize {
         self.cells.len()
