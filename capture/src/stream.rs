@@ -44,10 +44,18 @@ impl ByteStream {
     /// input ended first; what is there stays readable through
     /// [`Self::available`]. Callers bound `n` (record and block size limits),
     /// so the buffer cannot be grown without limit by a lying length field.
+    #[inline]
     pub(crate) fn fill(&mut self, n: usize) -> io::Result<bool> {
         if self.end - self.pos >= n {
             return Ok(true);
         }
+        self.refill(n)
+    }
+
+    /// [`Self::fill`] when the buffer runs short: once per buffer, not per
+    /// record, so it stays out of the reader's loop.
+    #[inline(never)]
+    fn refill(&mut self, n: usize) -> io::Result<bool> {
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;

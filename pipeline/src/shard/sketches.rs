@@ -190,19 +190,34 @@ impl ShardSketches {
             ranked && ok.iter().all(Result::is_ok),
             "shards of one engine always merge"
         );
+        // Only destinations the merged ranking still tracks are kept: one
+        // it dropped is neither copied in nor (if held) kept, and a copy
+        // takes a spare's storage before any new.
+        let hh = &self.dst_sources_hh;
         for (k, h) in &o.dst_sources {
             match self.dst_sources.get_mut(k) {
                 Some(mine) => {
                     let _ = mine.sources.merge(&h.sources);
                     let _ = mine.flows.merge(&h.flows);
                 }
-                None => {
-                    self.dst_sources.insert(*k, h.clone());
+                None if hh.contains(k) => {
+                    let d = match self.spare_dst.pop() {
+                        Some(mut d) => {
+                            let _ = d.sources.merge(&h.sources);
+                            let _ = d.flows.merge(&h.flows);
+                            d
+                        }
+                        None => h.clone(),
+                    };
+                    self.dst_sources.insert(*k, d);
                 }
+                None => {}
             }
         }
-        let hh = &self.dst_sources_hh;
-        self.dst_sources.retain(|k, _| hh.contains(k));
+        let keep = self.budget.dst_sources_capacity;
+        for (_, d) in self.dst_sources.extract_if(|k, _| !hh.contains(k)) {
+            DstDistinct::spare(&mut self.spare_dst, keep, d);
+        }
         self.services.merge(&o.services);
     }
 }
