@@ -215,8 +215,15 @@ impl ShardSketches {
             }
         }
         let keep = self.budget.dst_sources_capacity;
-        for (_, d) in self.dst_sources.extract_if(|k, _| !hh.contains(k)) {
-            DstDistinct::spare(&mut self.spare_dst, keep, d);
+        // (Allocates only when some destination is dropped.)
+        let gone: Vec<u128> = (self.dst_sources.keys())
+            .filter(|k| !hh.contains(k))
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some(d) = self.dst_sources.remove(&k) {
+                DstDistinct::spare(&mut self.spare_dst, keep, d);
+            }
         }
         self.services.merge(&o.services);
     }
