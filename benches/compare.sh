@@ -9,7 +9,7 @@
 #   --markdown: the table as Markdown (what BENCHMARKS.md holds)
 #   --runs N: run each tool N times (default 3); the table shows medians
 # Tools that are not installed are skipped (Debian: tshark nfdump softflowd
-# pmacct). Exit status 1 if netsketch's top 10 disagrees with the exact one.
+# pmacct tcpdump). Exit status 1 if netsketch's top 10 disagrees with the exact one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 md=0 runs=3
@@ -60,6 +60,10 @@ if command -v nfpcapd > /dev/null; then
 fi
 if command -v softflowd > /dev/null; then
   run "softflowd -r (flow table only)" /dev/null softflowd -r "$trace" -n 127.0.0.1:9 -v 9 -d
+fi
+if command -v tcpdump > /dev/null; then
+  # The floor every capture tool stands on: reading the trace, nothing else.
+  run "tcpdump -r -w /dev/null (read only)" /dev/null tcpdump -r "$trace" -w /dev/null
 fi
 if command -v pmacctd > /dev/null; then
   # Append: each cache purge (the cache fills on many sources) writes what

@@ -124,8 +124,7 @@ impl ShardSketches {
     /// Starts tracking the distinct sources of `dst`, if not yet.
     pub(super) fn track_dst(&mut self, dst: u128) {
         if !self.dst_sources.contains_key(&dst) {
-            let p = self.budget.dst_sources_p;
-            let d = self.spare_dst.pop().unwrap_or_else(|| DstDistinct::new(p));
+            let d = DstDistinct::take(&mut self.spare_dst, self.budget.dst_sources_p);
             self.dst_sources.insert(dst, d);
         }
     }
@@ -196,19 +195,10 @@ impl ShardSketches {
         let hh = &self.dst_sources_hh;
         for (k, h) in &o.dst_sources {
             match self.dst_sources.get_mut(k) {
-                Some(mine) => {
-                    let _ = mine.sources.merge(&h.sources);
-                    let _ = mine.flows.merge(&h.flows);
-                }
+                Some(mine) => mine.merge(h),
                 None if hh.contains(k) => {
-                    let d = match self.spare_dst.pop() {
-                        Some(mut d) => {
-                            let _ = d.sources.merge(&h.sources);
-                            let _ = d.flows.merge(&h.flows);
-                            d
-                        }
-                        None => h.clone(),
-                    };
+                    let mut d = DstDistinct::take(&mut self.spare_dst, self.budget.dst_sources_p);
+                    d.merge(h);
                     self.dst_sources.insert(*k, d);
                 }
                 None => {}
@@ -246,6 +236,17 @@ impl DstDistinct {
             d.flows.clear();
             spare.push(d);
         }
+    }
+
+    /// An empty one of precision `p`: a spare if there is one.
+    fn take(spare: &mut Vec<DstDistinct>, p: u8) -> DstDistinct {
+        spare.pop().unwrap_or_else(|| DstDistinct::new(p))
+    }
+
+    /// Adds `o`'s sources and flows (same precision by construction).
+    fn merge(&mut self, o: &DstDistinct) {
+        let _ = self.sources.merge(&o.sources);
+        let _ = self.flows.merge(&o.flows);
     }
 
     fn new(p: u8) -> DstDistinct {

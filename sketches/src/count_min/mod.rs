@@ -145,13 +145,19 @@ impl CountMin {
             for (i, c) in m.iter() {
                 v[i] = c;
             }
-            if let Cells::Sparse(m) = std::mem::replace(&mut self.cells, Cells::Dense(v)) {
-                self.spare_cells = m;
-            }
+            self.go_dense(v);
         }
         match &mut self.cells {
             Cells::Dense(v) => v,
             Cells::Sparse(_) => unreachable!("just made dense"),
+        }
+    }
+
+    /// Holds the counters as the array `v` from now on, keeping the map
+    /// it held them in (uncleared) for the next reset.
+    fn go_dense(&mut self, v: Vec<u64>) {
+        if let Cells::Sparse(m) = std::mem::replace(&mut self.cells, Cells::Dense(v)) {
+            self.spare_cells = m;
         }
     }
 
@@ -336,7 +342,7 @@ impl CountMin {
                         v[i] = v[i].saturating_add(c);
                     }
                 }
-                self.cells = Cells::Dense(v);
+                self.go_dense(v);
             }
         }
         self.total = self.total.saturating_add(other.total);
