@@ -34,4 +34,4 @@ pub use source::LiveSource;
 pub use source::{
     wall_clock_ns, Backpressure, FileProblem, FileSource, Selected, Selector, Source,
 };
-pub use summary::{Counter, EpochTotals, Handshake, Summary, TopItem, TopRow};
+pub use summary::{Counter, EpochTotals, Handshake, Sampling, Summary, TopItem, TopRow};

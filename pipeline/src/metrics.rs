@@ -2,7 +2,8 @@
 //! never per packet.
 
 use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// The engine's counters and gauges.
@@ -38,6 +39,12 @@ pub struct Metrics {
     pub flow_errors: IntCounterVec,
     /// Packets or datagrams the kernel dropped before netsketch read them.
     pub kernel_drops: IntCounterVec,
+    /// The overload mode: the packets below which flushed sums are sampled
+    /// (0: off, every sum counted).
+    pub sample_below: IntGauge,
+    /// Flushed sums the overload mode's coin left out of the sampled
+    /// rankings (each worker counts its own shards').
+    pub sampled_out: IntCounter,
 }
 
 impl Metrics {
@@ -131,6 +138,19 @@ impl Metrics {
             &["source"],
         )
         .expect("valid");
+        let sample_below = IntGauge::new(
+            "netsketch_sample_below_packets",
+            "Overload mode: flushed sums under this many packets reach the source, pair and \
+             port rankings sampled (0: off)",
+        )
+        .expect("valid");
+        let sampled_out = IntCounter::new(
+            "netsketch_sampled_out_total",
+            "Overload mode: flushed sums the sampling left out of the sampled rankings",
+        )
+        .expect("valid");
+        reg(Box::new(sample_below.clone()));
+        reg(Box::new(sampled_out.clone()));
         reg(Box::new(flow_records.clone()));
         reg(Box::new(flow_datagrams.clone()));
         reg(Box::new(flow_errors.clone()));
@@ -160,6 +180,8 @@ impl Metrics {
             flow_datagrams,
             flow_errors,
             kernel_drops,
+            sample_below,
+            sampled_out,
         }
     }
 }

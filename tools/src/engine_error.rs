@@ -12,6 +12,7 @@ pub fn message(e: &EngineError) -> String {
             format!("--workers must be 0 (the reader does all the work) to {max}, got {given}")
         }
         EngineError::Batch { given, max } => format!("--batch must be 1 to {max}, got {given}"),
+        EngineError::Sample { given, max } => format!("--sample must be 2 to {max}, got {given}"),
         EngineError::Epoch { min_ns, .. } => {
             format!("--epoch must be at least {}ms", min_ns / 1_000_000)
         }

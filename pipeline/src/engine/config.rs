@@ -47,6 +47,10 @@ pub struct EngineConfig {
     /// Pending TCP handshakes held at most (all shards together; about 80
     /// bytes each).
     pub handshake_table: usize,
+    /// The overload mode: a key's flushed sums under this many packets
+    /// reach the source, pair and port rankings sampled
+    /// ([`crate::shard::Sampler`]). `None`: every sum, exactly.
+    pub sample: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +73,7 @@ impl Default for EngineConfig {
             queue_batches: 64,
             handshake_timeout_ns: 3_000_000_000,
             handshake_table: 1 << 18,
+            sample: None,
         }
     }
 }
@@ -93,6 +98,14 @@ pub enum EngineError {
         given: usize,
         /// The largest batch.
         max: usize,
+    },
+    /// An overload-mode threshold out of range.
+    #[error("sampling threshold must be 2 to {max} packets, got {given}")]
+    Sample {
+        /// Packets asked for.
+        given: u64,
+        /// The largest threshold.
+        max: u64,
     },
     /// An epoch shorter than the shortest one.
     #[error("epoch must be at least {min_ns} ns, got {given_ns} ns")]
@@ -157,11 +170,20 @@ fn join_ids(ids: &[usize]) -> String {
 }
 
 /// Checks `cfg` and sizes one epoch's sketches from its memory budget.
+/// The largest overload-mode threshold, in packets.
+pub const MAX_SAMPLE: u64 = 1 << 16;
+
 pub(super) fn validate(cfg: &EngineConfig) -> Result<Budget, EngineError> {
     if cfg.workers > SHARDS {
         return Err(EngineError::Workers {
             given: cfg.workers,
             max: SHARDS,
+        });
+    }
+    if let Some(t) = cfg.sample.filter(|t| !(2..=MAX_SAMPLE).contains(t)) {
+        return Err(EngineError::Sample {
+            given: t,
+            max: MAX_SAMPLE,
         });
     }
     if cfg.batch_size == 0 || cfg.batch_size > 1 << 20 {

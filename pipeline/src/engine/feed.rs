@@ -66,6 +66,8 @@ pub(super) struct Feeder<'e> {
     pub outlet: Outlet<'e>,
     merge: Sender<MergeMsg>,
     pool: Vec<Arc<Flush>>,
+    /// Flushes sent so far: the next one's number ([`Flush::seq`]).
+    flushes: u64,
     late: prometheus::IntCounter,
     future: prometheus::IntCounter,
 }
@@ -87,6 +89,7 @@ impl<'e> Feeder<'e> {
             outlet,
             merge,
             pool: Vec::new(),
+            flushes: 0,
             late: engine.metrics.late.clone(),
             future: engine.metrics.future.clone(),
         }
@@ -221,6 +224,8 @@ impl<'e> Feeder<'e> {
         };
         buf.take_from(&mut self.open[i].flows);
         buf.seal();
+        buf.seq = self.flushes;
+        self.flushes += 1;
         self.engine.metrics.batches.inc();
         match &mut self.outlet {
             Outlet::Inline(state) => {

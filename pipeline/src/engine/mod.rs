@@ -50,7 +50,7 @@ use worker::{WorkerMsg, WorkerState};
 
 pub use crate::source::{wall_clock_ns, Backpressure, Source};
 
-pub(crate) use aggregate::{AggMap, Flush};
+pub(crate) use aggregate::{AggMap, DstSums, Flush, SrcSums, Sums};
 
 /// Epochs' worth of spent sketches kept for reuse when windows tumble:
 /// those open and in flight to the merging thread.

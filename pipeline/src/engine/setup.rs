@@ -44,11 +44,13 @@ impl Engine {
     pub fn new(cfg: EngineConfig) -> Result<Engine, EngineError> {
         let budget = config::validate(&cfg)?;
         let cores = config::pin_plan(&cfg)?;
+        let metrics = Metrics::new();
+        metrics.sample_below.set(cfg.sample.unwrap_or(0) as i64);
         Ok(Engine {
             cfg,
             budget,
             cores,
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
         })
     }
 

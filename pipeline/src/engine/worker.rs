@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::handshake::ServiceTable;
-use crate::shard::{Batches, CouponCache, ExactAddresses, OwnedShards, ShardSketches};
+use crate::shard::{Batches, CouponCache, ExactAddresses, OwnedShards, Sampler, ShardSketches};
 
 use super::aggregate::Flush;
 use super::merge::MergeMsg;
@@ -35,6 +35,7 @@ pub(super) struct WorkerState<'e> {
     /// windows ([`WindowRing::take_total`]), not from each epoch here.
     total_from_windows: bool,
     hist: prometheus::Histogram,
+    sampled_out: prometheus::IntCounter,
 }
 
 /// What the source thread sends a worker.
@@ -67,6 +68,7 @@ impl<'e> WorkerState<'e> {
             pool,
             total_from_windows: WindowRing::totals_windows(&engine.cfg.windows),
             hist: engine.metrics.stage_seconds.with_label_values(&["worker"]),
+            sampled_out: engine.metrics.sampled_out.clone(),
         }
     }
 
@@ -74,10 +76,16 @@ impl<'e> WorkerState<'e> {
     pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
         let i = self.epoch_index(e);
+        let sampler = (self.engine.cfg.sample).map(|t| Sampler::new(t, flush.seq));
+        let b = &mut self.batches;
         self.open[i]
             .1
-            .apply(flush, &mut self.coupons, &mut self.batches);
-        self.exact.add(flush);
+            .apply(flush, &mut self.coupons, b, sampler.as_ref());
+        let src = sampler.is_some().then(|| b.sampled_sources());
+        if sampler.is_some() {
+            self.sampled_out.inc_by(b.sampled_out());
+        }
+        self.exact.add(flush, src);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
 

@@ -16,6 +16,25 @@ pub struct Batches {
     u128s: Vec<(u128, u64)>,
     pairs: Vec<((u128, u128), u64)>,
     ports: Vec<(u64, u64)>,
+    /// A flush's owned sums as the overload mode's sampler weighs them.
+    pub(super) thin: Thinned,
+}
+
+/// A key, its hash and its weighed-up (bytes, packets).
+pub(super) type WeighedSum<K> = (K, u64, (u64, u64));
+/// A flush's sums of one family as the sampler let them in.
+pub(super) type Weighed<K> = Vec<WeighedSum<K>>;
+
+/// One flush's owned source, pair and port sums after sampling
+/// ([`super::sample`]), ports widened to their rankings' key.
+#[derive(Debug, Default)]
+pub(super) struct Thinned {
+    pub src: Weighed<u128>,
+    pub pair: Weighed<(u128, u128)>,
+    pub sport: Weighed<u64>,
+    pub dport: Weighed<u64>,
+    /// Owned sums the last flush's coin left out.
+    pub out: u64,
 }
 
 impl Default for Batches {
@@ -25,6 +44,7 @@ impl Default for Batches {
             u128s: Vec::new(),
             pairs: Vec::new(),
             ports: Vec::new(),
+            thin: Thinned::default(),
         }
     }
 }
@@ -46,7 +66,24 @@ impl BatchKey for (u128, u128) {
     }
 }
 
+impl BatchKey for u64 {
+    fn buffer(b: &mut Batches) -> &mut Vec<(u64, u64)> {
+        &mut b.ports
+    }
+}
+
 impl Batches {
+    /// The source sums the last sampled flush let in (owned shards only):
+    /// what the run total's source sums take in the overload mode.
+    pub fn sampled_sources(&self) -> &[(u128, u64, (u64, u64))] {
+        &self.thin.src
+    }
+
+    /// How many owned sums the last sampled flush's coin left out.
+    pub fn sampled_out(&self) -> u64 {
+        self.thin.out
+    }
+
     /// Splits `items` (key, hash, sums) by shard, keeping the owned ones.
     pub(super) fn split<K, V>(&mut self, items: &[(K, u64, V)], owner: usize, workers: usize) {
         for v in &mut self.idx {

@@ -15,6 +15,7 @@ use sketches::SpaceSaving;
 use crate::engine::{AggMap, Flush};
 use crate::keys::shard_of;
 
+use super::batches::WeighedSum;
 use super::owned::OwnedShards;
 use super::rank::Rank;
 
@@ -200,8 +201,12 @@ impl ExactAddresses {
     }
 
     /// Adds a flush's address sums of the owned shards.
-    pub fn add(&mut self, f: &Flush) {
-        self.add_family(0, &f.src.items, |v| (v.bytes, v.packets));
+    /// `sampled`: the overload mode's source sums, for the flush's own.
+    pub fn add(&mut self, f: &Flush, sampled: Option<&[WeighedSum<u128>]>) {
+        match sampled {
+            Some(src) => self.add_family(0, src, |v| *v),
+            None => self.add_family(0, &f.src.items, |v| (v.bytes, v.packets)),
+        }
         self.add_family(1, &f.dst.items, |v| (v.bytes, v.packets));
     }
 
@@ -286,7 +291,7 @@ mod tests {
             let mut total = OwnedShards::new_total(b, owner, workers);
             let mut exact = ExactAddresses::new(&total, b.total_hh_capacity);
             for f in flushes {
-                exact.add(f);
+                exact.add(f, None);
             }
             exact.finish(&mut total);
             for (s, sk) in total.into_owned() {
@@ -318,7 +323,7 @@ mod tests {
             let mut total = OwnedShards::new_total(&b, 0, 1);
             let mut e = ExactAddresses::new(&total, cap);
             for x in &f {
-                e.add(x);
+                e.add(x, None);
             }
             let purged = e.maps.iter().flatten().any(|m| match &m[0] {
                 Family::Frequent(f) => f[0].offset > 0,

@@ -1,13 +1,17 @@
 //! A worker's view of one epoch: the sketches of the shards it owns, and
 //! how a flush's sums reach them.
 
-use capture::Ip;
+use std::ops::IndexMut;
 
-use super::batches::{Batches, CouponCache};
+use capture::Ip;
+use sketches::SpaceSaving;
+
+use super::batches::{BatchKey, Batches, CouponCache, Weighed};
 use super::budget::Budget;
 use super::rank::{PairRank, PortRank, Rank};
+use super::sample::Sampler;
 use super::sketches::ShardSketches;
-use crate::engine::Flush;
+use crate::engine::{DstSums, Flush, SrcSums, Sums};
 use crate::handshake::{ServiceSink, ServiceTable};
 use crate::keys::{shard_of, SHARDS};
 
@@ -74,26 +78,117 @@ impl OwnedShards {
         }
     }
 
-    /// Applies a flush's source and destination sums to the four address
-    /// rankings (part of [`OwnedShards::apply`]; a run total takes them
-    /// through [`super::ExactAddresses`]).
-    fn apply_addresses(&mut self, f: &Flush, b: &mut Batches) {
-        b.split(&f.src.items, self.owner, self.workers);
+    /// Splits `items` by owned shard and gives each shard's share to its
+    /// bytes and packets rankings `(rb, rp)`, as one batch each.
+    fn rank<K: BatchKey, V, R: Copy>(
+        &mut self,
+        b: &mut Batches,
+        items: &[(K, u64, V)],
+        (bytes, packets): (impl Fn(&V) -> u64, impl Fn(&V) -> u64),
+        (rb, rp): (R, R),
+    ) where
+        ShardSketches: IndexMut<R, Output = SpaceSaving<K>>,
+    {
+        b.split(items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked(sh, &f.src.items, |v| v.bytes, &mut sk[Rank::SrcBytes]);
-            b.ranked(sh, &f.src.items, |v| v.packets, &mut sk[Rank::SrcPackets]);
+            b.ranked(sh, items, &bytes, &mut sk[rb]);
+            b.ranked(sh, items, &packets, &mut sk[rp]);
         }
-        b.split(&f.dst.items, self.owner, self.workers);
+    }
+
+    /// As [`OwnedShards::rank`], for port sums (keyed by `u16`).
+    fn rank_ports<V>(
+        &mut self,
+        b: &mut Batches,
+        items: &[(u16, u64, V)],
+        (bytes, packets): (impl Fn(&V) -> u64, impl Fn(&V) -> u64),
+        (rb, rp): (PortRank, PortRank),
+    ) {
+        b.split(items, self.owner, self.workers);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
             };
-            b.ranked(sh, &f.dst.items, |v| v.bytes, &mut sk[Rank::DstBytes]);
-            b.ranked(sh, &f.dst.items, |v| v.packets, &mut sk[Rank::DstPackets]);
+            b.ranked_port(sh, items, &bytes, &mut sk[rb]);
+            b.ranked_port(sh, items, &packets, &mut sk[rp]);
         }
+    }
+
+    /// The owned share of `items` as `sampler` lets it in, into `out`;
+    /// each shard notes the largest weighed-up increment.
+    fn thin<K: Copy, K2, V>(
+        &mut self,
+        sampler: &Sampler,
+        items: &[(K, u64, V)],
+        sums: impl Fn(&V) -> (u64, u64),
+        key: impl Fn(K) -> K2,
+        out: &mut Weighed<K2>,
+    ) -> u64 {
+        out.clear();
+        let mut left = 0;
+        for (k, h, v) in items {
+            let sh = shard_of(*h);
+            if sh % self.workers != self.owner {
+                continue;
+            }
+            let (bytes, packets) = sums(v);
+            if let Some(w) = sampler.weigh(*h, bytes, packets) {
+                if packets < sampler.threshold() {
+                    if let Some(sk) = self.shards[sh].as_mut() {
+                        sk.sampled.note(sampler.threshold(), w);
+                    }
+                }
+                out.push((key(*k), *h, w));
+            } else {
+                left += 1;
+            }
+        }
+        left
+    }
+
+    /// The source, pair and port rankings: from the flush's sums, or in
+    /// the overload mode from what `sampler` lets in (left in `b` for the
+    /// run total's source sums).
+    fn rank_traffic(&mut self, f: &Flush, b: &mut Batches, sampler: Option<&Sampler>) {
+        let both = |v: &Sums| (v.bytes, v.packets);
+        let Some(sm) = sampler else {
+            let split = (|v: &SrcSums| v.bytes, |v: &SrcSums| v.packets);
+            self.rank(b, &f.src.items, split, (Rank::SrcBytes, Rank::SrcPackets));
+            let split = (|v: &Sums| v.bytes, |v: &Sums| v.packets);
+            self.rank(
+                b,
+                &f.pair.items,
+                split,
+                (PairRank::Bytes, PairRank::Packets),
+            );
+            let ports = (PortRank::SportBytes, PortRank::SportPackets);
+            self.rank_ports(b, &f.sport.items, split, ports);
+            let ports = (PortRank::DportBytes, PortRank::DportPackets);
+            self.rank_ports(b, &f.dport.items, split, ports);
+            return;
+        };
+        let mut t = std::mem::take(&mut b.thin);
+        let port = |p: u16| p as u64;
+        t.out = self.thin(
+            sm,
+            &f.src.items,
+            |v| (v.bytes, v.packets),
+            |k| k,
+            &mut t.src,
+        ) + self.thin(sm, &f.pair.items, both, |k| k, &mut t.pair)
+            + self.thin(sm, &f.sport.items, both, port, &mut t.sport)
+            + self.thin(sm, &f.dport.items, both, port, &mut t.dport);
+        let split = (|v: &(u64, u64)| v.0, |v: &(u64, u64)| v.1);
+        self.rank(b, &t.src, split, (Rank::SrcBytes, Rank::SrcPackets));
+        self.rank(b, &t.pair, split, (PairRank::Bytes, PairRank::Packets));
+        let ports = (PortRank::SportBytes, PortRank::SportPackets);
+        self.rank(b, &t.sport, split, ports);
+        let ports = (PortRank::DportBytes, PortRank::DportPackets);
+        self.rank(b, &t.dport, split, ports);
+        b.thin = t;
     }
 
     /// The worker these shards belong to.
@@ -112,54 +207,18 @@ impl OwnedShards {
 
     /// Applies one flush (an epoch's flows summed per key family) to the
     /// owned shards its keys fall in, by the hashes it carries.
-    pub fn apply(&mut self, f: &Flush, coupons: &mut CouponCache, b: &mut Batches) {
+    pub fn apply(
+        &mut self,
+        f: &Flush,
+        coupons: &mut CouponCache,
+        b: &mut Batches,
+        sampler: Option<&Sampler>,
+    ) {
         // The rankings a flood fills with new keys take their updates per
         // shard as one batch ([`SpaceSaving::update_many`]).
-        self.apply_addresses(f, b);
-        b.split(&f.pair.items, self.owner, self.workers);
-        for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else {
-                continue;
-            };
-            b.ranked(sh, &f.pair.items, |v| v.bytes, &mut sk[PairRank::Bytes]);
-            b.ranked(sh, &f.pair.items, |v| v.packets, &mut sk[PairRank::Packets]);
-        }
-        b.split(&f.sport.items, self.owner, self.workers);
-        for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else {
-                continue;
-            };
-            b.ranked_port(
-                sh,
-                &f.sport.items,
-                |v| v.bytes,
-                &mut sk[PortRank::SportBytes],
-            );
-            b.ranked_port(
-                sh,
-                &f.sport.items,
-                |v| v.packets,
-                &mut sk[PortRank::SportPackets],
-            );
-        }
-        b.split(&f.dport.items, self.owner, self.workers);
-        for sh in self.owned() {
-            let Some(sk) = self.shards[sh].as_mut() else {
-                continue;
-            };
-            b.ranked_port(
-                sh,
-                &f.dport.items,
-                |v| v.bytes,
-                &mut sk[PortRank::DportBytes],
-            );
-            b.ranked_port(
-                sh,
-                &f.dport.items,
-                |v| v.packets,
-                &mut sk[PortRank::DportPackets],
-            );
-        }
+        self.rank_traffic(f, b, sampler);
+        let split = (|v: &DstSums| v.bytes, |v: &DstSums| v.packets);
+        self.rank(b, &f.dst.items, split, (Rank::DstBytes, Rank::DstPackets));
         for &(src, h, v) in &f.src.items {
             if let Some(s) = self.get(h) {
                 s.hll_src.update_coupon(coupons.get(Ip(src), h));

@@ -10,6 +10,7 @@ use sketches::{CountMin, HyperLogLog, SpaceSaving};
 
 use super::budget::{Budget, CM_DEPTH};
 use super::rank::{PairRank, PortRank, Rank};
+use super::sample::SampledMax;
 use crate::handshake::ServiceTable;
 
 /// One shard's sketches for one epoch (or a window of epochs). Rankings
@@ -35,6 +36,9 @@ pub struct ShardSketches {
     pub dst_sources: HashMap<u128, DstDistinct, foldhash::fast::FixedState>,
     /// TCP handshakes per service (round-trip times, failures).
     pub services: ServiceTable,
+    /// The overload mode's largest weighed-up increments to the sampled
+    /// rankings (zero when nothing was sampled): what their bounds widen by.
+    pub sampled: SampledMax,
     /// Emptied per-destination sketches, reused before new ones are made
     /// (at most `dst_sources_capacity` beside the map's).
     spare_dst: Vec<DstDistinct>,
@@ -96,6 +100,7 @@ impl ShardSketches {
                 .expect("budget sizes are valid"),
             dst_sources: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(seed)),
             services: ServiceTable::new(b.services_per_shard),
+            sampled: SampledMax::default(),
             spare_dst: Vec::new(),
             budget: *b,
         }
@@ -119,6 +124,7 @@ impl ShardSketches {
             DstDistinct::spare(&mut self.spare_dst, keep, d);
         }
         self.services = ServiceTable::new(self.budget.services_per_shard);
+        self.sampled = SampledMax::default();
     }
 
     /// Starts tracking the distinct sources of `dst`, if not yet.
@@ -216,6 +222,7 @@ impl ShardSketches {
             }
         }
         self.services.merge(&o.services);
+        self.sampled.merge(&o.sampled);
     }
 }
 
@@ -265,8 +272,9 @@ mod tests {
     #[test]
     fn a_shards_sketches_are_cheap_to_move() {
         // They move by value several times an epoch: the rankings (most
-        // of the size) are boxed.
+        // of the size) are boxed; what is left inline is the sketches'
+        // headers (1040 bytes with the overload mode's `SampledMax`).
         let n = std::mem::size_of::<ShardSketches>();
-        assert!(n <= 1024, "ShardSketches is {n} bytes inline");
+        assert!(n <= 1088, "ShardSketches is {n} bytes inline");
     }
 }

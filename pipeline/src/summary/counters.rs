@@ -2,13 +2,14 @@
 //! address, Count-Min point queries, and the services' handshakes.
 
 use capture::Ip;
+use sketches::hash::{hash_u128, DEFAULT_SEED};
 use sketches::Estimate;
 
-use super::top::{best_named, ip_text, TopItem};
+use super::top::{best_named, ip_text, unsampled, TopItem};
 use super::Summary;
 use crate::handshake::{ServiceReport, ServiceStats};
 use crate::keys::{prefix_hash, shard_of};
-use crate::shard::{Rank, ShardSketches};
+use crate::shard::{widen, Rank, ShardSketches};
 
 /// Which TCP handshake count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +90,18 @@ impl Summary {
         }
     }
 
+    /// How far the overload mode widens a counter's bounds in `s`: only
+    /// the source ranking among them is sampled.
+    fn counter_spread(s: &ShardSketches, c: Counter) -> u64 {
+        if c == Counter::SrcPackets {
+            s.sampled.packets
+        } else {
+            0
+        }
+    }
+
     /// `(lower, upper)` bounds of one address's (or prefix's) counter.
     pub fn counter_bounds(&self, c: Counter, key: Ip) -> (u64, u64) {
-        use sketches::hash::{hash_u128, DEFAULT_SEED};
         let h = match c {
             Counter::PrefixTo => hash_u128(key.0, DEFAULT_SEED ^ 0x24),
             _ => hash_u128(key.0, DEFAULT_SEED),
@@ -100,7 +110,7 @@ impl Summary {
             return (0, 0);
         };
         let b = Self::counter_sketch(s, c).bounds(&key.0);
-        (b.lower, b.upper)
+        widen(b.lower, b.upper, Self::counter_spread(s, c))
     }
 
     /// The `k` largest keys of a counter as `(key, lower, upper)`.
@@ -108,7 +118,14 @@ impl Summary {
         // By upper, then lower bound, then key: one pass over the shards.
         sketches::top_of(self.shards.iter().map(|s| Self::counter_sketch(s, c)), k)
             .into_iter()
-            .map(|h| (Ip(h.key), h.lower, h.upper))
+            .map(|h| {
+                let m = self
+                    .shards
+                    .get(shard_of(hash_u128(h.key, DEFAULT_SEED)))
+                    .map_or(0, |s| Self::counter_spread(s, c));
+                let (lower, upper) = widen(h.lower, h.upper, m);
+                (Ip(h.key), lower, upper)
+            })
             .collect()
     }
 
@@ -123,6 +140,7 @@ impl Summary {
                     Handshake::SynAckFrom => s[Rank::SynAckFrom].top(k),
                     Handshake::RstTo => s[Rank::RstTo].top(k),
                 })
+                .map(unsampled)
                 .collect(),
             k,
             |k| ip_text(*k),

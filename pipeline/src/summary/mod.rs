@@ -16,6 +16,23 @@ mod top;
 pub use counters::{Counter, Handshake};
 pub use top::{TopItem, TopRow};
 
+/// What the overload mode's sampling left in a summary's rankings: the
+/// bounds of the source, pair and port rankings are widened by it
+/// ([`crate::shard::widen`]) and hold with probability `confidence` each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Flushed sums under this many packets were sampled.
+    pub below_packets: u64,
+    /// Each widened bound holds with this probability.
+    pub confidence: f64,
+    /// The largest weighed-up increment a sampled ranking took, bytes and
+    /// packets.
+    pub max_increment: (u64, u64),
+    /// Every sampled estimate is within `eps * total` of the truth (total:
+    /// the summary's IP bytes, packets) with probability `confidence`.
+    pub eps: (f64, f64),
+}
+
 /// Exact counters of an epoch or window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EpochTotals {
@@ -76,6 +93,23 @@ pub struct Summary {
 const PARALLEL_MERGE_PACKETS: u64 = 5_000;
 
 impl Summary {
+    /// The overload mode's effect on this summary, if anything was sampled.
+    pub fn sampling(&self) -> Option<Sampling> {
+        let mut m = crate::shard::SampledMax::default();
+        for s in &self.shards {
+            m.merge(&s.sampled);
+        }
+        (m.threshold > 0).then(|| Sampling {
+            below_packets: m.threshold,
+            confidence: 1.0 - crate::shard::DELTA,
+            max_increment: (m.bytes, m.packets),
+            eps: (
+                crate::shard::epsilon(self.totals.proto.ip_bytes, m.bytes),
+                crate::shard::epsilon(self.totals.packets, m.packets),
+            ),
+        })
+    }
+
     /// A summary with every sketch allocated and empty (what a run with
     /// no traffic reports, so exports have sketches to write).
     pub(crate) fn empty(start_ns: u64, end_ns: u64, budget: &Budget) -> Summary {

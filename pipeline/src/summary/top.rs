@@ -9,7 +9,7 @@ use sketches::{HeavyHitter, SpaceSaving};
 
 use super::Summary;
 use crate::keys::{Dimension, Metric};
-use crate::shard::{PairRank, PortRank, Rank, ShardSketches};
+use crate::shard::{widen, PairRank, PortRank, Rank, ShardSketches};
 
 /// One ranked key with its bounds: `lower <= truth <= upper`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,26 +48,27 @@ pub(super) fn ip_text(k: u128) -> String {
 /// bounds, and its ties) are named: formatting every shard's candidates
 /// cost more than ranking them.
 pub(super) fn best_named<K>(
-    mut c: Vec<HeavyHitter<K>>,
+    mut c: Vec<(HeavyHitter<K>, u64)>,
     k: usize,
     name: impl Fn(&K) -> String,
 ) -> Vec<TopItem> {
-    c.sort_unstable_by(|a, b| b.upper.cmp(&a.upper).then(b.lower.cmp(&a.lower)));
+    let by_bounds = |h: &HeavyHitter<K>| (h.upper, h.lower);
+    c.sort_unstable_by_key(|b| std::cmp::Reverse(by_bounds(&b.0)));
     if k == 0 {
         c.clear();
     } else if c.len() > k {
-        let cut = (c[k - 1].upper, c[k - 1].lower);
+        let cut = by_bounds(&c[k - 1].0);
         let end = c
             .iter()
-            .position(|h| (h.upper, h.lower) < cut)
+            .position(|h| by_bounds(&h.0) < cut)
             .unwrap_or(c.len());
         c.truncate(end);
     }
     let mut all: Vec<TopItem> = c
         .into_iter()
-        .map(|h| TopItem {
+        .map(|(h, value)| TopItem {
             key: name(&h.key),
-            value: h.upper,
+            value,
             lower: h.lower,
             upper: h.upper,
         })
@@ -80,6 +81,12 @@ pub(super) fn best_named<K>(
     });
     all.truncate(k);
     all
+}
+
+/// A ranking's candidate as it stands: its bounds, and its estimate.
+pub(super) fn unsampled<K>(h: HeavyHitter<K>) -> (HeavyHitter<K>, u64) {
+    let value = h.upper;
+    (h, value)
 }
 
 /// `bytes` when the bytes ranking is asked for, else `packets`.
@@ -96,13 +103,44 @@ fn ranked_first<R: Copy>(metric: Metric, bytes: R, packets: R) -> (R, R) {
     by(metric, (bytes, packets), (packets, bytes))
 }
 
-/// Every shard's first `k` of ranking `r`: the candidates of a top `k`.
-fn candidates<R: Copy, K>(shards: &[ShardSketches], r: R, k: usize) -> Vec<HeavyHitter<K>>
+/// How far the overload mode widens a ranking's bounds in shard `s`: the
+/// largest weighed-up increment of its metric, for the sampled rankings
+/// (sources, pairs, ports; [`crate::shard::Sampler`]); 0 for the rest.
+fn spread(s: &ShardSketches, sampled: bool, metric: Metric) -> u64 {
+    match (sampled, metric) {
+        (false, _) => 0,
+        (true, Metric::Bytes) => s.sampled.bytes,
+        (true, Metric::Packets) => s.sampled.packets,
+    }
+}
+
+/// `h` with its bounds widened by `m` ([`widen`]), and its estimate (the
+/// sampled stream's upper bound: Space-Saving's estimate of it).
+fn widened<K>(mut h: HeavyHitter<K>, m: u64) -> (HeavyHitter<K>, u64) {
+    let estimate = h.upper;
+    (h.lower, h.upper) = widen(h.lower, h.upper, m);
+    (h, estimate)
+}
+
+/// Every shard's first `k` of ranking `r`: the candidates of a top `k`,
+/// their bounds widened where the ranking was sampled.
+fn candidates<R: Copy, K>(
+    shards: &[ShardSketches],
+    r: R,
+    (sampled, metric): (bool, Metric),
+    k: usize,
+) -> Vec<(HeavyHitter<K>, u64)>
 where
     K: SketchKey,
     ShardSketches: Index<R, Output = SpaceSaving<K>>,
 {
-    shards.iter().flat_map(|s| s[r].top(k)).collect()
+    shards
+        .iter()
+        .flat_map(|s| {
+            let m = spread(s, sampled, metric);
+            s[r].top(k).into_iter().map(move |h| widened(h, m))
+        })
+        .collect()
 }
 
 /// Each shard's first `k` of ranking `r`, with the key's bounds in
@@ -110,7 +148,7 @@ where
 fn rows<R: Copy, K>(
     shards: &[ShardSketches],
     (r, o): (R, R),
-    bytes_ranked: bool,
+    (bytes_ranked, sampled): (bool, bool),
     k: usize,
     name: impl Fn(&K) -> String,
 ) -> Vec<TopRow>
@@ -120,9 +158,14 @@ where
 {
     let mut all = Vec::new();
     for s in shards {
+        let (mb, mp) = (
+            spread(s, sampled, Metric::Bytes),
+            spread(s, sampled, Metric::Packets),
+        );
+        let (mr, mo) = if bytes_ranked { (mb, mp) } else { (mp, mb) };
         all.extend(s[r].top(k).into_iter().map(|h| {
             let b = s[o].bounds(&h.key);
-            let (r, o) = ((h.lower, h.upper), (b.lower, b.upper));
+            let (r, o) = (widen(h.lower, h.upper, mr), widen(b.lower, b.upper, mo));
             let (bytes, packets) = if bytes_ranked { (r, o) } else { (o, r) };
             TopRow {
                 key: name(&h.key),
@@ -146,27 +189,37 @@ impl Summary {
         let m = metric;
         match dim {
             Dimension::Src => best_named(
-                candidates(s, by(m, Rank::SrcBytes, Rank::SrcPackets), k),
+                candidates(s, by(m, Rank::SrcBytes, Rank::SrcPackets), (true, m), k),
                 k,
                 |k| ip_text(*k),
             ),
             Dimension::Dst => best_named(
-                candidates(s, by(m, Rank::DstBytes, Rank::DstPackets), k),
+                candidates(s, by(m, Rank::DstBytes, Rank::DstPackets), (false, m), k),
                 k,
                 |k| ip_text(*k),
             ),
             Dimension::Pair => best_named(
-                candidates(s, by(m, PairRank::Bytes, PairRank::Packets), k),
+                candidates(s, by(m, PairRank::Bytes, PairRank::Packets), (true, m), k),
                 k,
                 pair_text,
             ),
             Dimension::Dport => best_named(
-                candidates(s, by(m, PortRank::DportBytes, PortRank::DportPackets), k),
+                candidates(
+                    s,
+                    by(m, PortRank::DportBytes, PortRank::DportPackets),
+                    (true, m),
+                    k,
+                ),
                 k,
                 u64::to_string,
             ),
             Dimension::Sport => best_named(
-                candidates(s, by(m, PortRank::SportBytes, PortRank::SportPackets), k),
+                candidates(
+                    s,
+                    by(m, PortRank::SportBytes, PortRank::SportPackets),
+                    (true, m),
+                    k,
+                ),
                 k,
                 u64::to_string,
             ),
@@ -182,35 +235,35 @@ impl Summary {
             Dimension::Src => rows(
                 s,
                 ranked_first(metric, Rank::SrcBytes, Rank::SrcPackets),
-                b,
+                (b, true),
                 k,
                 |k| ip_text(*k),
             ),
             Dimension::Dst => rows(
                 s,
                 ranked_first(metric, Rank::DstBytes, Rank::DstPackets),
-                b,
+                (b, false),
                 k,
                 |k| ip_text(*k),
             ),
             Dimension::Pair => rows(
                 s,
                 ranked_first(metric, PairRank::Bytes, PairRank::Packets),
-                b,
+                (b, true),
                 k,
                 pair_text,
             ),
             Dimension::Dport => rows(
                 s,
                 ranked_first(metric, PortRank::DportBytes, PortRank::DportPackets),
-                b,
+                (b, true),
                 k,
                 u64::to_string,
             ),
             Dimension::Sport => rows(
                 s,
                 ranked_first(metric, PortRank::SportBytes, PortRank::SportPackets),
-                b,
+                (b, true),
                 k,
                 u64::to_string,
             ),
@@ -230,8 +283,11 @@ impl Summary {
         best_named(
             self.shards
                 .iter()
-                .flat_map(|s| s[PairRank::Packets].iter())
-                .filter(|h| h.key.1 == dst.0)
+                .flat_map(|s| {
+                    let m = spread(s, true, Metric::Packets);
+                    s[PairRank::Packets].iter().map(move |h| widened(h, m))
+                })
+                .filter(|(h, _)| h.key.1 == dst.0)
                 .collect(),
             k,
             |key| ip_text(key.0),

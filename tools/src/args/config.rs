@@ -30,6 +30,7 @@ pub struct EngineSection {
     pub(crate) top: Option<usize>,
     pub(crate) query: Option<OneOrMany<String>>,
     pub(crate) handshake_timeout: Option<f64>,
+    pub(crate) sample: Option<u64>,
 }
 
 /// `[serve]`: the HTTP endpoint.

@@ -63,6 +63,14 @@ pub struct EngineArgs {
         allow_negative_numbers = true
     )]
     pub handshake_timeout: f64,
+    /// Overload mode: a key's summed packets below N per flush reach the
+    /// source, pair and port rankings sampled (with probability
+    /// packets/N, weighed up), so a flood of one-packet sources costs
+    /// 1/N of its ranking updates. Their bounds then hold with
+    /// probability 0.99 each; totals, destinations, attack counters,
+    /// distinct counts and handshakes stay exact. 2 to 65536; off by default.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..=65536))]
+    pub sample: Option<u64>,
 }
 
 /// `--top N`: 1 to 100,000 rows (0 would print headings without rows).
@@ -260,6 +268,7 @@ impl EngineArgs {
             queue_batches: defaults.queue_batches,
             handshake_timeout_ns: (self.handshake_timeout * 1e9) as u64,
             handshake_table: defaults.handshake_table,
+            sample: self.sample,
         })
     }
 }

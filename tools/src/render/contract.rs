@@ -56,6 +56,23 @@ pub struct QueryOut {
     pub dst_bytes: Option<EstimateOut>,
 }
 
+/// The overload mode's statement: sampled rankings' bounds hold with
+/// probability `confidence` each, within `eps` of the total.
+#[derive(Serialize)]
+pub struct SamplingOut {
+    pub below_packets: u64,
+    pub confidence: f64,
+    pub max_increment: Traffic,
+    pub eps: EpsOut,
+}
+
+/// `eps` per metric, relative to the window's (or run's) packets and bytes.
+#[derive(Serialize)]
+pub struct EpsOut {
+    pub packets: f64,
+    pub bytes: f64,
+}
+
 /// The exact counters that open a window line; the answers follow.
 #[derive(Serialize)]
 pub struct WindowHead {

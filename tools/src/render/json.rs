@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
 use super::contract::{
-    object, Distinct, EstimateOut, KeyedEstimate, QueryOut, SummaryHead, TopItemOut, Traffic,
-    WindowHead,
+    object, Distinct, EpsOut, EstimateOut, KeyedEstimate, QueryOut, SamplingOut, SummaryHead,
+    TopItemOut, Traffic, WindowHead,
 };
 use super::proc::peak_rss_bytes;
 use super::rates::Rates;
@@ -83,6 +83,23 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
         }),
     );
     m.insert("top".into(), Value::Object(top));
+    if let Some(x) = s.sampling() {
+        m.insert(
+            "sampling".into(),
+            json!(SamplingOut {
+                below_packets: x.below_packets,
+                confidence: x.confidence,
+                max_increment: Traffic {
+                    packets: x.max_increment.1,
+                    bytes: x.max_increment.0,
+                },
+                eps: EpsOut {
+                    packets: x.eps.1,
+                    bytes: x.eps.0,
+                },
+            }),
+        );
+    }
     m.insert(
         "distinct".into(),
         json!(Distinct {

@@ -150,6 +150,9 @@ pub struct Flush {
     /// Bytes per Count-Min destination prefix key.
     pub cm_dst: AggMap<u64, u64>,
     pub flows: Vec<FlowKeys>,
+    /// The flush's number in the run (its sampling coin's seed): set as it
+    /// goes out, at a fixed point of the stream.
+    pub seq: u64,
 }
 
 impl Flush {
@@ -165,6 +168,7 @@ impl Flush {
             cm_src: AggMap::new(),
             cm_dst: AggMap::new(),
             flows: Vec::new(),
+            seq: 0,
         }
     }
 

@@ -24,5 +24,5 @@
 mod flush;
 mod table;
 
-pub use flush::{AggMap, Flush};
+pub use flush::{AggMap, DstSums, Flush, SrcSums, Sums};
 pub use table::FlowTable;
