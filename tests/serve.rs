@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{gen, netsketch, output_ok, signal, spawn_announced, TempDir};
+use common::{gen, http_get, metric, netsketch, output_ok, signal, spawn_announced, TempDir};
 use serde_json::Value;
 
 /// A generated trace with a SYN flood and a slow service.
@@ -65,35 +64,6 @@ fn wait_done(url: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn http_get(url: &str) -> String {
-    // curl would do; the query command already proves the client, so use a
-    // plain TCP request here to see the raw exposition.
-    let (host, path) = url
-        .trim_start_matches("http://")
-        .split_once('/')
-        .map(|(h, p)| (h.to_string(), format!("/{p}")))
-        .unwrap();
-    let mut s = std::net::TcpStream::connect(&host).unwrap();
-    std::io::Write::write_all(
-        &mut s,
-        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
-fn metric(exposition: &str, name: &str) -> f64 {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or_else(|| panic!("no {name} in the exposition"))
-        .parse()
-        .unwrap()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -296,4 +296,35 @@ pub fn split_pcap(src: &Path, n: usize, a: &Path, b: &Path) {
     second.extend_from_slice(rest);
     std::fs::write(a, first).unwrap();
     std::fs::write(b, second).unwrap();
+}
+
+/// `GET url` over a plain HTTP/1.0 connection: the body.
+pub fn http_get(url: &str) -> String {
+    // curl would do; the query command already proves the client, so use a
+    // plain TCP request here to see the raw exposition.
+    let (host, path) = url
+        .trim_start_matches("http://")
+        .split_once('/')
+        .map(|(h, p)| (h.to_string(), format!("/{p}")))
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(&host).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// The value of the unlabelled series `name` in a Prometheus exposition.
+pub fn metric(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no {name} in the exposition"))
+        .parse()
+        .unwrap()
 }

@@ -80,7 +80,7 @@ impl OwnedShards {
 
     /// Splits `items` by owned shard and gives each shard's share to its
     /// bytes and packets rankings `(rb, rp)`, as one batch each.
-    fn rank<K: BatchKey, V, R: Copy>(
+    fn apply_ranked<K: BatchKey, V, R: Copy>(
         &mut self,
         b: &mut Batches,
         items: &[(K, u64, V)],
@@ -156,9 +156,9 @@ impl OwnedShards {
         let both = |v: &Sums| (v.bytes, v.packets);
         let Some(sm) = sampler else {
             let split = (|v: &SrcSums| v.bytes, |v: &SrcSums| v.packets);
-            self.rank(b, &f.src.items, split, (Rank::SrcBytes, Rank::SrcPackets));
+            self.apply_ranked(b, &f.src.items, split, (Rank::SrcBytes, Rank::SrcPackets));
             let split = (|v: &Sums| v.bytes, |v: &Sums| v.packets);
-            self.rank(
+            self.apply_ranked(
                 b,
                 &f.pair.items,
                 split,
@@ -182,12 +182,12 @@ impl OwnedShards {
             + self.thin(sm, &f.sport.items, both, port, &mut t.sport)
             + self.thin(sm, &f.dport.items, both, port, &mut t.dport);
         let split = (|v: &(u64, u64)| v.0, |v: &(u64, u64)| v.1);
-        self.rank(b, &t.src, split, (Rank::SrcBytes, Rank::SrcPackets));
-        self.rank(b, &t.pair, split, (PairRank::Bytes, PairRank::Packets));
+        self.apply_ranked(b, &t.src, split, (Rank::SrcBytes, Rank::SrcPackets));
+        self.apply_ranked(b, &t.pair, split, (PairRank::Bytes, PairRank::Packets));
         let ports = (PortRank::SportBytes, PortRank::SportPackets);
-        self.rank(b, &t.sport, split, ports);
+        self.apply_ranked(b, &t.sport, split, ports);
         let ports = (PortRank::DportBytes, PortRank::DportPackets);
-        self.rank(b, &t.dport, split, ports);
+        self.apply_ranked(b, &t.dport, split, ports);
         b.thin = t;
     }
 
@@ -218,7 +218,7 @@ impl OwnedShards {
         // shard as one batch ([`SpaceSaving::update_many`]).
         self.rank_traffic(f, b, sampler);
         let split = (|v: &DstSums| v.bytes, |v: &DstSums| v.packets);
-        self.rank(b, &f.dst.items, split, (Rank::DstBytes, Rank::DstPackets));
+        self.apply_ranked(b, &f.dst.items, split, (Rank::DstBytes, Rank::DstPackets));
         for &(src, h, v) in &f.src.items {
             if let Some(s) = self.get(h) {
                 s.hll_src.update_coupon(coupons.get(Ip(src), h));

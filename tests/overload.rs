@@ -1,0 +1,199 @@
+//! The overload mode end to end: `replay --sample N` on a generated
+//! spoofed-source flood keeps its stated bounds against the truth file,
+//! leaves the unsampled answers exactly as the exact run gives them, gives
+//! the same answers for any worker count and batch size, says it is on in
+//! its JSON and its metrics, and refuses a meaningless threshold.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{http_get, json_lines, metric, run, shared_trace, spawn_announced, summary};
+use serde_json::Value;
+
+/// Baseline traffic under a 40 k packets/s spoofed-source SYN flood: most
+/// sources send one packet, the victim receives thousands per second.
+fn flood() -> &'static (PathBuf, Value) {
+    static CELL: OnceLock<(PathBuf, Value)> = OnceLock::new();
+    shared_trace(
+        &CELL,
+        "flood.pcap",
+        &[
+            "--scenario",
+            "baseline,syn-flood",
+            "-d",
+            "4",
+            "-r",
+            "3000",
+            "--attack-rate",
+            "40000",
+            "-s",
+            "5",
+        ],
+    )
+}
+
+fn path() -> &'static str {
+    flood().0.to_str().unwrap()
+}
+
+/// A JSON object without the keys that measure the run rather than the
+/// traffic.
+fn answers(v: &Value) -> Value {
+    let mut v = v.clone();
+    for k in [
+        "elapsed_s",
+        "packets_per_s",
+        "bits_per_s",
+        "workers",
+        "peak_rss_bytes",
+    ] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    v
+}
+
+#[test]
+fn sampled_rankings_keep_their_stated_bounds_and_the_rest_stays_exact() {
+    let (_, truth) = flood();
+    let base = ["replay", "--json", "--no-pin", "--top", "100", path()];
+    let exact = summary(&base);
+    let sampled = summary(&[&base[..], &["--sample", "16"]].concat());
+    assert!(exact.get("sampling").is_none(), "off by default: {exact}");
+    let s = &sampled["sampling"];
+    assert_eq!(s["below_packets"], 16, "{s}");
+    assert_eq!(s["confidence"], 0.99, "{s}");
+    assert_eq!(s["max_increment"]["packets"], 16, "{s}");
+    for m in ["packets", "bytes"] {
+        let eps = s["eps"][m].as_f64().unwrap();
+        assert!(eps > 0.0 && eps < 1.0, "eps {m}: {s}");
+    }
+
+    // Every reported bound, sampled or not, against the exact truth. A
+    // sampled bound holds with probability 0.99, so allow one miss in 100.
+    let (mut items, mut misses, mut sampled_widths) = (0, Vec::new(), Vec::new());
+    for dim in ["src", "dst", "pair", "dport", "sport"] {
+        for m in ["bytes", "packets"] {
+            let list = truth["top"][dim][m].as_array().unwrap();
+            let exact_of: HashMap<&str, u64> = list
+                .iter()
+                .map(|x| (x["key"].as_str().unwrap(), x["value"].as_u64().unwrap()))
+                .collect();
+            let floor = list.last().unwrap()["value"].as_u64().unwrap();
+            for it in sampled["top"][dim][m].as_array().unwrap() {
+                items += 1;
+                let (lo, hi) = (it["lower"].as_u64().unwrap(), it["upper"].as_u64().unwrap());
+                let ok = match exact_of.get(it["key"].as_str().unwrap()) {
+                    Some(&t) => lo <= t && t <= hi,
+                    None => lo <= floor,
+                };
+                if !ok {
+                    misses.push(format!("{dim}/{m} {it}"));
+                }
+                if dim != "dst" {
+                    sampled_widths.push(hi - lo);
+                }
+            }
+        }
+    }
+    assert!(items > 500, "only {items} items ranked");
+    assert!(
+        misses.len() * 100 <= items,
+        "{} of {items} bounds miss the truth: {misses:?}",
+        misses.len()
+    );
+    // The sampled rankings say they are approximate: their bounds widen.
+    assert!(sampled_widths.iter().any(|&w| w >= 16), "no widened bound");
+
+    // Destinations, distinct counts and totals are not sampled: the same
+    // as the exact run, and the totals equal to the truth.
+    assert_eq!(sampled["top"]["dst"], exact["top"]["dst"]);
+    assert_eq!(sampled["distinct"], exact["distinct"]);
+    assert_eq!(
+        sampled["distinct_src_per_dst"],
+        exact["distinct_src_per_dst"]
+    );
+    for k in ["packets", "wire_bytes", "ip_bytes", "tcp", "udp", "icmp"] {
+        assert_eq!(sampled[k], truth[k], "{k}");
+    }
+    // The flood is detected exactly as without sampling.
+    let victims = |v: &Value| -> Vec<(Value, Value)> {
+        v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["type"].clone(), a["victim"].clone()))
+            .collect()
+    };
+    assert!(!victims(&exact).is_empty(), "no alert: {exact}");
+    assert_eq!(victims(&sampled), victims(&exact));
+}
+
+#[test]
+fn sampled_answers_do_not_depend_on_how_work_is_split() {
+    let base = [
+        "replay",
+        "--json",
+        "--no-pin",
+        "--report-every",
+        "1",
+        "--sample",
+        "8",
+        path(),
+    ];
+    let one = json_lines(&[&base[..], &["-w", "0"]].concat());
+    let two = json_lines(&[&base[..], &["-w", "2", "--batch", "7"]].concat());
+    assert!(one.len() >= 5, "4 windows and a summary");
+    assert_eq!(one.len(), two.len());
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(answers(a), answers(b));
+    }
+}
+
+#[test]
+fn a_threshold_below_two_is_refused() {
+    for bad in ["0", "1", "x"] {
+        let out = run(&["replay", "--sample", bad, path()]);
+        assert_eq!(out.status.code(), Some(2), "--sample {bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--sample"), "--sample {bad}: {err}");
+    }
+}
+
+#[test]
+fn the_metrics_say_sampling_is_on() {
+    let (mut child, rest) = spawn_announced(
+        &[
+            "replay",
+            "--serve",
+            "127.0.0.1:0",
+            "--linger",
+            "30",
+            "--sample",
+            "16",
+            "--json",
+            "--no-progress",
+            path(),
+        ],
+        "serving http://",
+    );
+    let url = format!("http://{}", rest.split('/').next().unwrap_or_default());
+    let t0 = Instant::now();
+    loop {
+        let status: Value =
+            serde_json::from_str(&http_get(&format!("{url}/api/v1/status"))).unwrap();
+        if status["done"] == true {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "never done");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = http_get(&format!("{url}/metrics"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(metric(&text, "netsketch_sample_below_packets"), 16.0);
+    assert!(metric(&text, "netsketch_sampled_out_total") > 0.0, "{text}");
+}
