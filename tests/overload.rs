@@ -197,3 +197,17 @@ fn the_metrics_say_sampling_is_on() {
     assert_eq!(metric(&text, "netsketch_sample_below_packets"), 16.0);
     assert!(metric(&text, "netsketch_sampled_out_total") > 0.0, "{text}");
 }
+
+#[test]
+fn the_text_report_says_what_is_sampled() {
+    let out = run(&["replay", "--no-progress", "--sample", "16", path()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("sampled (--sample 16)"))
+        .unwrap_or_else(|| panic!("no sampling line in:\n{text}"));
+    assert!(line.contains("hold at 99% each"), "{line}");
+    let plain = run(&["replay", "--no-progress", path()]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("sampled ("));
+}

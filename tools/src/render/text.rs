@@ -94,6 +94,18 @@ fn sla_notes(total: &Summary, k: usize, alerts: &[Value]) -> String {
 pub fn answers_text(s: &Summary, r: &crate::rankings::Rankings) -> String {
     let k = r.k;
     let mut out = crate::rankings::rankings_text(s, r);
+    if let Some(x) = s.sampling() {
+        let _ = writeln!(
+            out,
+            "  sampled (--sample {}): source, pair and port rankings from sums under {} packets kept with probability packets/{}; their bounds hold at {:.0}% each, within {:.2}% of the packets and {:.2}% of the bytes; destinations, distinct counts and totals exact",
+            x.below_packets,
+            x.below_packets,
+            x.below_packets,
+            x.confidence * 100.0,
+            x.eps.1 * 100.0,
+            x.eps.0 * 100.0
+        );
+    }
     let e = |x: Estimate| {
         format!(
             "{} [{}, {}] at {:.1}%",
