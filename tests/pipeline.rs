@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use capture::write::PcapWriter;
 use capture::Linktype;
 use common::{
-    gen, gen_with_truth, json_lines, run, run_ok, shared_trace, summary, traces_dir, TempDir,
+    assert_same_answers, gen, gen_with_truth, json_lines, run, run_ok, shared_trace, summary,
+    traces_dir, TempDir,
 };
 use serde_json::Value;
 
@@ -45,21 +46,6 @@ fn baseline(dir: &TempDir, secs: &str, rate: &str) -> (PathBuf, Value) {
     )
 }
 
-/// The answer part of an output line (timings removed).
-fn answers(v: &Value) -> Value {
-    let mut v = v.clone();
-    for k in [
-        "elapsed_s",
-        "packets_per_s",
-        "bits_per_s",
-        "workers",
-        "peak_rss_bytes",
-    ] {
-        v.as_object_mut().unwrap().remove(k);
-    }
-    v
-}
-
 #[test]
 fn answers_are_identical_for_any_worker_count_and_batch_size() {
     let p = attacks().0.to_str().unwrap();
@@ -73,48 +59,16 @@ fn answers_are_identical_for_any_worker_count_and_batch_size() {
         "20",
         p,
     ];
-    let runs: Vec<Vec<Value>> = [
-        ["-w", "1", "--batch", "1"],
-        ["-w", "2", "--batch", "1024"],
-        ["-w", "2", "--batch", "7"],
-        ["-w", "3", "--batch", "64"],
-        ["-w", "0", "--batch", "5"],
-    ]
-    .iter()
-    .map(|extra| json_lines(&[&base[..], &extra[..]].concat()))
-    .collect();
-    assert!(runs[0].len() >= 5, "4 windows and a summary");
-    for r in &runs[1..] {
-        assert_eq!(r.len(), runs[0].len());
-        for (a, b) in runs[0].iter().zip(r) {
-            let mut diffs = Vec::new();
-            diff(&answers(a), &answers(b), String::new(), &mut diffs);
-            assert!(diffs.is_empty(), "answers differ:\n{}", diffs.join("\n"));
-        }
-    }
-}
-
-/// The JSON paths where two values differ, with both values.
-fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
-                diff(
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    format!("{path}.{k}"),
-                    out,
-                );
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                diff(p, q, format!("{path}[{i}]"), out);
-            }
-        }
-        _ if a != b => out.push(format!("{path}: {a} vs {b}")),
-        _ => {}
-    }
+    assert_same_answers(
+        &base,
+        &[
+            &["-w", "1", "--batch", "1"],
+            &["-w", "2", "--batch", "1024"],
+            &["-w", "2", "--batch", "7"],
+            &["-w", "3", "--batch", "64"],
+            &["-w", "0", "--batch", "5"],
+        ],
+    );
 }
 
 /// A `[{"key", "value"}, ...]` list as (key, value) pairs, in order.

@@ -328,3 +328,63 @@ pub fn metric(exposition: &str, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// A JSON output line without the keys that measure the run rather than
+/// the traffic (timings, worker count, memory).
+pub fn answers(v: &Value) -> Value {
+    let mut v = v.clone();
+    for k in [
+        "elapsed_s",
+        "packets_per_s",
+        "bits_per_s",
+        "workers",
+        "peak_rss_bytes",
+    ] {
+        if let Some(o) = v.as_object_mut() {
+            o.remove(k);
+        }
+    }
+    v
+}
+
+/// Runs `base` with each of `splits` (worker counts, batch sizes) added and
+/// asserts every output line gives the same answers: 4 windows or more and
+/// a summary.
+pub fn assert_same_answers(base: &[&str], splits: &[&[&str]]) {
+    let runs: Vec<Vec<Value>> = splits
+        .iter()
+        .map(|extra| json_lines(&[base, extra].concat()))
+        .collect();
+    assert!(runs[0].len() >= 5, "4 windows and a summary");
+    for r in &runs[1..] {
+        assert_eq!(r.len(), runs[0].len());
+        for (a, b) in runs[0].iter().zip(r) {
+            let mut diffs = Vec::new();
+            diff(&answers(a), &answers(b), String::new(), &mut diffs);
+            assert!(diffs.is_empty(), "answers differ:\n{}", diffs.join("\n"));
+        }
+    }
+}
+
+/// The JSON paths where two values differ, with both values.
+pub fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                diff(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    format!("{path}.{k}"),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff(p, q, format!("{path}[{i}]"), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} vs {b}")),
+        _ => {}
+    }
+}
