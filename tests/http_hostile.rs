@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{netsketch, signal, TempDir};
+use common::{metric, netsketch, signal, TempDir};
 
 /// A running endpoint; stopped (SIGINT, then waited for) when dropped.
 struct Endpoint {
@@ -129,18 +129,8 @@ impl Endpoint {
     /// One value of the exposition, read on a new connection.
     fn metric(&self, series: &str) -> f64 {
         let mut s = self.connect();
-        metric_in(&get(&mut s, "/metrics").unwrap(), series)
+        metric(&get(&mut s, "/metrics").unwrap(), series)
     }
-}
-
-fn metric_in(exposition: &str, series: &str) -> f64 {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap_or_else(|| panic!("no {series} in the exposition"))
-        .parse()
-        .unwrap()
 }
 
 /// One keep-alive HTTP/1.1 GET on `s`: the body of a 200 answer.
@@ -367,7 +357,7 @@ fn running_out_of_file_descriptors_keeps_the_listener() {
     let exposition = get(&mut kept, "/metrics").unwrap();
     assert!(t0.elapsed() < Duration::from_secs(1));
     assert!(
-        metric_in(
+        metric(
             &exposition,
             "netsketch_http_accept_errors_total{kind=\"fd_limit\"}"
         ) >= 1.0,

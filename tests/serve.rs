@@ -5,10 +5,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{gen, http_get, metric, netsketch, output_ok, signal, spawn_announced, TempDir};
+use common::{
+    gen, http_get, metric, netsketch, output_ok, query, serve_replay, signal, wait_done, TempDir,
+};
 use serde_json::Value;
 
 /// A generated trace with a SYN flood and a slow service.
@@ -23,47 +25,6 @@ fn trace(dir: &TempDir, seconds: u32) -> String {
         &secs,
     ];
     gen(dir, "t.pcap", &args).to_str().unwrap().to_string()
-}
-
-/// Starts `replay --serve 127.0.0.1:0` with `extra` options; returns it
-/// with its endpoint once it says where it serves.
-fn serve_replay(file: &str, extra: &[&str]) -> (Child, String) {
-    let mut args = vec![
-        "replay",
-        "--serve",
-        "127.0.0.1:0",
-        "--json",
-        "--no-progress",
-    ];
-    args.extend_from_slice(extra);
-    args.push(file);
-    let (child, rest) = spawn_announced(&args, "serving http://");
-    let addr = rest.split('/').next().unwrap_or_default();
-    (child, format!("http://{addr}"))
-}
-
-fn query(url: &str, path: &str) -> Value {
-    let out = netsketch()
-        .args(["query", path, "--url", url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "query {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn wait_done(url: &str) {
-    let t0 = Instant::now();
-    while query(url, "status")["done"] != true {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "replay never finished"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -318,7 +318,8 @@ pub fn http_get(url: &str) -> String {
     text.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
-/// The value of the unlabelled series `name` in a Prometheus exposition.
+/// The value of series `name` (with its labels, if any, as the exposition
+/// writes them) in a Prometheus exposition.
 pub fn metric(exposition: &str, name: &str) -> f64 {
     exposition
         .lines()
@@ -340,9 +341,7 @@ pub fn answers(v: &Value) -> Value {
         "workers",
         "peak_rss_bytes",
     ] {
-        if let Some(o) = v.as_object_mut() {
-            o.remove(k);
-        }
+        v.as_object_mut().unwrap().remove(k);
     }
     v
 }
@@ -367,7 +366,7 @@ pub fn assert_same_answers(base: &[&str], splits: &[&[&str]]) {
 }
 
 /// The JSON paths where two values differ, with both values.
-pub fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
@@ -386,5 +385,84 @@ pub fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
         }
         _ if a != b => out.push(format!("{path}: {a} vs {b}")),
         _ => {}
+    }
+}
+
+/// Every ranked item of a `--json` summary `s` (the five dimensions by
+/// bytes and by packets) checked against the truth file's top lists: a key
+/// the truth lists must lie in `[lower, upper]`, one it does not list (so
+/// at most its last value) must have `lower` at or below that value.
+/// Returns how many items were checked and the ones that miss.
+pub fn bound_misses(truth: &Value, s: &Value) -> (usize, Vec<String>) {
+    let (mut items, mut misses) = (0, Vec::new());
+    for dim in ["src", "dst", "pair", "dport", "sport"] {
+        for m in ["bytes", "packets"] {
+            let list = truth["top"][dim][m].as_array().unwrap();
+            let exact: std::collections::HashMap<&str, u64> = list
+                .iter()
+                .map(|x| (x["key"].as_str().unwrap(), x["value"].as_u64().unwrap()))
+                .collect();
+            let floor = list.last().unwrap()["value"].as_u64().unwrap();
+            let got = s["top"][dim][m].as_array().unwrap();
+            assert!(!got.is_empty(), "no {dim}/{m} ranking");
+            for it in got {
+                items += 1;
+                let (lo, hi) = (it["lower"].as_u64().unwrap(), it["upper"].as_u64().unwrap());
+                match exact.get(it["key"].as_str().unwrap()) {
+                    Some(&t) if !(lo <= t && t <= hi) => {
+                        misses.push(format!("{dim}/{m} {it}: truth {t}"))
+                    }
+                    None if lo > floor => misses.push(format!(
+                        "{dim}/{m} {it} claims more than the truth's last ({floor})"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (items, misses)
+}
+
+/// Starts `replay --serve 127.0.0.1:0 --json --no-progress` with `extra`
+/// options on `file`; returns it with its endpoint once it says where it
+/// serves.
+pub fn serve_replay(file: &str, extra: &[&str]) -> (Child, String) {
+    let mut args = vec![
+        "replay",
+        "--serve",
+        "127.0.0.1:0",
+        "--json",
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    args.push(file);
+    let (child, rest) = spawn_announced(&args, "serving http://");
+    let addr = rest.split('/').next().unwrap_or_default();
+    (child, format!("http://{addr}"))
+}
+
+/// `netsketch query PATH --url URL`: the API's answer, parsed.
+pub fn query(url: &str, path: &str) -> Value {
+    let out = netsketch()
+        .args(["query", path, "--url", url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "query {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Waits (at most 60 s) until a serving replay says it read all its input.
+pub fn wait_done(url: &str) {
+    let t0 = std::time::Instant::now();
+    while query(url, "status")["done"] != true {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "replay never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -99,7 +99,7 @@ impl OwnedShards {
         }
     }
 
-    /// As [`OwnedShards::rank`], for port sums (keyed by `u16`).
+    /// As [`OwnedShards::apply_ranked`], for port sums (keyed by `u16`).
     fn rank_ports<V>(
         &mut self,
         b: &mut Batches,

@@ -85,15 +85,8 @@ impl<K: SketchKey> SpaceSaving<K> {
                 all.push((k, other.counts[s] + min_a, other.errors[s] + min_a));
             }
         }
-        // The `capacity` largest by (count, key), a total order: selected,
-        // not sorted (the slots' order is the selection's, a function of
-        // both summaries alone).
-        if all.len() > self.capacity {
-            all.select_nth_unstable_by(self.capacity - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            all.truncate(self.capacity);
-        }
         let total = self.total.saturating_add(other.total);
-        self.rebuild(&all, total);
+        self.rebuild_largest(all, total);
         // A key neither side monitored weighs at most both sides' bounds.
         self.floor = min_a.saturating_add(min_b);
         Ok(())

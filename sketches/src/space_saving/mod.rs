@@ -229,13 +229,8 @@ impl<K: SketchKey> SpaceSaving<K> {
         for s in 0..self.keys.len() {
             all.push((self.keys[s], self.counts[s], self.errors[s]));
         }
-        let order = |a: &(K, u64, u64), b: &(K, u64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-        if all.len() > self.capacity {
-            all.select_nth_unstable_by(self.capacity - 1, order);
-            all.truncate(self.capacity);
-        }
         let (total, floor) = (self.total, self.floor);
-        self.rebuild(&all, total);
+        self.rebuild_largest(all, total);
         self.floor = floor;
     }
 
@@ -292,6 +287,18 @@ impl<K: SketchKey> SpaceSaving<K> {
 
     fn count_at(&self, i: usize) -> u64 {
         self.counts[self.heap[i] as usize]
+    }
+
+    /// Rebuilds from the `capacity` largest of `all` (key, count, error) by
+    /// count, ties by key: a total order, so the kept set, and the slots'
+    /// order (the selection's), are a function of `all` alone. Selected,
+    /// not sorted.
+    fn rebuild_largest(&mut self, mut all: Vec<(K, u64, u64)>, total: u64) {
+        if all.len() > self.capacity {
+            all.select_nth_unstable_by(self.capacity - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            all.truncate(self.capacity);
+        }
+        self.rebuild(&all, total);
     }
 
     fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {

@@ -97,13 +97,11 @@ pub fn answers_text(s: &Summary, r: &crate::rankings::Rankings) -> String {
     if let Some(x) = s.sampling() {
         let _ = writeln!(
             out,
-            "  sampled (--sample {}): source, pair and port rankings from sums under {} packets kept with probability packets/{}; their bounds hold at {:.0}% each, within {:.2}% of the packets and {:.2}% of the bytes; destinations, distinct counts and totals exact",
-            x.below_packets,
-            x.below_packets,
-            x.below_packets,
+            "  sampled (--sample {n}): source, pair and port rankings from sums under {n} packets kept with probability packets/{n}; their bounds hold at {:.0}% each, within {:.2}% of the packets and {:.2}% of the bytes; destinations, distinct counts and totals exact",
             x.confidence * 100.0,
             x.eps.1 * 100.0,
-            x.eps.0 * 100.0
+            x.eps.0 * 100.0,
+            n = x.below_packets,
         );
     }
     let e = |x: Estimate| {
