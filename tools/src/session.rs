@@ -75,6 +75,10 @@ impl Session {
         outputs: Option<(&KafkaArgs, &ArchiveArgs)>,
     ) -> Result<Session> {
         let epoch_ns = engine.config().epoch_ns;
+        debug_assert!(
+            detect.no_detect || engine.config().epoch_sketches,
+            "detection reads each epoch's sketches"
+        );
         let mut alerting = Alerting::new(detect, epoch_ns, &engine.metrics())?;
         let (kafka, archive) = match outputs {
             Some((k, a)) => {
@@ -215,7 +219,7 @@ impl SessionArgs {
     /// The engine and the `--query` prefixes, checked (a refused option is
     /// a usage error) before anything starts.
     pub fn engine(&self) -> Result<(Engine, Vec<Query>)> {
-        let engine = self.engine.engine()?;
+        let engine = self.engine.engine(!self.detect.no_detect)?;
         let queries = self.engine.queries().map_err(crate::exit::usage)?;
         Ok((engine, queries))
     }

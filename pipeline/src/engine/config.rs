@@ -51,6 +51,13 @@ pub struct EngineConfig {
     /// reach the source, pair and port rankings sampled
     /// ([`crate::shard::Sampler`]). `None`: every sum, exactly.
     pub sample: Option<u64>,
+    /// Whether something reads each closed epoch's sketches (detection
+    /// does). `false`, with every window tumbling, lets the workers keep
+    /// the sketches per chunk of windows ([`EngineConfig::chunk_epochs`])
+    /// instead of per epoch: epochs then carry their exact totals only,
+    /// windows and the run total everything, and no epoch's sketches are
+    /// filled, merged into a window and reset.
+    pub epoch_sketches: bool,
 }
 
 impl Default for EngineConfig {
@@ -74,7 +81,30 @@ impl Default for EngineConfig {
             handshake_timeout_ns: 3_000_000_000,
             handshake_table: 1 << 18,
             sample: None,
+            epoch_sketches: true,
         }
+    }
+}
+
+impl EngineConfig {
+    /// Epochs per chunk when the workers keep sketches per chunk: the
+    /// greatest common divisor of the window lengths, so that every
+    /// tumbling window (aligned to epoch 0, like the chunks) is a union of
+    /// whole chunks. `None` while epochs' sketches are read or a window
+    /// slides.
+    pub(super) fn chunk_epochs(&self) -> Option<u64> {
+        if self.epoch_sketches || self.windows.iter().any(|w| w.slide != w.length) {
+            return None;
+        }
+        let gcd = |a: u64, b: u64| {
+            let (mut a, mut b) = (a, b);
+            while b != 0 {
+                (a, b) = (b, a % b);
+            }
+            a
+        };
+        let g = self.windows.iter().fold(0, |g, w| gcd(g, w.length as u64));
+        (g > 0).then_some(g)
     }
 }
 
@@ -307,4 +337,32 @@ pub(super) fn pin_plan(
         }
     };
     Ok(cores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(windows: &[(u32, u32)], epoch_sketches: bool) -> EngineConfig {
+        EngineConfig {
+            windows: (windows.iter())
+                .map(|&(length, slide)| WindowSpec { length, slide })
+                .collect(),
+            epoch_sketches,
+            ..EngineConfig::default()
+        }
+    }
+
+    #[test]
+    fn sketches_are_kept_per_chunk_only_for_tumbling_windows_no_one_reads_per_epoch() {
+        assert_eq!(with(&[(10, 10)], false).chunk_epochs(), Some(10));
+        assert_eq!(
+            with(&[(60, 60), (10, 10), (4, 4)], false).chunk_epochs(),
+            Some(2)
+        );
+        assert_eq!(with(&[(3, 3), (2, 2)], false).chunk_epochs(), Some(1));
+        // Detection reads every epoch; a sliding window is made of epochs.
+        assert_eq!(with(&[(10, 10)], true).chunk_epochs(), None);
+        assert_eq!(with(&[(10, 10), (4, 2)], false).chunk_epochs(), None);
+    }
 }

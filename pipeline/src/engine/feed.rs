@@ -35,7 +35,8 @@ pub(super) const FLOW_TABLE: usize = 4096;
 const FLUSH_FLOWS: usize = 4 * FLOW_TABLE;
 
 /// Flush buffers in use at once, beyond two per worker (each is handed to
-/// the workers as one `Arc` and reused once they dropped it). A fixed set
+/// the workers as one `Arc`, each reading its part, and reused once they
+/// dropped it). A fixed set
 /// bounds what is in flight: when every buffer is out, the source waits for
 /// the workers, as it would on a full queue.
 const SPARE_FLUSHES: usize = 2;
@@ -181,7 +182,7 @@ impl<'e> Feeder<'e> {
                 }
             }
             if self.pool.len() < most {
-                return Flush::new();
+                return Flush::new(self.workers());
             }
             // Every buffer is with the workers: wait for one.
             std::thread::sleep(std::time::Duration::from_micros(20));
@@ -205,7 +206,7 @@ impl<'e> Feeder<'e> {
         let ep = &mut self.open[i];
         if let Some(p) = ep.pending.as_mut() {
             p.take_from(&mut ep.flows);
-            if p.flows.len() >= FLUSH_FLOWS {
+            if p.flows() >= FLUSH_FLOWS {
                 self.flush_flows(i);
             }
         }

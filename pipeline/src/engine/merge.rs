@@ -10,7 +10,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::keys::SHARDS;
-use crate::shard::ShardSketches;
+use crate::shard::{Budget, ShardSketches};
 use crate::summary::{EpochTotals, Summary};
 
 use super::setup::{Engine, RunOutput};
@@ -19,6 +19,9 @@ use super::window::WindowRing;
 pub(super) enum MergeMsg {
     Totals(u64, EpochTotals),
     Partial(u64, Vec<(usize, ShardSketches)>),
+    /// A worker's sketches of a chunk of epochs (chunk mode), sent before
+    /// the close that completes the chunk's last epoch.
+    Chunk(u64, Vec<(usize, ShardSketches)>),
     Closed(usize, u64),
     /// A worker's run total of its shards, sent once, before `Done`.
     Total(Vec<(usize, ShardSketches)>),
@@ -37,18 +40,40 @@ struct Closer<'a> {
     future: u64,
     /// Empty epochs of very long gaps not closed (see `QUIET_EPOCHS`).
     skipped: u64,
+    /// Epochs per chunk in chunk mode ([`super::EngineConfig::chunk_epochs`]).
+    chunk: Option<u64>,
+    /// The chunks' sketches the workers sent, by chunk and shard, until
+    /// their last epoch closes.
+    chunks: BTreeMap<u64, Vec<Option<ShardSketches>>>,
+    budget: &'a Budget,
 }
 
 /// Empty epochs in one gap beyond which the middle of the gap is skipped:
 /// 2^23 (97 days of 1 s epochs), so a 47-day gap still closes every epoch.
 const QUIET_EPOCHS: u64 = 1 << 23;
 
+/// Per-shard sketches, a new empty set for shards none came for.
+fn fill(shards: Vec<Option<ShardSketches>>, budget: &Budget) -> Vec<ShardSketches> {
+    (shards.into_iter())
+        .map(|s| s.unwrap_or_else(|| ShardSketches::new(budget)))
+        .collect()
+}
+
 impl Closer<'_> {
-    fn close(&mut self, e: u64, summary: Summary) {
+    fn close(&mut self, e: u64, mut summary: Summary) {
         self.epochs += 1;
         self.late += summary.totals.late;
         self.future += summary.totals.future;
         (self.on_epoch)(&summary);
+        // Chunk mode: a chunk's sketches join its last epoch on its way
+        // into the windows, after the epoch was observed; the windows
+        // (unions of whole chunks) and the total see each chunk once.
+        if let Some(g) = self.chunk.filter(|g| (e + 1) % g == 0) {
+            if let Some(parts) = self.chunks.remove(&(e / g)) {
+                debug_assert!(summary.shards.is_empty(), "no partials in chunk mode");
+                summary.shards = fill(parts, self.budget);
+            }
+        }
         // The run total's sketches are merged by the workers, each for its
         // own shards, in parallel; here only its counters.
         let t = self
@@ -110,6 +135,9 @@ impl Engine {
             late: 0,
             future: 0,
             skipped: 0,
+            chunk: self.cfg.chunk_epochs(),
+            chunks: BTreeMap::new(),
+            budget: &self.budget,
         };
         // A stream that starts with closes and no updates (a live source on
         // a quiet link) starts after the first epoch closed.
@@ -125,6 +153,12 @@ impl Engine {
                     let p = pending.entry(e).or_insert_with(new_pending);
                     for (s, sk) in parts {
                         p.1[s] = Some(sk);
+                    }
+                }
+                MergeMsg::Chunk(c, parts) => {
+                    let p = closer.chunks.entry(c).or_insert_with(|| new_pending().1);
+                    for (s, sk) in parts {
+                        p[s] = Some(sk);
                     }
                 }
                 MergeMsg::Closed(w, x) => through[w] = Some(x),
@@ -151,15 +185,18 @@ impl Engine {
                 }
                 let (t, shards) = pending.remove(&e).expect("first key exists");
                 let t0 = Instant::now();
+                // No sketches at all (an epoch of non-IP packets, or chunk
+                // mode): none, as for an empty epoch.
+                let shards = match shards.iter().any(Option::is_some) {
+                    true => fill(shards, &self.budget),
+                    false => Vec::new(),
+                };
                 let summary = Summary {
                     start_ns: e * e_ns,
                     end_ns: (e + 1) * e_ns,
                     totals: t.unwrap_or_default(),
                     partial: false,
-                    shards: shards
-                        .into_iter()
-                        .map(|s| s.unwrap_or_else(|| ShardSketches::new(&self.budget)))
-                        .collect(),
+                    shards,
                 };
                 started = true;
                 closer.fill_before(e, e_ns);
@@ -192,6 +229,11 @@ impl Engine {
             }
             self.metrics.epochs.inc_by(closer.epochs - counted);
             counted = closer.epochs;
+        }
+        // Chunks whose last epoch the stream did not reach: into the
+        // windows that hold their epochs, before those end.
+        for (_, parts) in std::mem::take(&mut closer.chunks) {
+            closer.ring.absorb(fill(parts, &self.budget));
         }
         closer.ring.finish(closer.on_window);
         let windows_total = closer.ring.take_total();

@@ -9,9 +9,9 @@
 //!
 //! [`feed`] is the source thread's side: the epoch clock ([`clock`]), the
 //! handshake tracker and one flow table per open epoch ([`aggregate`]),
-//! flushed at epoch close or when full into a [`Flush`] that every worker
-//! reads, each applying the keys of the shards it owns ([`worker`],
-//! [`crate::shard`]). [`merge`] completes epochs from the workers'
+//! flushed at epoch close or when full into a [`Flush`] whose keys are
+//! routed, one part per worker, to the owner of their shard: each worker
+//! reads its own part ([`worker`], [`crate::shard`]). [`merge`] completes epochs from the workers'
 //! partials and feeds the window ring ([`window`]). [`config`] validates
 //! the options before any thread starts; [`setup`] is the validated engine.
 //!
@@ -50,7 +50,9 @@ use worker::{WorkerMsg, WorkerState};
 
 pub use crate::source::{wall_clock_ns, Backpressure, Source};
 
-pub(crate) use aggregate::{AggMap, DstSums, Flush, SrcSums, Sums};
+#[cfg(test)]
+pub(crate) use aggregate::Flush;
+pub(crate) use aggregate::{AggMap, DstSums, FlushPart, SrcSums, Sums};
 
 /// Epochs' worth of spent sketches kept for reuse when windows tumble:
 /// those open and in flight to the merging thread.

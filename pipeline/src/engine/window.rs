@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 
+use crate::shard::ShardSketches;
 use crate::summary::Summary;
 
 use super::config::WindowSpec;
@@ -158,6 +159,7 @@ impl WindowRing {
         for i in 0..n {
             let spec = self.specs[i];
             match &mut self.acc[i] {
+                Some(w) if i + 1 == n => s = s.take().map(|s| w.absorb(s)),
                 Some(w) => w.merge(s.as_ref().expect("taken only last")),
                 None if i + 1 == n => self.acc[i] = s.take(),
                 None => self.acc[i] = s.clone(),
@@ -169,6 +171,41 @@ impl WindowRing {
                     self.retire(i, w);
                 }
             }
+        }
+        if let Some(s) = s {
+            self.spend(s);
+        }
+    }
+
+    /// Sketches of epochs already pushed, come after them (chunk mode: a
+    /// chunk whose last epoch the stream did not reach) into the window of
+    /// each spec being accumulated, which holds those epochs (tumbling
+    /// only).
+    pub(super) fn absorb(&mut self, shards: Vec<ShardSketches>) {
+        debug_assert!(self.tumbling, "chunks come with tumbling windows only");
+        let n = self.acc.len();
+        let Some(last) = self.last else { return };
+        let e_ns = self.epoch_ns;
+        let mut s = Summary::nothing(last.saturating_mul(e_ns), (last + 1).saturating_mul(e_ns));
+        s.shards = shards;
+        let mut s = Some(s);
+        for i in 0..n {
+            let Some(x) = s.take() else { break };
+            s = match &mut self.acc[i] {
+                Some(w) if i + 1 == n => Some(w.absorb(x)),
+                Some(w) => {
+                    w.merge(&x);
+                    Some(x)
+                }
+                None if i + 1 == n => {
+                    self.acc[i] = Some(x);
+                    None
+                }
+                None => {
+                    self.acc[i] = Some(x.clone());
+                    Some(x)
+                }
+            };
         }
         if let Some(s) = s {
             self.spend(s);

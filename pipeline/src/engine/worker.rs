@@ -20,7 +20,12 @@ pub(super) struct WorkerState<'e> {
     engine: &'e Engine,
     owner: usize,
     owners: usize,
+    /// The units the sketches are kept in, open, oldest first: epochs, or
+    /// chunks of `chunk` epochs (chunk `c` is epochs `c * chunk ..`).
     open: Vec<(u64, OwnedShards)>,
+    /// Epochs per chunk when no one reads an epoch's sketches and windows
+    /// tumble ([`super::EngineConfig::chunk_epochs`]); `None`: per epoch.
+    chunk: Option<u64>,
     /// The run total of the owned shards: address rankings fed from the
     /// flushes (through `exact`), everything else merged as each epoch
     /// leaves.
@@ -40,8 +45,8 @@ pub(super) struct WorkerState<'e> {
 
 /// What the source thread sends a worker.
 pub(super) enum WorkerMsg {
-    /// Flows of an epoch, summed (every worker gets the same batch and
-    /// applies the keys of the shards it owns).
+    /// Flows of an epoch, summed (every worker gets the same flush and
+    /// applies its own part: the keys of the shards it owns).
     Flows(u64, Arc<Flush>),
     /// The handshake statistics of the owned shards of a closing epoch.
     Services(u64, Vec<(usize, ServiceTable)>),
@@ -63,6 +68,7 @@ impl<'e> WorkerState<'e> {
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
+            chunk: engine.cfg.chunk_epochs(),
             coupons: CouponCache::new(),
             batches: Batches::default(),
             pool,
@@ -72,38 +78,66 @@ impl<'e> WorkerState<'e> {
         }
     }
 
+    /// The unit epoch `e` is kept in: itself, or its chunk.
+    fn unit(&self, e: u64) -> u64 {
+        self.chunk.map_or(e, |g| e / g)
+    }
+
+    /// The last epoch of unit `u`.
+    fn last_epoch(&self, u: u64) -> u64 {
+        self.chunk
+            .map_or(u, |g| u.saturating_mul(g).saturating_add(g - 1))
+    }
+
     /// Applies summed flows of epoch `e` to the owned shards.
     pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
-        let i = self.epoch_index(e);
+        let i = self.unit_index(self.unit(e));
         let sampler = (self.engine.cfg.sample).map(|t| Sampler::new(t, flush.seq));
         let b = &mut self.batches;
+        let part = &flush.parts[self.owner];
         self.open[i]
             .1
-            .apply(flush, &mut self.coupons, b, sampler.as_ref());
+            .apply(part, &mut self.coupons, b, sampler.as_ref());
         let src = sampler.is_some().then(|| b.sampled_sources());
         if sampler.is_some() {
             self.sampled_out.inc_by(b.sampled_out());
         }
-        self.exact.add(flush, src);
+        self.exact.add(part, src);
         self.hist.observe(t0.elapsed().as_secs_f64());
     }
 
-    /// Installs the handshake statistics of owned shards of epoch `e`.
+    /// Installs the handshake statistics of owned shards of epoch `e`
+    /// (adds them to its chunk's).
     pub(super) fn services(&mut self, e: u64, tables: Vec<(usize, ServiceTable)>) {
-        let i = self.epoch_index(e);
+        let i = self.unit_index(self.unit(e));
         let shards = &mut self.open[i].1;
         for (s, t) in tables {
             if let Some(sk) = shards.shards[s].as_mut() {
-                sk.services = t;
+                match self.chunk {
+                    Some(_) => sk.services.merge(&t),
+                    None => sk.services = t,
+                }
             }
         }
     }
 
+    /// Sends the units whose epochs are all closed through `through`: an
+    /// epoch's sketches as its partial, a chunk's as a chunk (ahead of the
+    /// close that completes its last epoch: each sender's messages arrive
+    /// in order).
     fn flush(&mut self, through: u64, merge: &Sender<MergeMsg>) {
-        while self.open.first().is_some_and(|(e, _)| *e <= through) {
-            let (e, shards) = self.open.remove(0);
+        while let Some(&(u, _)) = self.open.first() {
+            if self.last_epoch(u) > through {
+                break;
+            }
+            let (_, shards) = self.open.remove(0);
             let parts: Vec<(usize, ShardSketches)> = shards.into_owned().collect();
+            if self.chunk.is_some() {
+                let _ = merge.send(MergeMsg::Chunk(u, parts));
+                continue;
+            }
+            let e = u;
             // Tumbling windows partition the stream, and the merging
             // thread makes the rest of the total from them.
             if !self.total_from_windows {
@@ -117,8 +151,8 @@ impl<'e> WorkerState<'e> {
         }
     }
 
-    /// The index in `open` of epoch `e`, opening it if needed.
-    fn epoch_index(&mut self, e: u64) -> usize {
+    /// The index in `open` of unit `e`, opening it if needed.
+    fn unit_index(&mut self, e: u64) -> usize {
         match self.open.binary_search_by_key(&e, |(x, _)| *x) {
             Ok(i) => i,
             Err(i) => {

@@ -84,16 +84,13 @@ impl Batches {
         self.thin.out
     }
 
-    /// Splits `items` (key, hash, sums) by shard, keeping the owned ones.
-    pub(super) fn split<K, V>(&mut self, items: &[(K, u64, V)], owner: usize, workers: usize) {
+    /// Splits `items` (key, hash, sums: one worker's part) by shard.
+    pub(super) fn split<K, V>(&mut self, items: &[(K, u64, V)]) {
         for v in &mut self.idx {
             v.clear();
         }
         for (i, (_, h, _)) in items.iter().enumerate() {
-            let s = shard_of(*h);
-            if s % workers == owner {
-                self.idx[s].push(i as u32);
-            }
+            self.idx[shard_of(*h)].push(i as u32);
         }
     }
 

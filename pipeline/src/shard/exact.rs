@@ -12,7 +12,7 @@
 use sketches::hash::DEFAULT_SEED;
 use sketches::SpaceSaving;
 
-use crate::engine::{AggMap, Flush};
+use crate::engine::{AggMap, FlushPart};
 use crate::keys::shard_of;
 
 use super::batches::WeighedSum;
@@ -200,9 +200,9 @@ impl ExactAddresses {
         }
     }
 
-    /// Adds a flush's address sums of the owned shards.
+    /// Adds the address sums of the owner's part of a flush.
     /// `sampled`: the overload mode's source sums, for the flush's own.
-    pub fn add(&mut self, f: &Flush, sampled: Option<&[WeighedSum<u128>]>) {
+    pub fn add(&mut self, f: &FlushPart, sampled: Option<&[WeighedSum<u128>]>) {
         match sampled {
             Some(src) => self.add_family(0, src, |v| *v),
             None => self.add_family(0, &f.src.items, |v| (v.bytes, v.packets)),
@@ -226,12 +226,12 @@ impl ExactAddresses {
         }
     }
 
+    /// The maps of the shard of `h`: owned, since a flush part holds only
+    /// its owner's keys.
     #[inline]
     fn owned(&mut self, h: u64) -> Option<&mut Maps> {
         let s = shard_of(h);
-        if s % self.workers != self.owner {
-            return None;
-        }
+        debug_assert_eq!(s % self.workers, self.owner, "a key routed to its owner");
         self.maps[s].as_deref_mut()
     }
 
@@ -255,18 +255,22 @@ impl ExactAddresses {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Flush;
     use crate::keys::SHARDS;
     use crate::shard::Budget;
     use sketches::hash::hash_u128;
 
     /// Flushes of sources `0..keys` (a key's bytes are `10 * key + 1` per
-    /// flush it appears in), each flush holding a different stretch.
-    fn flushes(keys: u128) -> Vec<Flush> {
+    /// flush it appears in), each flush holding a different stretch, in
+    /// one part per worker.
+    fn flushes(keys: u128, workers: usize) -> Vec<Flush> {
         (0..6u128)
             .map(|i| {
-                let mut f = Flush::new();
+                let mut f = Flush::new(workers);
                 for k in (i * keys / 8)..((i + 3) * keys / 8).min(keys) {
-                    let s = f.src.entry(k, hash_u128(k, DEFAULT_SEED));
+                    let h = hash_u128(k, DEFAULT_SEED);
+                    let p = f.part_of(h);
+                    let s = f.parts[p].src.entry(k, h);
                     s.bytes += 10 * k as u64 + 1;
                     s.packets += 1;
                 }
@@ -279,19 +283,21 @@ mod tests {
     fn truth(f: &[Flush], k: u128) -> (u64, u64) {
         let n = f
             .iter()
-            .filter(|f| f.src.items.iter().any(|x| x.0 == k))
+            .filter(|f| f.parts.iter().any(|p| p.src.items.iter().any(|x| x.0 == k)))
             .count() as u64;
         (n * (10 * k as u64 + 1), n)
     }
 
-    /// The total's shards after `flushes`, run by `workers` workers.
-    fn run(b: &Budget, flushes: &[Flush], workers: usize) -> Vec<ShardSketchesBytes> {
+    /// The total's shards after the flushes of `keys` sources, run by
+    /// `workers` workers.
+    fn run(b: &Budget, keys: u128, workers: usize) -> Vec<ShardSketchesBytes> {
         let mut shards: Vec<Option<ShardSketchesBytes>> = vec![None; SHARDS];
+        let flushes = flushes(keys, workers);
         for owner in 0..workers {
             let mut total = OwnedShards::new_total(b, owner, workers);
             let mut exact = ExactAddresses::new(&total, b.total_hh_capacity);
-            for f in flushes {
-                exact.add(f, None);
+            for f in &flushes {
+                exact.add(&f.parts[owner], None);
             }
             exact.finish(&mut total);
             for (s, sk) in total.into_owned() {
@@ -318,12 +324,12 @@ mod tests {
             ((cap * SHARDS / 2) as u128, true),
             ((cap * SHARDS * 6) as u128, false),
         ] {
-            let f = flushes(keys);
-            assert_eq!(run(&b, &f, 1), run(&b, &f, 3), "any worker count");
+            let f = flushes(keys, 1);
+            assert_eq!(run(&b, keys, 1), run(&b, keys, 3), "any worker count");
             let mut total = OwnedShards::new_total(&b, 0, 1);
             let mut e = ExactAddresses::new(&total, cap);
             for x in &f {
-                e.add(x, None);
+                e.add(&x.parts[0], None);
             }
             let purged = e.maps.iter().flatten().any(|m| match &m[0] {
                 Family::Frequent(f) => f[0].offset > 0,

@@ -11,7 +11,7 @@ use super::budget::Budget;
 use super::rank::{PairRank, PortRank, Rank};
 use super::sample::Sampler;
 use super::sketches::ShardSketches;
-use crate::engine::{DstSums, Flush, SrcSums, Sums};
+use crate::engine::{DstSums, FlushPart, SrcSums, Sums};
 use crate::handshake::{ServiceSink, ServiceTable};
 use crate::keys::{shard_of, SHARDS};
 
@@ -56,12 +56,12 @@ impl OwnedShards {
         }
     }
 
+    /// The sketches of the shard of hash `h`: owned, since a flush part
+    /// holds only its owner's keys.
     #[inline(always)]
     fn get(&mut self, h: u64) -> Option<&mut ShardSketches> {
         let s = shard_of(h);
-        if s % self.workers != self.owner {
-            return None;
-        }
+        debug_assert_eq!(s % self.workers, self.owner, "a key routed to its owner");
         self.shards[s].as_mut()
     }
 
@@ -78,7 +78,7 @@ impl OwnedShards {
         }
     }
 
-    /// Splits `items` by owned shard and gives each shard's share to its
+    /// Splits `items` (the owner's part) by shard and gives each shard's share to its
     /// bytes and packets rankings `(rb, rp)`, as one batch each.
     fn apply_ranked<K: BatchKey, V, R: Copy>(
         &mut self,
@@ -89,7 +89,7 @@ impl OwnedShards {
     ) where
         ShardSketches: IndexMut<R, Output = SpaceSaving<K>>,
     {
-        b.split(items, self.owner, self.workers);
+        b.split(items);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
@@ -107,7 +107,7 @@ impl OwnedShards {
         (bytes, packets): (impl Fn(&V) -> u64, impl Fn(&V) -> u64),
         (rb, rp): (PortRank, PortRank),
     ) {
-        b.split(items, self.owner, self.workers);
+        b.split(items);
         for sh in self.owned() {
             let Some(sk) = self.shards[sh].as_mut() else {
                 continue;
@@ -117,7 +117,7 @@ impl OwnedShards {
         }
     }
 
-    /// The owned share of `items` as `sampler` lets it in, into `out`;
+    /// `items` (the owner's part) as `sampler` lets them in, into `out`;
     /// each shard notes the largest weighed-up increment.
     fn thin<K: Copy, K2, V>(
         &mut self,
@@ -131,9 +131,6 @@ impl OwnedShards {
         let mut left = 0;
         for (k, h, v) in items {
             let sh = shard_of(*h);
-            if sh % self.workers != self.owner {
-                continue;
-            }
             let (bytes, packets) = sums(v);
             if let Some(w) = sampler.weigh(*h, bytes, packets) {
                 if packets < sampler.threshold() {
@@ -152,7 +149,7 @@ impl OwnedShards {
     /// The source, pair and port rankings: from the flush's sums, or in
     /// the overload mode from what `sampler` lets in (left in `b` for the
     /// run total's source sums).
-    fn rank_traffic(&mut self, f: &Flush, b: &mut Batches, sampler: Option<&Sampler>) {
+    fn rank_traffic(&mut self, f: &FlushPart, b: &mut Batches, sampler: Option<&Sampler>) {
         let both = |v: &Sums| (v.bytes, v.packets);
         let Some(sm) = sampler else {
             let split = (|v: &SrcSums| v.bytes, |v: &SrcSums| v.packets);
@@ -205,11 +202,12 @@ impl OwnedShards {
         (self.owner..SHARDS).step_by(self.workers)
     }
 
-    /// Applies one flush (an epoch's flows summed per key family) to the
-    /// owned shards its keys fall in, by the hashes it carries.
+    /// Applies this owner's part of one flush (an epoch's flows summed per
+    /// key family) to the shards its keys fall in, by the hashes it
+    /// carries.
     pub fn apply(
         &mut self,
-        f: &Flush,
+        f: &FlushPart,
         coupons: &mut CouponCache,
         b: &mut Batches,
         sampler: Option<&Sampler>,
@@ -256,8 +254,10 @@ impl OwnedShards {
                     d.flows.update(k.flow_hash);
                 }
             }
-            if let Some(s) = self.get(k.flow_hash) {
-                s.hll_flows.update(k.flow_hash);
+        }
+        for &h in &f.flow_hashes {
+            if let Some(s) = self.get(h) {
+                s.hll_flows.update(h);
             }
         }
         for &(prefix, h, packets) in &f.prefix.items {

@@ -138,6 +138,17 @@ impl Summary {
         self.merge_with(o, ShardSketches::merge);
     }
 
+    /// As [`Summary::merge`], taking `o`: into a summary without sketches
+    /// (an empty epoch starting a window) `o`'s sketches move instead of
+    /// being copied. Returns what is left of `o`, for its storage.
+    pub(crate) fn absorb(&mut self, mut o: Summary) -> Summary {
+        if self.shards.is_empty() {
+            std::mem::swap(&mut self.shards, &mut o.shards);
+        }
+        self.merge(&o);
+        o
+    }
+
     /// As [`Summary::merge`], but for the four address rankings, which a
     /// run total takes from the flushes instead ([`ShardSketches::merge_rest`]).
     pub(crate) fn merge_rest(&mut self, o: &Summary) {

@@ -181,8 +181,11 @@ impl EngineArgs {
 
     /// The engine these options describe, built and checked before any
     /// thread starts; an option refused is a usage error (exit status 2).
-    pub fn engine(&self) -> Result<Engine> {
+    /// `detect`: whether detection will read each epoch's sketches (off,
+    /// the workers keep them per window chunk instead).
+    pub fn engine(&self, detect: bool) -> Result<Engine> {
         let mut cfg = self.config().map_err(crate::exit::usage)?;
+        cfg.epoch_sketches = detect;
         if self.windows.is_empty() && self.report_every.is_none() {
             // The default window (nobody asked for it) shortens until
             // --memory holds it: `--epoch 0.001` runs with 10 ms epochs
@@ -269,6 +272,7 @@ impl EngineArgs {
             handshake_timeout_ns: (self.handshake_timeout * 1e9) as u64,
             handshake_table: defaults.handshake_table,
             sample: self.sample,
+            epoch_sketches: defaults.epoch_sketches,
         })
     }
 }

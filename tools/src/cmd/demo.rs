@@ -79,7 +79,7 @@ fn check_rate(rate: f64, packets: u64) -> Result<()> {
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     check_rate(args.rate, args.packets)?;
-    let engine = args.run.engine.engine()?;
+    let engine = args.run.engine.engine(!args.run.detect.no_detect)?;
     let cfg = Config {
         scenarios: vec![
             Scenario::Baseline,

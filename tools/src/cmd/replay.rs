@@ -129,7 +129,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode> {
             ));
         }
     }
-    let engine = args.run.engine.engine()?;
+    let engine = args.run.engine.engine(!args.run.detect.no_detect)?;
     if let Some(dir) = &args.export_sketches {
         std::fs::create_dir_all(dir)
             .map_err(|e| crate::exit::output(format!("cannot create {}: {e}", dir.display())))?;

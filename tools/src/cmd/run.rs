@@ -225,13 +225,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if args.dry_run {
         // The engine options too, as the run would check them first.
         let engine = match &cli.command {
-            crate::args::cli::Command::Replay(a) => Some(&a.run.engine),
-            crate::args::cli::Command::Collect(a) => Some(&a.session.engine),
-            crate::args::cli::Command::Capture(a) => Some(&a.session.engine),
+            crate::args::cli::Command::Replay(a) => Some((&a.run.engine, &a.run.detect)),
+            crate::args::cli::Command::Collect(a) => Some((&a.session.engine, &a.session.detect)),
+            crate::args::cli::Command::Capture(a) => Some((&a.session.engine, &a.session.detect)),
             _ => None,
         };
-        if let Some(e) = engine {
-            e.engine()
+        if let Some((e, d)) = engine {
+            e.engine(!d.no_detect)
                 .map_err(|e| usage(format!("{}: {e:#}", args.config.display())))?;
         }
         crate::render::println(argv.join(" "));

@@ -1,99 +1,17 @@
 //! What a flush carries: an epoch's flows summed again per key family
 //! (source, destination, pair, ports, attack prefix, Count-Min prefixes),
-//! each key with its hash, in first-seen order.
+//! each key with its hash, in first-seen order, and routed: each key goes
+//! to the part of the worker owning its shard, so a worker reads its own
+//! share and nothing else.
 
 use capture::{FlowUpdate, Ip};
 use sketches::hash::{hash_u128, DEFAULT_SEED};
 
-use super::table::{clear_slots, FlowEntry, FlowTable};
-use crate::keys::{prefix_hash, prefixes, Hashes};
+use super::map::AggMap;
+use super::table::{FlowEntry, FlowTable};
+use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
 use crate::shard::{attack_prefix, is_reflector_port};
 
-/// A small map from a key to its sums, in first-seen order: open
-/// addressing over a power-of-two slot array at most half full, by a hash
-/// the caller already has. It grows with its keys (a quiet epoch's flush
-/// stays small) and keeps its storage across uses.
-#[derive(Debug)]
-pub struct AggMap<K, V> {
-    slots: Vec<u32>,
-    pub items: Vec<(K, u64, V)>,
-}
-
-impl<K: Copy + PartialEq, V: Default> AggMap<K, V> {
-    const MIN_SLOTS: usize = 64;
-
-    /// An empty map.
-    pub fn new() -> AggMap<K, V> {
-        AggMap {
-            slots: vec![0; Self::MIN_SLOTS],
-            items: Vec::new(),
-        }
-    }
-
-    /// The sums of `key` (hash `hash`), inserted as defaults if new.
-    #[inline]
-    pub fn entry(&mut self, key: K, hash: u64) -> &mut V {
-        let mask = self.slots.len() - 1;
-        let mut i = (hash >> 32) as usize & mask;
-        loop {
-            let s = self.slots[i] as usize;
-            if s == 0 {
-                break;
-            }
-            if self.items[s - 1].1 == hash && self.items[s - 1].0 == key {
-                return &mut self.items[s - 1].2;
-            }
-            i = (i + 1) & mask;
-        }
-        self.items.push((key, hash, V::default()));
-        self.slots[i] = self.items.len() as u32;
-        if 2 * self.items.len() > self.slots.len() {
-            self.grow();
-        }
-        &mut self.items.last_mut().expect("just pushed").2
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        let n = 2 * self.slots.len();
-        self.slots.clear();
-        self.slots.resize(n, 0);
-        self.reindex();
-    }
-
-    /// Keeps the items `keep` says to (it may change their sums), in
-    /// order, keeping the storage.
-    pub fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
-        self.items.retain_mut(|(_, _, v)| keep(v));
-        self.slots.fill(0);
-        self.reindex();
-    }
-
-    /// Puts every item in the (empty) slots.
-    fn reindex(&mut self) {
-        let mask = self.slots.len() - 1;
-        for (idx, item) in self.items.iter().enumerate() {
-            let mut i = (item.1 >> 32) as usize & mask;
-            while self.slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = idx as u32 + 1;
-        }
-    }
-
-    /// Empties the map, keeping its storage. A map grown by one busy
-    /// flush and reused for small ones zeroes only the slots it used.
-    pub fn clear(&mut self) {
-        clear_slots(&mut self.slots, self.items.iter().map(|i| i.1));
-        self.items.clear();
-    }
-}
-
-impl<K: Copy + PartialEq, V: Default> Default for AggMap<K, V> {
-    fn default() -> Self {
-        AggMap::new()
-    }
-}
 /// What a source address sums to in a flush.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SrcSums {
@@ -121,8 +39,8 @@ pub struct Sums {
     pub bytes: u64,
 }
 
-/// One flow's keys for the distinct counts: the destination (and its
-/// hash), the source's hash, the flow's hash.
+/// One flow's keys for its destination's distinct counts: the destination
+/// (and its hash), the source's hash, the flow's hash.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowKeys {
     pub dst: u128,
@@ -131,13 +49,12 @@ pub struct FlowKeys {
     pub flow_hash: u64,
 }
 
-/// One flush of an epoch's flows, summed again per key family (source,
-/// destination, pair, ports, attack prefix, Count-Min prefixes), each key
-/// with its hash, in first-seen order: what the workers apply. A key
-/// repeats across flows (a host's connections, a port's clients, a /16's
-/// hosts), so each sketch sees one weighted update per key per flush.
+/// One worker's share of a flush: the keys of the shards it owns, per key
+/// family, each in the flush's first-seen order. A key repeats across
+/// flows (a host's connections, a port's clients, a /16's hosts), so each
+/// sketch sees one weighted update per key per flush.
 #[derive(Debug)]
-pub struct Flush {
+pub struct FlushPart {
     pub src: AggMap<u128, SrcSums>,
     pub dst: AggMap<u128, DstSums>,
     pub pair: AggMap<(u128, u128), Sums>,
@@ -149,16 +66,15 @@ pub struct Flush {
     pub cm_src: AggMap<u64, u64>,
     /// Bytes per Count-Min destination prefix key.
     pub cm_dst: AggMap<u64, u64>,
+    /// Flows by the owner of their destination (its distinct counts).
     pub flows: Vec<FlowKeys>,
-    /// The flush's number in the run (its sampling coin's seed): set as it
-    /// goes out, at a fixed point of the stream.
-    pub seq: u64,
+    /// Flow hashes by the owner of the flow (the distinct-flows count).
+    pub flow_hashes: Vec<u64>,
 }
 
-impl Flush {
-    /// An empty flush; its maps grow with their keys.
-    pub fn new() -> Flush {
-        Flush {
+impl FlushPart {
+    fn new() -> FlushPart {
+        FlushPart {
             src: AggMap::new(),
             dst: AggMap::new(),
             pair: AggMap::new(),
@@ -168,21 +84,81 @@ impl Flush {
             cm_src: AggMap::new(),
             cm_dst: AggMap::new(),
             flows: Vec::new(),
+            flow_hashes: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.src.clear();
+        self.dst.clear();
+        self.pair.clear();
+        self.dport.clear();
+        self.sport.clear();
+        self.clear_prefixes();
+        self.flows.clear();
+        self.flow_hashes.clear();
+    }
+
+    fn clear_prefixes(&mut self) {
+        self.prefix.clear();
+        self.cm_src.clear();
+        self.cm_dst.clear();
+    }
+}
+
+/// One flush of an epoch's flows, summed again per key family, in one
+/// part per worker ([`FlushPart`]): what the workers apply. The source
+/// hashes each key once and routes it by its shard's owner, so no worker
+/// walks the keys of another's shards. Within a shard the keys keep the
+/// flush's first-seen order whatever the number of parts, so the sketches
+/// see the same stream for any `--workers`.
+#[derive(Debug)]
+pub struct Flush {
+    pub parts: Vec<FlushPart>,
+    /// The part (worker) owning each shard.
+    owner: [u8; SHARDS],
+    /// Destinations in first-seen order across the parts (part, index):
+    /// their attack prefixes take this order ([`Flush::seal`]).
+    dst_order: Vec<(u32, u32)>,
+    /// Flows summed so far.
+    flows: usize,
+    /// The flush's number in the run (its sampling coin's seed): set as it
+    /// goes out, at a fixed point of the stream.
+    pub seq: u64,
+}
+
+impl Flush {
+    /// An empty flush in one part per worker (`workers` at least 1); its
+    /// maps grow with their keys.
+    pub fn new(workers: usize) -> Flush {
+        let n = workers.clamp(1, SHARDS);
+        Flush {
+            parts: (0..n).map(|_| FlushPart::new()).collect(),
+            owner: std::array::from_fn(|s| (s % n) as u8),
+            dst_order: Vec::new(),
+            flows: 0,
             seq: 0,
         }
     }
 
     /// Empties it, keeping its storage.
     pub fn clear(&mut self) {
-        self.src.clear();
-        self.dst.clear();
-        self.pair.clear();
-        self.dport.clear();
-        self.sport.clear();
-        self.prefix.clear();
-        self.cm_src.clear();
-        self.cm_dst.clear();
-        self.flows.clear();
+        for p in &mut self.parts {
+            p.clear();
+        }
+        self.dst_order.clear();
+        self.flows = 0;
+    }
+
+    /// Flows summed so far.
+    pub fn flows(&self) -> usize {
+        self.flows
+    }
+
+    /// The part that owns the shard of hash `h`.
+    #[inline]
+    pub fn part_of(&self, h: u64) -> usize {
+        self.owner[shard_of(h)] as usize
     }
 
     /// Sums `table`'s flows, in first-seen order, after what this flush
@@ -196,42 +172,56 @@ impl Flush {
 
     /// Sums the prefix families (attack prefixes, Count-Min prefixes) from
     /// the address sums, once, when the flush is complete: per distinct
-    /// address, not per flow. Prefixes come in the order of the first
-    /// address holding them, which is the order of the first flow holding
-    /// them, so the result is what summing each flow would give.
+    /// address, not per flow. Attack prefixes come in the order of the
+    /// first destination holding them, which is the order of the first
+    /// flow holding them, so the result is what summing each flow would
+    /// give. (Count-Min's sums do not depend on order.)
     pub fn seal(&mut self) {
-        self.prefix.clear();
-        self.cm_src.clear();
-        self.cm_dst.clear();
-        for &(src, _, v) in &self.src.items {
-            for &len in prefixes(Ip(src)) {
-                let ph = prefix_hash(Ip(src), len);
-                let c = self.cm_src.entry(ph, ph);
-                *c = c.saturating_add(v.bytes);
+        for p in &mut self.parts {
+            p.clear_prefixes();
+        }
+        for a in 0..self.parts.len() {
+            for i in 0..self.parts[a].src.items.len() {
+                let (src, _, v) = self.parts[a].src.items[i];
+                for &len in prefixes(Ip(src)) {
+                    let ph = prefix_hash(Ip(src), len);
+                    let p = self.part_of(ph);
+                    let c = self.parts[p].cm_src.entry(ph, ph);
+                    *c = c.saturating_add(v.bytes);
+                }
             }
         }
-        for &(dst, _, v) in &self.dst.items {
+        for &(a, i) in &self.dst_order {
+            let (dst, _, v) = self.parts[a as usize].dst.items[i as usize];
             let ap = attack_prefix(dst);
-            *self.prefix.entry(ap, hash_u128(ap, DEFAULT_SEED ^ 0x24)) += v.packets;
+            let aph = hash_u128(ap, DEFAULT_SEED ^ 0x24);
+            let p = self.owner[shard_of(aph)] as usize;
+            *self.parts[p].prefix.entry(ap, aph) += v.packets;
             for &len in prefixes(Ip(dst)) {
                 let ph = prefix_hash(Ip(dst), len);
-                let c = self.cm_dst.entry(ph, ph);
+                let p = self.owner[shard_of(ph)] as usize;
+                let c = self.parts[p].cm_dst.entry(ph, ph);
                 *c = c.saturating_add(v.bytes);
             }
         }
     }
 
-    /// Adds one flow: hashes its keys and sums it into each family.
+    /// Adds one flow: hashes its keys and sums each into its owner's part.
     fn add(&mut self, f: &FlowEntry) {
+        self.flows += 1;
         let (src, dst) = (Ip(f.src), Ip(f.dst));
         let h = Hashes::of_key(src, dst, f.sport, f.dport, f.proto);
         debug_assert_eq!(h.flow, f.hash);
         let (p, b) = (f.packets, f.bytes);
-        let s = self.src.entry(f.src, h.src);
+        let s = self.part_of(h.src);
+        let s = self.parts[s].src.entry(f.src, h.src);
         s.packets += p;
         s.bytes = s.bytes.saturating_add(b);
         s.synack += f.synack;
-        let d = self.dst.entry(f.dst, h.dst);
+        let part = self.part_of(h.dst);
+        let dsts = &mut self.parts[part].dst;
+        let known = dsts.items.len();
+        let d = dsts.entry(f.dst, h.dst);
         d.packets += p;
         d.bytes = d.bytes.saturating_add(b);
         d.syn += f.syn;
@@ -241,23 +231,31 @@ impl Flush {
             FlowUpdate::UDP if f.has_ports && is_reflector_port(f.sport) => d.amp += p,
             _ => {}
         }
-        let pr = self.pair.entry((f.src, f.dst), h.pair);
-        pr.packets += p;
-        pr.bytes = pr.bytes.saturating_add(b);
-        if f.has_ports {
-            let dp = self.dport.entry(f.dport, h.dport);
-            dp.packets += p;
-            dp.bytes = dp.bytes.saturating_add(b);
-            let sp = self.sport.entry(f.sport, h.sport);
-            sp.packets += p;
-            sp.bytes = sp.bytes.saturating_add(b);
+        if dsts.items.len() > known {
+            self.dst_order.push((part as u32, known as u32));
         }
-        self.flows.push(FlowKeys {
+        self.parts[part].flows.push(FlowKeys {
             dst: f.dst,
             dst_hash: h.dst,
             src_hash: h.src,
             flow_hash: h.flow,
         });
+        let pr = self.part_of(h.pair);
+        let pr = self.parts[pr].pair.entry((f.src, f.dst), h.pair);
+        pr.packets += p;
+        pr.bytes = pr.bytes.saturating_add(b);
+        if f.has_ports {
+            let dp = self.part_of(h.dport);
+            let dp = self.parts[dp].dport.entry(f.dport, h.dport);
+            dp.packets += p;
+            dp.bytes = dp.bytes.saturating_add(b);
+            let sp = self.part_of(h.sport);
+            let sp = self.parts[sp].sport.entry(f.sport, h.sport);
+            sp.packets += p;
+            sp.bytes = sp.bytes.saturating_add(b);
+        }
+        let fl = self.part_of(h.flow);
+        self.parts[fl].flow_hashes.push(h.flow);
     }
 }
 
@@ -266,31 +264,80 @@ mod tests {
     use super::super::table::tests::pkt;
     use super::*;
 
-    #[test]
-    fn a_map_grown_by_a_busy_flush_and_cleared_sparsely_holds_no_stale_slot() {
-        let mut m: AggMap<u64, u64> = AggMap::new();
-        // Colliding hashes (one home slot) make long probe paths.
-        for k in 0..5_000u64 {
-            *m.entry(k, (k % 7) << 32 | k) += k;
-        }
-        let grown = m.slots.len();
-        m.clear();
-        assert!(m.slots.iter().all(|&s| s == 0));
-        // A few keys: cleared slot by slot, not by a fill.
-        for k in 0..100u64 {
-            *m.entry(k, (k % 3) << 32) += 1;
-            *m.entry(k, (k % 3) << 32) += 1;
-        }
-        assert_eq!(m.slots.len(), grown);
-        assert_eq!(m.items.len(), 100);
-        assert!(m.items.iter().all(|(_, _, v)| *v == 2));
-        m.clear();
-        assert!(m.slots.iter().all(|&s| s == 0) && m.items.is_empty());
+    /// A flush of `n` flows from a few hundred sources to a few dozen
+    /// destinations, in `parts` parts.
+    fn flush(parts: usize, n: u32) -> Flush {
         let mut t = FlowTable::new(4096);
-        for i in 0..10 {
-            assert!(t.add(&pkt(i, i, 80, 40, 0)));
+        let mut f = Flush::new(parts);
+        for i in 0..n {
+            let mut u = pkt((i % 251) as u8, (i % 37) as u8, 80 + (i % 7) as u16, 60, 0);
+            u.dst = Ip::v4([10, (i % 5) as u8, (i % 3) as u8, (i % 37) as u8]);
+            u.sport = 1024 + (i % 11) as u16;
+            if !t.add(&u) {
+                f.take_from(&mut t);
+                assert!(t.add(&u));
+            }
         }
-        t.clear();
-        assert!(t.slots_empty() && t.is_empty());
+        f.take_from(&mut t);
+        f.seal();
+        f
+    }
+
+    /// Shard `s`'s items of one family across the parts, in order.
+    fn shard_items<K: Copy, V: Copy>(
+        f: &Flush,
+        s: usize,
+        family: impl Fn(&FlushPart) -> &AggMap<K, V>,
+    ) -> Vec<(K, V)> {
+        let mut out = Vec::new();
+        for (p, part) in f.parts.iter().enumerate() {
+            for &(k, h, v) in &family(part).items {
+                assert_eq!(f.part_of(h), p, "a key in its owner's part");
+                if shard_of(h) == s {
+                    out.push((k, v));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_key_goes_to_its_owners_part_in_the_same_order_for_any_part_count() {
+        let one = flush(1, 3000);
+        assert_eq!(one.flows(), 3000);
+        for parts in [2, 3, 16] {
+            let f = flush(parts, 3000);
+            assert_eq!(f.parts.len(), parts);
+            assert!(f.parts.iter().all(|p| !p.src.items.is_empty()));
+            for s in 0..SHARDS {
+                let (a, b) = (&one, &f);
+                let src = |f: &Flush| -> Vec<(u128, u64, u64)> {
+                    let x = shard_items(f, s, |p| &p.src);
+                    x.iter().map(|(k, v)| (*k, v.packets, v.bytes)).collect()
+                };
+                assert_eq!(src(a), src(b));
+                let dst = |f: &Flush| -> Vec<(u128, u64)> {
+                    let x = shard_items(f, s, |p| &p.dst);
+                    x.iter().map(|(k, v)| (*k, v.packets)).collect()
+                };
+                assert_eq!(dst(a), dst(b));
+                // The attack prefixes' order is the destinations' order.
+                let pre = |f| shard_items(f, s, |p| &p.prefix);
+                assert_eq!(pre(a), pre(b));
+                let cm = |f| {
+                    let mut x = shard_items(f, s, |p| &p.cm_dst);
+                    x.sort_unstable();
+                    x
+                };
+                assert_eq!(cm(a), cm(b));
+            }
+            let flows: usize = f.parts.iter().map(|p| p.flows.len()).sum();
+            let hashes: usize = f.parts.iter().map(|p| p.flow_hashes.len()).sum();
+            assert_eq!((flows, hashes), (3000, 3000));
+            for (p, part) in f.parts.iter().enumerate() {
+                assert!(part.flows.iter().all(|k| f.part_of(k.dst_hash) == p));
+                assert!(part.flow_hashes.iter().all(|&h| f.part_of(h) == p));
+            }
+        }
     }
 }

@@ -17,12 +17,14 @@
 //! A flushed flow carries every hash its keys need, computed once, so the
 //! workers hash nothing.
 //!
-//!
 //! [`table`] is the per-epoch table of flows; [`flush`] sums its flows per
-//! key family for the workers ([`Flush::take_from`], [`Flush::seal`]).
+//! key family for the workers ([`Flush::take_from`], [`Flush::seal`]), one
+//! part per worker; [`map`] is the small map each family sums in.
 
 mod flush;
+mod map;
 mod table;
 
-pub use flush::{AggMap, DstSums, Flush, SrcSums, Sums};
+pub use flush::{DstSums, Flush, FlushPart, SrcSums, Sums};
+pub use map::AggMap;
 pub use table::FlowTable;

@@ -225,10 +225,11 @@ pub(super) mod tests {
         assert_eq!((f[1].src as u8, f[1].packets, f[1].bytes), (1, 1, 40));
         assert_eq!((f[2].dport, f[2].synack), (443, 1));
         // Summed again per key family, in first-seen order.
-        let mut out = Flush::new();
+        let mut out = Flush::new(1);
         out.take_from(&mut t);
         out.seal();
         assert!(t.is_empty());
+        let out = &out.parts[0];
         let src: Vec<(u8, u64, u64, u64)> = out
             .src
             .items
@@ -275,9 +276,10 @@ pub(super) mod tests {
         let mut t = FlowTable::new(16);
         let u = pkt(7, 9, 53, 80, 0);
         assert!(t.add(&u));
-        let mut out = Flush::new();
+        let mut out = Flush::new(1);
         out.take_from(&mut t);
         out.seal();
+        let out = &out.parts[0];
         let h = Hashes::of(&u);
         assert_eq!((out.src.items[0].1, out.dst.items[0].1), (h.src, h.dst));
         assert_eq!(
