@@ -115,6 +115,21 @@ fn answers_with_detection_off_are_identical_for_any_worker_count_and_batch_size(
     );
 }
 
+/// Detection reads each epoch's sketches; tumbling windows keep the
+/// report-only ones per chunk instead, sliding windows keep every sketch
+/// per epoch. The alerts are the same either way.
+#[test]
+fn alerts_do_not_depend_on_how_the_sketches_are_kept() {
+    let p = attacks().0.to_str().unwrap();
+    let alerts = |extra: &[&str]| {
+        let s = summary(&[&["replay", "--json", "--no-pin"][..], extra, &[p]].concat());
+        assert!(!s["alerts"].as_array().unwrap().is_empty());
+        s["alerts"].clone()
+    };
+    let tumbling = alerts(&["--window", "4", "--window", "2"]);
+    assert_eq!(tumbling, alerts(&["--window", "4", "--window", "2/1"]));
+}
+
 #[test]
 fn every_answer_lies_within_its_bound_and_top_ten_is_exact() {
     check_bounds(&[]);

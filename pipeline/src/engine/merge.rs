@@ -40,11 +40,14 @@ struct Closer<'a> {
     future: u64,
     /// Empty epochs of very long gaps not closed (see `QUIET_EPOCHS`).
     skipped: u64,
-    /// Epochs per chunk in chunk mode ([`super::EngineConfig::chunk_epochs`]).
+    /// Epochs per chunk, when workers keep sketches per chunk
+    /// ([`super::EngineConfig::keeping`]).
     chunk: Option<u64>,
     /// The chunks' sketches the workers sent, by chunk and shard, until
     /// their last epoch closes.
     chunks: BTreeMap<u64, Vec<Option<ShardSketches>>>,
+    /// Chunk sketches spent, for the workers to reuse.
+    spare: Vec<ShardSketches>,
     budget: &'a Budget,
 }
 
@@ -65,13 +68,23 @@ impl Closer<'_> {
         self.late += summary.totals.late;
         self.future += summary.totals.future;
         (self.on_epoch)(&summary);
-        // Chunk mode: a chunk's sketches join its last epoch on its way
-        // into the windows, after the epoch was observed; the windows
-        // (unions of whole chunks) and the total see each chunk once.
+        // A chunk's sketches join its last epoch on its way into the
+        // windows, after the epoch was observed: the windows (unions of
+        // whole chunks) and the total see each chunk once. An epoch with
+        // sketches of its own takes the chunk's report-only ones (they are
+        // empty in it); the chunk's leftovers are spent.
         if let Some(g) = self.chunk.filter(|g| (e + 1) % g == 0) {
             if let Some(parts) = self.chunks.remove(&(e / g)) {
-                debug_assert!(summary.shards.is_empty(), "no partials in chunk mode");
-                summary.shards = fill(parts, self.budget);
+                if summary.shards.is_empty() {
+                    summary.shards = fill(parts, self.budget);
+                } else {
+                    for (mine, chunk) in summary.shards.iter_mut().zip(parts) {
+                        if let Some(mut c) = chunk {
+                            mine.take_report(&mut c);
+                            self.spare.push(c);
+                        }
+                    }
+                }
             }
         }
         // The run total's sketches are merged by the workers, each for its
@@ -135,8 +148,9 @@ impl Engine {
             late: 0,
             future: 0,
             skipped: 0,
-            chunk: self.cfg.chunk_epochs(),
+            chunk: self.cfg.keeping().chunk(),
             chunks: BTreeMap::new(),
+            spare: Vec::new(),
             budget: &self.budget,
         };
         // A stream that starts with closes and no updates (a live source on
@@ -203,11 +217,10 @@ impl Engine {
                 closer.close(e, summary);
                 // Spent sketches go back to the workers (while the pool
                 // has room; the rest are freed).
-                for s in closer.ring.take_spent() {
-                    for sk in s.shards {
-                        if pool.try_send(sk).is_err() {
-                            break;
-                        }
+                let spent = closer.ring.take_spent().flat_map(|s| s.shards);
+                for sk in spent.chain(closer.spare.drain(..)) {
+                    if pool.try_send(sk).is_err() {
+                        break;
                     }
                 }
                 hist.observe(t0.elapsed().as_secs_f64());

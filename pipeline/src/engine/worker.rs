@@ -8,9 +8,12 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::handshake::ServiceTable;
-use crate::shard::{Batches, CouponCache, ExactAddresses, OwnedShards, Sampler, ShardSketches};
+use crate::shard::{
+    Batches, Budget, CouponCache, ExactAddresses, OwnedShards, Sampler, ShardSketches,
+};
 
 use super::aggregate::Flush;
+use super::config::Keeping;
 use super::merge::MergeMsg;
 use super::setup::Engine;
 use super::window::WindowRing;
@@ -21,11 +24,11 @@ pub(super) struct WorkerState<'e> {
     owner: usize,
     owners: usize,
     /// The units the sketches are kept in, open, oldest first: epochs, or
-    /// chunks of `chunk` epochs (chunk `c` is epochs `c * chunk ..`).
+    /// with [`Keeping::Chunks`] chunks (chunk `c` is epochs `c * g ..`).
     open: Vec<(u64, OwnedShards)>,
-    /// Epochs per chunk when no one reads an epoch's sketches and windows
-    /// tumble ([`super::EngineConfig::chunk_epochs`]); `None`: per epoch.
-    chunk: Option<u64>,
+    /// With [`Keeping::Split`], the open chunks' report-only sketches.
+    chunks: Vec<(u64, OwnedShards)>,
+    keeping: Keeping,
     /// The run total of the owned shards: address rankings fed from the
     /// flushes (through `exact`), everything else merged as each epoch
     /// leaves.
@@ -42,6 +45,9 @@ pub(super) struct WorkerState<'e> {
     hist: prometheus::Histogram,
     sampled_out: prometheus::IntCounter,
 }
+
+/// The budget, the owner, the owners and the pool of spent sketches.
+type Pool<'a> = (&'a Budget, usize, usize, &'a Receiver<ShardSketches>);
 
 /// What the source thread sends a worker.
 pub(super) enum WorkerMsg {
@@ -68,7 +74,8 @@ impl<'e> WorkerState<'e> {
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
-            chunk: engine.cfg.chunk_epochs(),
+            chunks: Vec::new(),
+            keeping: engine.cfg.keeping(),
             coupons: CouponCache::new(),
             batches: Batches::default(),
             pool,
@@ -78,27 +85,37 @@ impl<'e> WorkerState<'e> {
         }
     }
 
-    /// The unit epoch `e` is kept in: itself, or its chunk.
+    /// The unit of `open` epoch `e` is kept in: itself, or its chunk.
     fn unit(&self, e: u64) -> u64 {
-        self.chunk.map_or(e, |g| e / g)
+        match self.keeping {
+            Keeping::Chunks(g) => e / g,
+            _ => e,
+        }
     }
 
-    /// The last epoch of unit `u`.
-    fn last_epoch(&self, u: u64) -> u64 {
-        self.chunk
-            .map_or(u, |g| u.saturating_mul(g).saturating_add(g - 1))
+    /// The last epoch of chunk `c` of `g` epochs.
+    fn chunk_end(c: u64, g: u64) -> u64 {
+        c.saturating_mul(g).saturating_add(g - 1)
     }
 
     /// Applies summed flows of epoch `e` to the owned shards.
     pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
-        let i = self.unit_index(self.unit(e));
+        let i = self.open_index(e);
         let sampler = (self.engine.cfg.sample).map(|t| Sampler::new(t, flush.seq));
         let b = &mut self.batches;
         let part = &flush.parts[self.owner];
-        self.open[i]
-            .1
-            .apply(part, &mut self.coupons, b, sampler.as_ref());
+        let coupons = &mut self.coupons;
+        match self.keeping {
+            Keeping::Split(g) => {
+                let pool = (&self.engine.budget, self.owner, self.owners, &self.pool);
+                let j = Self::index(&mut self.chunks, e / g, pool);
+                let (sm, epoch) = (sampler.as_ref(), &mut self.open[i].1);
+                epoch.apply_epoch_group(part, b, sm);
+                self.chunks[j].1.apply_report_group(part, coupons, b, sm);
+            }
+            _ => self.open[i].1.apply(part, coupons, b, sampler.as_ref()),
+        }
         let src = sampler.is_some().then(|| b.sampled_sources());
         if sampler.is_some() {
             self.sampled_out.inc_by(b.sampled_out());
@@ -110,13 +127,13 @@ impl<'e> WorkerState<'e> {
     /// Installs the handshake statistics of owned shards of epoch `e`
     /// (adds them to its chunk's).
     pub(super) fn services(&mut self, e: u64, tables: Vec<(usize, ServiceTable)>) {
-        let i = self.unit_index(self.unit(e));
+        let i = self.open_index(e);
         let shards = &mut self.open[i].1;
         for (s, t) in tables {
             if let Some(sk) = shards.shards[s].as_mut() {
-                match self.chunk {
-                    Some(_) => sk.services.merge(&t),
-                    None => sk.services = t,
+                match self.keeping {
+                    Keeping::Chunks(_) => sk.services.merge(&t),
+                    _ => sk.services = t,
                 }
             }
         }
@@ -127,13 +144,26 @@ impl<'e> WorkerState<'e> {
     /// close that completes its last epoch: each sender's messages arrive
     /// in order).
     fn flush(&mut self, through: u64, merge: &Sender<MergeMsg>) {
+        if let Keeping::Split(g) = self.keeping {
+            while let Some(&(c, _)) = self.chunks.first() {
+                if Self::chunk_end(c, g) > through {
+                    break;
+                }
+                let (_, shards) = self.chunks.remove(0);
+                let _ = merge.send(MergeMsg::Chunk(c, shards.into_owned().collect()));
+            }
+        }
         while let Some(&(u, _)) = self.open.first() {
-            if self.last_epoch(u) > through {
+            let last = match self.keeping {
+                Keeping::Chunks(g) => Self::chunk_end(u, g),
+                _ => u,
+            };
+            if last > through {
                 break;
             }
             let (_, shards) = self.open.remove(0);
             let parts: Vec<(usize, ShardSketches)> = shards.into_owned().collect();
-            if self.chunk.is_some() {
+            if let Keeping::Chunks(_) = self.keeping {
                 let _ = merge.send(MergeMsg::Chunk(u, parts));
                 continue;
             }
@@ -151,18 +181,23 @@ impl<'e> WorkerState<'e> {
         }
     }
 
-    /// The index in `open` of unit `e`, opening it if needed.
-    fn unit_index(&mut self, e: u64) -> usize {
-        match self.open.binary_search_by_key(&e, |(x, _)| *x) {
+    /// The index in `open` of the unit epoch `e` is kept in, opened if
+    /// needed.
+    fn open_index(&mut self, e: u64) -> usize {
+        let u = self.unit(e);
+        let pool = (&self.engine.budget, self.owner, self.owners, &self.pool);
+        Self::index(&mut self.open, u, pool)
+    }
+
+    /// The index in `units` of unit `u`, opening it if needed (its
+    /// sketches from the pool of spent ones while it has some).
+    fn index(units: &mut Vec<(u64, OwnedShards)>, u: u64, pool: Pool<'_>) -> usize {
+        match units.binary_search_by_key(&u, |(x, _)| *x) {
             Ok(i) => i,
             Err(i) => {
-                let shards = OwnedShards::from_pool(
-                    &self.engine.budget,
-                    self.owner,
-                    self.owners,
-                    &self.pool,
-                );
-                self.open.insert(i, (e, shards));
+                let (budget, owner, owners, pool) = pool;
+                let shards = OwnedShards::from_pool(budget, owner, owners, pool);
+                units.insert(i, (u, shards));
                 i
             }
         }
