@@ -115,9 +115,11 @@ fn answers_with_detection_off_are_identical_for_any_worker_count_and_batch_size(
     );
 }
 
-/// Detection reads each epoch's sketches; tumbling windows keep the
-/// report-only ones per chunk instead, sliding windows keep every sketch
-/// per epoch. The alerts are the same either way.
+/// Detection reads each epoch's sketches, whatever windows are asked for:
+/// tumbling windows (accumulated as epochs arrive) and sliding ones (made
+/// from the ring of epochs) give the same alerts. A sketch detection reads
+/// moved out of the epochs (an alert's evidence reads the pair ranking)
+/// fails this.
 #[test]
 fn alerts_do_not_depend_on_how_the_sketches_are_kept() {
     let p = attacks().0.to_str().unwrap();

@@ -52,11 +52,11 @@ pub struct EngineConfig {
     /// ([`crate::shard::Sampler`]). `None`: every sum, exactly.
     pub sample: Option<u64>,
     /// Whether something reads each closed epoch's sketches (detection
-    /// does). With every window tumbling, the workers keep the sketches no
-    /// one reads per epoch per chunk of windows instead
-    /// ([`EngineConfig::keeping`]): the report-only ones always, all of
-    /// them when this is `false` (epochs then carry their exact totals
-    /// only; windows and the run total carry everything).
+    /// does). `false`, with every window tumbling, lets the workers keep
+    /// the sketches per chunk of windows ([`EngineConfig::chunk_epochs`])
+    /// instead of per epoch: epochs then carry their exact totals only,
+    /// windows and the run total everything, and no epoch's sketches are
+    /// filled, merged into a window and reset.
     pub epoch_sketches: bool,
 }
 
@@ -86,38 +86,15 @@ impl Default for EngineConfig {
     }
 }
 
-/// How the workers keep the sketches ([`EngineConfig::keeping`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Keeping {
-    /// Every sketch per epoch: sliding windows are made of epochs.
-    Epochs,
-    /// Per epoch the sketches detection reads, per chunk of this many
-    /// epochs the report-only ones (port rankings, distinct counts).
-    Split(u64),
-    /// Every sketch per chunk of this many epochs: no one reads an
-    /// epoch's sketches.
-    Chunks(u64),
-}
-
-impl Keeping {
-    /// Epochs per chunk, if sketches are kept per chunk at all.
-    pub(super) fn chunk(self) -> Option<u64> {
-        match self {
-            Keeping::Epochs => None,
-            Keeping::Split(g) | Keeping::Chunks(g) => Some(g),
-        }
-    }
-}
-
 impl EngineConfig {
-    /// How the workers keep the sketches. With every window tumbling,
-    /// sketches no one reads per epoch are kept per chunk of the greatest
-    /// common divisor of the window lengths, aligned to epoch 0 like the
-    /// windows, so every window is a union of whole chunks and no epoch's
-    /// sketches are filled, merged into a window and reset.
-    pub(super) fn keeping(&self) -> Keeping {
-        if self.windows.iter().any(|w| w.slide != w.length) {
-            return Keeping::Epochs;
+    /// Epochs per chunk when the workers keep sketches per chunk: the
+    /// greatest common divisor of the window lengths, so that every
+    /// tumbling window (aligned to epoch 0, like the chunks) is a union of
+    /// whole chunks. `None` while epochs' sketches are read or a window
+    /// slides.
+    pub(super) fn chunk_epochs(&self) -> Option<u64> {
+        if self.epoch_sketches || self.windows.iter().any(|w| w.slide != w.length) {
+            return None;
         }
         let gcd = |a: u64, b: u64| {
             let (mut a, mut b) = (a, b);
@@ -126,11 +103,8 @@ impl EngineConfig {
             }
             a
         };
-        match self.windows.iter().fold(0, |g, w| gcd(g, w.length as u64)) {
-            0 => Keeping::Epochs,
-            g if self.epoch_sketches => Keeping::Split(g),
-            g => Keeping::Chunks(g),
-        }
+        let g = self.windows.iter().fold(0, |g, w| gcd(g, w.length as u64));
+        (g > 0).then_some(g)
     }
 }
 
@@ -380,16 +354,15 @@ mod tests {
     }
 
     #[test]
-    fn sketches_are_kept_per_chunk_of_tumbling_windows_where_no_one_reads_them_per_epoch() {
-        use Keeping::*;
-        assert_eq!(with(&[(10, 10)], false).keeping(), Chunks(10));
-        let three = [(60, 60), (10, 10), (4, 4)];
-        assert_eq!(with(&three, false).keeping(), Chunks(2));
-        assert_eq!(with(&[(3, 3), (2, 2)], false).keeping(), Chunks(1));
-        // Detection reads epochs: only the report-only sketches go by chunk.
-        assert_eq!(with(&[(10, 10)], true).keeping(), Split(10));
-        // A sliding window is made of epochs.
-        assert_eq!(with(&[(10, 10), (4, 2)], false).keeping(), Epochs);
-        assert_eq!(with(&[(10, 10), (4, 2)], true).keeping(), Epochs);
+    fn sketches_are_kept_per_chunk_only_for_tumbling_windows_no_one_reads_per_epoch() {
+        assert_eq!(with(&[(10, 10)], false).chunk_epochs(), Some(10));
+        assert_eq!(
+            with(&[(60, 60), (10, 10), (4, 4)], false).chunk_epochs(),
+            Some(2)
+        );
+        assert_eq!(with(&[(3, 3), (2, 2)], false).chunk_epochs(), Some(1));
+        // Detection reads every epoch; a sliding window is made of epochs.
+        assert_eq!(with(&[(10, 10)], true).chunk_epochs(), None);
+        assert_eq!(with(&[(10, 10), (4, 2)], false).chunk_epochs(), None);
     }
 }

@@ -40,14 +40,11 @@ struct Closer<'a> {
     future: u64,
     /// Empty epochs of very long gaps not closed (see `QUIET_EPOCHS`).
     skipped: u64,
-    /// Epochs per chunk, when workers keep sketches per chunk
-    /// ([`super::EngineConfig::keeping`]).
+    /// Epochs per chunk in chunk mode ([`super::EngineConfig::chunk_epochs`]).
     chunk: Option<u64>,
     /// The chunks' sketches the workers sent, by chunk and shard, until
     /// their last epoch closes.
     chunks: BTreeMap<u64, Vec<Option<ShardSketches>>>,
-    /// Chunk sketches spent, for the workers to reuse.
-    spare: Vec<ShardSketches>,
     budget: &'a Budget,
 }
 
@@ -68,23 +65,13 @@ impl Closer<'_> {
         self.late += summary.totals.late;
         self.future += summary.totals.future;
         (self.on_epoch)(&summary);
-        // A chunk's sketches join its last epoch on its way into the
-        // windows, after the epoch was observed: the windows (unions of
-        // whole chunks) and the total see each chunk once. An epoch with
-        // sketches of its own takes the chunk's report-only ones (they are
-        // empty in it); the chunk's leftovers are spent.
+        // Chunk mode: a chunk's sketches join its last epoch on its way
+        // into the windows, after the epoch was observed; the windows
+        // (unions of whole chunks) and the total see each chunk once.
         if let Some(g) = self.chunk.filter(|g| (e + 1) % g == 0) {
             if let Some(parts) = self.chunks.remove(&(e / g)) {
-                if summary.shards.is_empty() {
-                    summary.shards = fill(parts, self.budget);
-                } else {
-                    for (mine, chunk) in summary.shards.iter_mut().zip(parts) {
-                        if let Some(mut c) = chunk {
-                            mine.take_report(&mut c);
-                            self.spare.push(c);
-                        }
-                    }
-                }
+                debug_assert!(summary.shards.is_empty(), "no partials in chunk mode");
+                summary.shards = fill(parts, self.budget);
             }
         }
         // The run total's sketches are merged by the workers, each for its
@@ -148,9 +135,8 @@ impl Engine {
             late: 0,
             future: 0,
             skipped: 0,
-            chunk: self.cfg.keeping().chunk(),
+            chunk: self.cfg.chunk_epochs(),
             chunks: BTreeMap::new(),
-            spare: Vec::new(),
             budget: &self.budget,
         };
         // A stream that starts with closes and no updates (a live source on
@@ -217,10 +203,11 @@ impl Engine {
                 closer.close(e, summary);
                 // Spent sketches go back to the workers (while the pool
                 // has room; the rest are freed).
-                let spent = closer.ring.take_spent().flat_map(|s| s.shards);
-                for sk in spent.chain(closer.spare.drain(..)) {
-                    if pool.try_send(sk).is_err() {
-                        break;
+                for s in closer.ring.take_spent() {
+                    for sk in s.shards {
+                        if pool.try_send(sk).is_err() {
+                            break;
+                        }
                     }
                 }
                 hist.observe(t0.elapsed().as_secs_f64());

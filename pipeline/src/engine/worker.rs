@@ -8,12 +8,9 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::handshake::ServiceTable;
-use crate::shard::{
-    Batches, Budget, CouponCache, ExactAddresses, OwnedShards, Sampler, ShardSketches,
-};
+use crate::shard::{Batches, CouponCache, ExactAddresses, OwnedShards, Sampler, ShardSketches};
 
 use super::aggregate::Flush;
-use super::config::Keeping;
 use super::merge::MergeMsg;
 use super::setup::Engine;
 use super::window::WindowRing;
@@ -24,11 +21,11 @@ pub(super) struct WorkerState<'e> {
     owner: usize,
     owners: usize,
     /// The units the sketches are kept in, open, oldest first: epochs, or
-    /// with [`Keeping::Chunks`] chunks (chunk `c` is epochs `c * g ..`).
+    /// chunks of `chunk` epochs (chunk `c` is epochs `c * chunk ..`).
     open: Vec<(u64, OwnedShards)>,
-    /// With [`Keeping::Split`], the open chunks' report-only sketches.
-    chunks: Vec<(u64, OwnedShards)>,
-    keeping: Keeping,
+    /// Epochs per chunk when no one reads an epoch's sketches and windows
+    /// tumble ([`super::EngineConfig::chunk_epochs`]); `None`: per epoch.
+    chunk: Option<u64>,
     /// The run total of the owned shards: address rankings fed from the
     /// flushes (through `exact`), everything else merged as each epoch
     /// leaves.
@@ -45,9 +42,6 @@ pub(super) struct WorkerState<'e> {
     hist: prometheus::Histogram,
     sampled_out: prometheus::IntCounter,
 }
-
-/// The budget, the owner, the owners and the pool of spent sketches.
-type Pool<'a> = (&'a Budget, usize, usize, &'a Receiver<ShardSketches>);
 
 /// What the source thread sends a worker.
 pub(super) enum WorkerMsg {
@@ -74,8 +68,7 @@ impl<'e> WorkerState<'e> {
             owner,
             owners: engine.cfg.workers.max(1),
             open: Vec::new(),
-            chunks: Vec::new(),
-            keeping: engine.cfg.keeping(),
+            chunk: engine.cfg.chunk_epochs(),
             coupons: CouponCache::new(),
             batches: Batches::default(),
             pool,
@@ -85,37 +78,27 @@ impl<'e> WorkerState<'e> {
         }
     }
 
-    /// The unit of `open` epoch `e` is kept in: itself, or its chunk.
+    /// The unit epoch `e` is kept in: itself, or its chunk.
     fn unit(&self, e: u64) -> u64 {
-        match self.keeping {
-            Keeping::Chunks(g) => e / g,
-            _ => e,
-        }
+        self.chunk.map_or(e, |g| e / g)
     }
 
-    /// The last epoch of chunk `c` of `g` epochs.
-    fn chunk_end(c: u64, g: u64) -> u64 {
-        c.saturating_mul(g).saturating_add(g - 1)
+    /// The last epoch of unit `u`.
+    fn last_epoch(&self, u: u64) -> u64 {
+        self.chunk
+            .map_or(u, |g| u.saturating_mul(g).saturating_add(g - 1))
     }
 
     /// Applies summed flows of epoch `e` to the owned shards.
     pub(super) fn apply(&mut self, e: u64, flush: &Flush) {
         let t0 = Instant::now();
-        let i = self.open_index(e);
+        let i = self.unit_index(self.unit(e));
         let sampler = (self.engine.cfg.sample).map(|t| Sampler::new(t, flush.seq));
         let b = &mut self.batches;
         let part = &flush.parts[self.owner];
-        let coupons = &mut self.coupons;
-        match self.keeping {
-            Keeping::Split(g) => {
-                let pool = (&self.engine.budget, self.owner, self.owners, &self.pool);
-                let j = Self::index(&mut self.chunks, e / g, pool);
-                let (sm, epoch) = (sampler.as_ref(), &mut self.open[i].1);
-                epoch.apply_epoch_group(part, b, sm);
-                self.chunks[j].1.apply_report_group(part, coupons, b, sm);
-            }
-            _ => self.open[i].1.apply(part, coupons, b, sampler.as_ref()),
-        }
+        self.open[i]
+            .1
+            .apply(part, &mut self.coupons, b, sampler.as_ref());
         let src = sampler.is_some().then(|| b.sampled_sources());
         if sampler.is_some() {
             self.sampled_out.inc_by(b.sampled_out());
@@ -127,13 +110,13 @@ impl<'e> WorkerState<'e> {
     /// Installs the handshake statistics of owned shards of epoch `e`
     /// (adds them to its chunk's).
     pub(super) fn services(&mut self, e: u64, tables: Vec<(usize, ServiceTable)>) {
-        let i = self.open_index(e);
+        let i = self.unit_index(self.unit(e));
         let shards = &mut self.open[i].1;
         for (s, t) in tables {
             if let Some(sk) = shards.shards[s].as_mut() {
-                match self.keeping {
-                    Keeping::Chunks(_) => sk.services.merge(&t),
-                    _ => sk.services = t,
+                match self.chunk {
+                    Some(_) => sk.services.merge(&t),
+                    None => sk.services = t,
                 }
             }
         }
@@ -144,26 +127,13 @@ impl<'e> WorkerState<'e> {
     /// close that completes its last epoch: each sender's messages arrive
     /// in order).
     fn flush(&mut self, through: u64, merge: &Sender<MergeMsg>) {
-        if let Keeping::Split(g) = self.keeping {
-            while let Some(&(c, _)) = self.chunks.first() {
-                if Self::chunk_end(c, g) > through {
-                    break;
-                }
-                let (_, shards) = self.chunks.remove(0);
-                let _ = merge.send(MergeMsg::Chunk(c, shards.into_owned().collect()));
-            }
-        }
         while let Some(&(u, _)) = self.open.first() {
-            let last = match self.keeping {
-                Keeping::Chunks(g) => Self::chunk_end(u, g),
-                _ => u,
-            };
-            if last > through {
+            if self.last_epoch(u) > through {
                 break;
             }
             let (_, shards) = self.open.remove(0);
             let parts: Vec<(usize, ShardSketches)> = shards.into_owned().collect();
-            if let Keeping::Chunks(_) = self.keeping {
+            if self.chunk.is_some() {
                 let _ = merge.send(MergeMsg::Chunk(u, parts));
                 continue;
             }
@@ -181,23 +151,18 @@ impl<'e> WorkerState<'e> {
         }
     }
 
-    /// The index in `open` of the unit epoch `e` is kept in, opened if
-    /// needed.
-    fn open_index(&mut self, e: u64) -> usize {
-        let u = self.unit(e);
-        let pool = (&self.engine.budget, self.owner, self.owners, &self.pool);
-        Self::index(&mut self.open, u, pool)
-    }
-
-    /// The index in `units` of unit `u`, opening it if needed (its
-    /// sketches from the pool of spent ones while it has some).
-    fn index(units: &mut Vec<(u64, OwnedShards)>, u: u64, pool: Pool<'_>) -> usize {
-        match units.binary_search_by_key(&u, |(x, _)| *x) {
+    /// The index in `open` of unit `e`, opening it if needed.
+    fn unit_index(&mut self, e: u64) -> usize {
+        match self.open.binary_search_by_key(&e, |(x, _)| *x) {
             Ok(i) => i,
             Err(i) => {
-                let (budget, owner, owners, pool) = pool;
-                let shards = OwnedShards::from_pool(budget, owner, owners, pool);
-                units.insert(i, (u, shards));
+                let shards = OwnedShards::from_pool(
+                    &self.engine.budget,
+                    self.owner,
+                    self.owners,
+                    &self.pool,
+                );
+                self.open.insert(i, (e, shards));
                 i
             }
         }

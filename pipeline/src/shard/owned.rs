@@ -146,40 +146,21 @@ impl OwnedShards {
         left
     }
 
-    /// The source and pair rankings (detection reads the pairs for an
-    /// attack's heaviest sources): from the flush's sums, or in the
-    /// overload mode from what `sampler` lets in (the sources left in `b`
-    /// for the run total's sums). Counts what it left out in `b`.
-    fn rank_sources_and_pairs(
-        &mut self,
-        f: &FlushPart,
-        b: &mut Batches,
-        sampler: Option<&Sampler>,
-    ) {
+    /// The source, pair and port rankings: from the flush's sums, or in
+    /// the overload mode from what `sampler` lets in (left in `b` for the
+    /// run total's source sums).
+    fn rank_traffic(&mut self, f: &FlushPart, b: &mut Batches, sampler: Option<&Sampler>) {
+        let both = |v: &Sums| (v.bytes, v.packets);
         let Some(sm) = sampler else {
             let split = (|v: &SrcSums| v.bytes, |v: &SrcSums| v.packets);
             self.apply_ranked(b, &f.src.items, split, (Rank::SrcBytes, Rank::SrcPackets));
             let split = (|v: &Sums| v.bytes, |v: &Sums| v.packets);
-            let pairs = (PairRank::Bytes, PairRank::Packets);
-            self.apply_ranked(b, &f.pair.items, split, pairs);
-            return;
-        };
-        let mut t = std::mem::take(&mut b.thin);
-        let sums = |v: &SrcSums| (v.bytes, v.packets);
-        let both = |v: &Sums| (v.bytes, v.packets);
-        t.out = self.thin(sm, &f.src.items, sums, |k| k, &mut t.src)
-            + self.thin(sm, &f.pair.items, both, |k| k, &mut t.pair);
-        let split = (|v: &(u64, u64)| v.0, |v: &(u64, u64)| v.1);
-        self.apply_ranked(b, &t.src, split, (Rank::SrcBytes, Rank::SrcPackets));
-        self.apply_ranked(b, &t.pair, split, (PairRank::Bytes, PairRank::Packets));
-        b.thin = t;
-    }
-
-    /// The port rankings, as [`OwnedShards::rank_sources_and_pairs`]
-    /// (after it: adds to what it counted as left out).
-    fn rank_port_traffic(&mut self, f: &FlushPart, b: &mut Batches, sampler: Option<&Sampler>) {
-        let Some(sm) = sampler else {
-            let split = (|v: &Sums| v.bytes, |v: &Sums| v.packets);
+            self.apply_ranked(
+                b,
+                &f.pair.items,
+                split,
+                (PairRank::Bytes, PairRank::Packets),
+            );
             let ports = (PortRank::SportBytes, PortRank::SportPackets);
             self.rank_ports(b, &f.sport.items, split, ports);
             let ports = (PortRank::DportBytes, PortRank::DportPackets);
@@ -187,11 +168,19 @@ impl OwnedShards {
             return;
         };
         let mut t = std::mem::take(&mut b.thin);
-        let both = |v: &Sums| (v.bytes, v.packets);
         let port = |p: u16| p as u64;
-        t.out += self.thin(sm, &f.sport.items, both, port, &mut t.sport)
+        t.out = self.thin(
+            sm,
+            &f.src.items,
+            |v| (v.bytes, v.packets),
+            |k| k,
+            &mut t.src,
+        ) + self.thin(sm, &f.pair.items, both, |k| k, &mut t.pair)
+            + self.thin(sm, &f.sport.items, both, port, &mut t.sport)
             + self.thin(sm, &f.dport.items, both, port, &mut t.dport);
         let split = (|v: &(u64, u64)| v.0, |v: &(u64, u64)| v.1);
+        self.apply_ranked(b, &t.src, split, (Rank::SrcBytes, Rank::SrcPackets));
+        self.apply_ranked(b, &t.pair, split, (PairRank::Bytes, PairRank::Packets));
         let ports = (PortRank::SportBytes, PortRank::SportPackets);
         self.apply_ranked(b, &t.sport, split, ports);
         let ports = (PortRank::DportBytes, PortRank::DportPackets);
@@ -223,29 +212,22 @@ impl OwnedShards {
         b: &mut Batches,
         sampler: Option<&Sampler>,
     ) {
-        self.apply_epoch_group(f, b, sampler);
-        self.apply_report_group(f, coupons, b, sampler);
-    }
-
-    /// The sketches detection reads each epoch: address and pair rankings,
-    /// attack counters, destination tracking, prefix Count-Min. A sketch belongs
-    /// to one group, so splitting them leaves each sketch's updates, and
-    /// their order, as they were.
-    pub fn apply_epoch_group(&mut self, f: &FlushPart, b: &mut Batches, sampler: Option<&Sampler>) {
         // The rankings a flood fills with new keys take their updates per
         // shard as one batch ([`SpaceSaving::update_many`]).
-        self.rank_sources_and_pairs(f, b, sampler);
+        self.rank_traffic(f, b, sampler);
         let split = (|v: &DstSums| v.bytes, |v: &DstSums| v.packets);
         self.apply_ranked(b, &f.dst.items, split, (Rank::DstBytes, Rank::DstPackets));
         for &(src, h, v) in &f.src.items {
-            if v.synack > 0 {
-                if let Some(s) = self.get(h) {
+            if let Some(s) = self.get(h) {
+                s.hll_src.update_coupon(coupons.get(Ip(src), h));
+                if v.synack > 0 {
                     s[Rank::SynAckFrom].update(src, v.synack);
                 }
             }
         }
         for &(dst, h, v) in &f.dst.items {
             if let Some(s) = self.get(h) {
+                s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
                 if v.syn > 0 {
                     s[Rank::SynTo].update(dst, v.syn);
                 }
@@ -273,6 +255,11 @@ impl OwnedShards {
                 }
             }
         }
+        for &h in &f.flow_hashes {
+            if let Some(s) = self.get(h) {
+                s.hll_flows.update(h);
+            }
+        }
         for &(prefix, h, packets) in &f.prefix.items {
             if let Some(s) = self.get(h) {
                 s[Rank::PrefixTo].update(prefix, packets);
@@ -286,34 +273,6 @@ impl OwnedShards {
         for &(_, h, bytes) in &f.cm_dst.items {
             if let Some(s) = self.get(h) {
                 s.cm_dst.update(h, bytes);
-            }
-        }
-    }
-
-    /// The sketches only reports read (port rankings, distinct counts),
-    /// which a worker may keep per window chunk instead of per epoch
-    /// ([`ShardSketches::take_report`]).
-    pub fn apply_report_group(
-        &mut self,
-        f: &FlushPart,
-        coupons: &mut CouponCache,
-        b: &mut Batches,
-        sampler: Option<&Sampler>,
-    ) {
-        self.rank_port_traffic(f, b, sampler);
-        for &(src, h, _) in &f.src.items {
-            if let Some(s) = self.get(h) {
-                s.hll_src.update_coupon(coupons.get(Ip(src), h));
-            }
-        }
-        for &(dst, h, _) in &f.dst.items {
-            if let Some(s) = self.get(h) {
-                s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
-            }
-        }
-        for &h in &f.flow_hashes {
-            if let Some(s) = self.get(h) {
-                s.hll_flows.update(h);
             }
         }
     }

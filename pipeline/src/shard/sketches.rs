@@ -127,18 +127,6 @@ impl ShardSketches {
         self.sampled = SampledMax::default();
     }
 
-    /// Takes the report-only sketches from `chunk` (the port rankings and
-    /// the distinct counts, which no detector reads and which a worker
-    /// keeps per window chunk), leaving it this epoch's (empty) ones; the
-    /// overload mode's widening is joined, not taken.
-    pub fn take_report(&mut self, chunk: &mut ShardSketches) {
-        std::mem::swap(&mut self.ports, &mut chunk.ports);
-        std::mem::swap(&mut self.hll_src, &mut chunk.hll_src);
-        std::mem::swap(&mut self.hll_dst, &mut chunk.hll_dst);
-        std::mem::swap(&mut self.hll_flows, &mut chunk.hll_flows);
-        self.sampled.merge(&chunk.sampled);
-    }
-
     /// Starts tracking the distinct sources of `dst`, if not yet.
     pub(super) fn track_dst(&mut self, dst: u128) {
         if !self.dst_sources.contains_key(&dst) {
