@@ -146,6 +146,53 @@ proptest! {
         check_space_saving(&x, &truth(&all))?;
     }
 
+    /// Batches (one flush's sums: each key once) into a summary, some
+    /// bringing more new keys than fit: every bound holds, and each batch
+    /// keeps exactly the `k` largest of the monitored keys and the batch's
+    /// new ones charged the minimum (by count, ties by key), counts and
+    /// errors as the mergeable-summaries rule gives them.
+    #[test]
+    fn batched_updates_keep_the_largest_and_every_bound(
+        batches in proptest::collection::vec(stream(), 1..8),
+        k in 4usize..60,
+    ) {
+        let mut x = SpaceSaving::<u64>::new(k, SEED).unwrap();
+        let mut seen = Vec::new();
+        for b in &batches {
+            let sums = truth(b);
+            let mut batch: Vec<(u64, u64)> = sums.into_iter().collect();
+            batch.sort_unstable();
+            // What the batch should leave: (key, count, error).
+            let min = x.max_error();
+            let mut want: HashMap<u64, (u64, u64)> = x
+                .iter()
+                .map(|h| (h.key, (h.upper, h.upper - h.lower)))
+                .collect();
+            for &(key, w) in &batch {
+                let e = want.entry(key).or_insert((min, min));
+                e.0 += w;
+            }
+            let mut want: Vec<(u64, u64, u64)> = want.into_iter().map(|(k, (c, e))| (k, c, e)).collect();
+            want.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let (before, monitored): (usize, Vec<u64>) = (x.len(), x.iter().map(|h| h.key).collect());
+            x.update_many(&batch);
+            seen.extend_from_slice(b);
+            check_space_saving(&x, &truth(&seen))?;
+            let new = batch.iter().filter(|(key, _)| !monitored.contains(key)).count();
+            // Batches of few new keys go one by one (Space-Saving's own rule).
+            if before + new > k && new * 8 >= k {
+                want.truncate(k);
+                let mut got: Vec<(u64, u64, u64)> =
+                    x.iter().map(|h| (h.key, h.upper, h.upper - h.lower)).collect();
+                got.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                prop_assert_eq!(got, want);
+            }
+            for h in x.iter() {
+                prop_assert_eq!(x.bounds(&h.key), h);
+            }
+        }
+    }
+
     /// A run total keeps more keys than the epochs merged into it: merges
     /// across capacities keep every bound, and a total with room for every
     /// key is exact however full the epochs were.

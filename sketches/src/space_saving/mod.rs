@@ -7,6 +7,7 @@ use crate::codec::{Decoder, Encoder, Kind};
 use crate::hash::SketchKey;
 use crate::SketchError;
 
+mod batch;
 mod merge;
 mod top;
 
@@ -191,47 +192,6 @@ impl<K: SketchKey> SpaceSaving<K> {
         self.counts[s] = self.counts[s].saturating_add(weight);
         self.raised(s);
         None
-    }
-
-    /// Adds a batch of weighted updates, each key at most once (one
-    /// flush's sums). When the batch brings many new keys into a full
-    /// summary (a spoofed-source flood: every key new, weight 1), evicting
-    /// them one by one costs a heap walk and two index operations each;
-    /// instead the batch is merged as the exact summary it is
-    /// (mergeable-summaries: a newcomer is charged the minimum as count and
-    /// error, a key the batch lacks keeps its count) and the `k` largest
-    /// kept, one selection for the whole batch. Every guarantee holds as
-    /// for [`SpaceSaving::merge`]; the result depends on the batch alone.
-    pub fn update_many(&mut self, items: &[(K, u64)]) {
-        let newcomers = items
-            .iter()
-            .filter(|(k, _)| !self.index.contains_key(k))
-            .count();
-        let free = self.capacity - self.keys.len();
-        if newcomers <= free || newcomers * 8 < self.capacity {
-            for &(k, w) in items {
-                self.update(k, w);
-            }
-            return;
-        }
-        let min = self.max_error();
-        let mut all: Vec<(K, u64, u64)> = Vec::with_capacity(self.keys.len() + newcomers);
-        for &(k, w) in items {
-            self.total = self.total.saturating_add(w);
-            match self.index.get(&k) {
-                Some(&s) => {
-                    let s = s as usize;
-                    self.counts[s] = self.counts[s].saturating_add(w);
-                }
-                None => all.push((k, w.saturating_add(min), min)),
-            }
-        }
-        for s in 0..self.keys.len() {
-            all.push((self.keys[s], self.counts[s], self.errors[s]));
-        }
-        let (total, floor) = (self.total, self.floor);
-        self.rebuild_largest(all, total);
-        self.floor = floor;
     }
 
     /// Monitors a new key in a free slot.
