@@ -193,6 +193,43 @@ proptest! {
         }
     }
 
+    /// Two full summaries merged keep exactly the `k` largest of the
+    /// combined counts (a key missing from a side charged that side's
+    /// bound), by count, ties by key.
+    #[test]
+    fn merging_full_summaries_keeps_the_largest_combined_counts(
+        a in stream(), b in stream(), k in 4usize..40,
+    ) {
+        let mut x = SpaceSaving::<u64>::new(k, SEED).unwrap();
+        let mut y = x.clone();
+        for &(key, w) in &a { x.update(key, w); }
+        for &(key, w) in &b { y.update(key, w); }
+        prop_assume!(x.len() == k && y.len() == k);
+        let items = |s: &SpaceSaving<u64>| -> HashMap<u64, (u64, u64)> {
+            s.iter().map(|h| (h.key, (h.upper, h.upper - h.lower))).collect()
+        };
+        let (ix, iy) = (items(&x), items(&y));
+        let (mx, my) = (x.max_error(), y.max_error());
+        let mut want: Vec<(u64, u64, u64)> = ix
+            .keys()
+            .chain(iy.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|&key| {
+                let (cx, ex) = ix.get(&key).copied().unwrap_or((mx, mx));
+                let (cy, ey) = iy.get(&key).copied().unwrap_or((my, my));
+                (key, cx + cy, ex + ey)
+            })
+            .collect();
+        want.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        want.truncate(k);
+        x.merge(&y).unwrap();
+        let mut got: Vec<(u64, u64, u64)> = x.iter().map(|h| (h.key, h.upper, h.upper - h.lower)).collect();
+        got.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(x.max_error(), (mx + my).max(x.iter().map(|h| h.upper).min().unwrap()));
+    }
+
     /// A run total keeps more keys than the epochs merged into it: merges
     /// across capacities keep every bound, and a total with room for every
     /// key is exact however full the epochs were.

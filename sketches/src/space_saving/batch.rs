@@ -42,12 +42,12 @@ impl<K: SketchKey> SpaceSaving<K> {
     }
 
     /// Keeps the `capacity` largest of the monitored keys and `fresh`
-    /// (keys not monitored, with count and error) by count, ties by key, as
-    /// [`SpaceSaving::rebuild_largest`] would, but in place: a kept key
+    /// (keys not monitored, with count and error) by count, ties by key, in
+    /// place: a kept key
     /// stays in its slot, a fresh one takes an evicted key's slot (or a
     /// free one), in `fresh`'s order, and only those change in the index.
     /// More keys than fit: one selection, then the heap is rebuilt.
-    fn keep_largest_with(&mut self, fresh: &[(K, u64, u64)]) {
+    pub(super) fn keep_largest_with(&mut self, fresh: &[(K, u64, u64)]) {
         let n = self.keys.len();
         let cap = self.capacity;
         debug_assert!(n + fresh.len() > cap, "only when they do not all fit");

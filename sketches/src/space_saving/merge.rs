@@ -70,23 +70,36 @@ impl<K: SketchKey> SpaceSaving<K> {
             self.total = self.total.saturating_add(other.total);
             return Ok(());
         }
-        let mut all: Vec<(K, u64, u64)> = Vec::with_capacity(self.len() + other.len());
+        // Both full: every key of this side takes the other's count, or its
+        // bound; the other's new keys come charged this side's bound; the
+        // `capacity` largest stay, in place.
         for s in 0..self.keys.len() {
-            let k = self.keys[s];
-            let (c, e) = match other.index.get(&k) {
+            let (c, e) = match other.index.get(&self.keys[s]) {
                 Some(&o) => (other.counts[o as usize], other.errors[o as usize]),
                 None => (min_b, min_b),
             };
-            all.push((k, self.counts[s] + c, self.errors[s] + e));
+            self.counts[s] = self.counts[s].saturating_add(c);
+            self.errors[s] = self.errors[s].saturating_add(e);
         }
-        for s in 0..other.keys.len() {
-            let k = other.keys[s];
-            if !self.index.contains_key(&k) {
-                all.push((k, other.counts[s] + min_a, other.errors[s] + min_a));
+        let fresh: Vec<(K, u64, u64)> = (0..other.keys.len())
+            .filter(|&s| !self.index.contains_key(&other.keys[s]))
+            .map(|s| {
+                (
+                    other.keys[s],
+                    other.counts[s] + min_a,
+                    other.errors[s] + min_a,
+                )
+            })
+            .collect();
+        if self.keys.len() + fresh.len() > self.capacity {
+            self.keep_largest_with(&fresh);
+        } else {
+            for &(k, c, e) in &fresh {
+                self.push_slot(k, c, e);
             }
+            self.heapify();
         }
-        let total = self.total.saturating_add(other.total);
-        self.rebuild_largest(all, total);
+        self.total = self.total.saturating_add(other.total);
         // A key neither side monitored weighs at most both sides' bounds.
         self.floor = min_a.saturating_add(min_b);
         Ok(())

@@ -249,18 +249,6 @@ impl<K: SketchKey> SpaceSaving<K> {
         self.counts[self.heap[i] as usize]
     }
 
-    /// Rebuilds from the `capacity` largest of `all` (key, count, error) by
-    /// count, ties by key: a total order, so the kept set, and the slots'
-    /// order (the selection's), are a function of `all` alone. Selected,
-    /// not sorted.
-    fn rebuild_largest(&mut self, mut all: Vec<(K, u64, u64)>, total: u64) {
-        if all.len() > self.capacity {
-            all.select_nth_unstable_by(self.capacity - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            all.truncate(self.capacity);
-        }
-        self.rebuild(&all, total);
-    }
-
     fn rebuild(&mut self, items: &[(K, u64, u64)], total: u64) {
         self.clear();
         self.total = total;
