@@ -4,12 +4,15 @@
 # flow export when present) and the side-by-side comparison (generated
 # trace, plus the real capture when present).
 #
-# usage: benches/report.sh [TRACES_DIR] > report.md
+# usage: benches/report.sh [TRACES_DIR [LARGE.pcap]] > report.md
 #   TRACES_DIR defaults to ../shared/traces (skipped if missing).
+#   LARGE.pcap: also the side-by-side table on it (the trace
+#   ../shared/bench/build_large.sh builds).
 # Run it on an otherwise idle machine: everything here is wall-clock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 traces=${1:-../shared/traces}
+large=${2:-}
 real=$traces/mixed/real-merged.pcap
 export_file=$traces/netflow/netflow-softflowd-ipfix-mixed.pcap
 cargo build --release -q
@@ -51,5 +54,11 @@ if [ -f "$real" ]; then
   echo '`benches/compare.sh --markdown '"$real"'`'
   echo
   benches/compare.sh --markdown "$real" || status=$?
+fi
+if [ -n "$large" ]; then
+  echo
+  echo '`benches/compare.sh --markdown '"$(basename "$large")"'` (from `../shared/bench/build_large.sh`)'
+  echo
+  benches/compare.sh --markdown "$large" || status=$?
 fi
 exit $status
