@@ -149,8 +149,9 @@ proptest! {
     /// Batches (one flush's sums: each key once) into a summary, some
     /// bringing more new keys than fit: every bound holds, and each batch
     /// keeps exactly the `k` largest of the monitored keys and the batch's
-    /// new ones charged the minimum (by count, ties by key), counts and
-    /// errors as the mergeable-summaries rule gives them.
+    /// new ones charged the minimum (ties to the monitored keys in slot
+    /// order, then the new ones in batch order), counts and errors as the
+    /// mergeable-summaries rule gives them.
     #[test]
     fn batched_updates_keep_the_largest_and_every_bound(
         batches in proptest::collection::vec(stream(), 1..8),
@@ -162,18 +163,20 @@ proptest! {
             let sums = truth(b);
             let mut batch: Vec<(u64, u64)> = sums.into_iter().collect();
             batch.sort_unstable();
-            // What the batch should leave: (key, count, error).
+            // What the batch should leave: (key, count, error), the
+            // monitored keys in slot order, then the batch's new ones in
+            // its order, ranked by count (a stable sort: ties keep that
+            // order).
             let min = x.max_error();
-            let mut want: HashMap<u64, (u64, u64)> = x
-                .iter()
-                .map(|h| (h.key, (h.upper, h.upper - h.lower)))
-                .collect();
+            let mut want: Vec<(u64, u64, u64)> =
+                x.iter().map(|h| (h.key, h.upper, h.upper - h.lower)).collect();
             for &(key, w) in &batch {
-                let e = want.entry(key).or_insert((min, min));
-                e.0 += w;
+                match want.iter_mut().find(|e| e.0 == key) {
+                    Some(e) => e.1 += w,
+                    None => want.push((key, w + min, min)),
+                }
             }
-            let mut want: Vec<(u64, u64, u64)> = want.into_iter().map(|(k, (c, e))| (k, c, e)).collect();
-            want.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            want.sort_by_key(|w| std::cmp::Reverse(w.1));
             let (before, monitored): (usize, Vec<u64>) = (x.len(), x.iter().map(|h| h.key).collect());
             x.update_many(&batch);
             seen.extend_from_slice(b);
@@ -182,9 +185,10 @@ proptest! {
             // Batches of few new keys go one by one (Space-Saving's own rule).
             if before + new > k && new * 8 >= k {
                 want.truncate(k);
+                want.sort_unstable();
                 let mut got: Vec<(u64, u64, u64)> =
                     x.iter().map(|h| (h.key, h.upper, h.upper - h.lower)).collect();
-                got.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                got.sort_unstable();
                 prop_assert_eq!(got, want);
             }
             for h in x.iter() {
@@ -195,7 +199,7 @@ proptest! {
 
     /// Two full summaries merged keep exactly the `k` largest of the
     /// combined counts (a key missing from a side charged that side's
-    /// bound), by count, ties by key.
+    /// bound), ties to this side's keys, then the other's, in slot order.
     #[test]
     fn merging_full_summaries_keeps_the_largest_combined_counts(
         a in stream(), b in stream(), k in 4usize..40,
@@ -210,22 +214,23 @@ proptest! {
         };
         let (ix, iy) = (items(&x), items(&y));
         let (mx, my) = (x.max_error(), y.max_error());
-        let mut want: Vec<(u64, u64, u64)> = ix
-            .keys()
-            .chain(iy.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .map(|&key| {
-                let (cx, ex) = ix.get(&key).copied().unwrap_or((mx, mx));
-                let (cy, ey) = iy.get(&key).copied().unwrap_or((my, my));
-                (key, cx + cy, ex + ey)
+        // This side's keys in slot order, then the other's new ones in its
+        // slot order, ranked by combined count (ties keep that order).
+        let mut want: Vec<(u64, u64, u64)> = x
+            .iter()
+            .chain(y.iter().filter(|h| !ix.contains_key(&h.key)))
+            .map(|h| {
+                let (cx, ex) = ix.get(&h.key).copied().unwrap_or((mx, mx));
+                let (cy, ey) = iy.get(&h.key).copied().unwrap_or((my, my));
+                (h.key, cx + cy, ex + ey)
             })
             .collect();
-        want.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        want.sort_by_key(|w| std::cmp::Reverse(w.1));
         want.truncate(k);
+        want.sort_unstable();
         x.merge(&y).unwrap();
         let mut got: Vec<(u64, u64, u64)> = x.iter().map(|h| (h.key, h.upper, h.upper - h.lower)).collect();
-        got.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        got.sort_unstable();
         prop_assert_eq!(got, want);
         prop_assert_eq!(x.max_error(), (mx + my).max(x.iter().map(|h| h.upper).min().unwrap()));
     }

@@ -42,35 +42,36 @@ impl<K: SketchKey> SpaceSaving<K> {
     }
 
     /// Keeps the `capacity` largest of the monitored keys and `fresh`
-    /// (keys not monitored, with count and error) by count, ties by key.
-    /// One selection; then, when few newcomers are kept (real traffic), in
-    /// place: a kept key stays in its slot, a newcomer takes an evicted
-    /// key's slot (or a free one) in `fresh`'s order, only those change in
-    /// the index, and the heap is rebuilt once. When most of the summary
-    /// turns over (a flood of new keys), rebuilt from the selection, which
-    /// costs one index insert a key instead of a removal and an insert.
+    /// (keys not monitored, with count and error) by count, ties going to
+    /// the monitored keys in slot order, then to `fresh` in its order: a
+    /// total order over the entries, so the kept set is a function of the
+    /// summary and the batch (any tie rule keeps Space-Saving's bounds; this
+    /// one moves the fewest keys). One selection; then, when few newcomers
+    /// are kept (real traffic), in place: a kept key stays in its slot, a
+    /// newcomer takes an evicted key's slot (or a free one) in `fresh`'s
+    /// order, only those change in the index, and the heap is rebuilt once.
+    /// When most of the summary turns over (a flood of new keys), rebuilt
+    /// from the selection: one index insert a key instead of a removal and
+    /// an insert.
     pub(super) fn keep_largest_with(&mut self, fresh: &[(K, u64, u64)]) {
         let n = self.keys.len();
         let cap = self.capacity;
         debug_assert!(n + fresh.len() > cap, "only when they do not all fit");
-        // (count, key, entry): entries below `n` are slots, the rest `fresh`.
-        let mut order: Vec<(u64, K, u32)> = Vec::with_capacity(n + fresh.len());
-        order.extend((0..n).map(|s| (self.counts[s], self.keys[s], s as u32)));
-        let entries = fresh.iter().enumerate();
-        order.extend(entries.map(|(j, f)| (f.1, f.0, (n + j) as u32)));
+        // (count, entry): entries below `n` are slots, the rest `fresh`.
+        let mut order: Vec<(u64, u32)> = Vec::with_capacity(n + fresh.len());
+        order.extend((0..n).map(|s| (self.counts[s], s as u32)));
+        order.extend((fresh.iter().enumerate()).map(|(j, f)| (f.1, (n + j) as u32)));
         order.select_nth_unstable_by(cap - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let order = &order[..cap];
-        let newcomers = order.iter().filter(|x| x.2 as usize >= n).count();
+        let newcomers = order.iter().filter(|x| x.1 as usize >= n).count();
         if 2 * newcomers > cap {
             let items: Vec<(K, u64, u64)> = (order.iter())
-                .map(|&(c, k, i)| {
+                .map(|&(c, i)| {
                     let i = i as usize;
-                    let e = if i < n {
-                        self.errors[i]
-                    } else {
-                        fresh[i - n].2
-                    };
-                    (k, c, e)
+                    match i.checked_sub(n) {
+                        None => (self.keys[i], c, self.errors[i]),
+                        Some(j) => fresh[j],
+                    }
                 })
                 .collect();
             let (total, floor) = (self.total, self.floor);
@@ -79,7 +80,7 @@ impl<K: SketchKey> SpaceSaving<K> {
             return;
         }
         let mut kept = vec![false; n + fresh.len()];
-        for &(_, _, i) in order {
+        for &(_, i) in order {
             kept[i as usize] = true;
         }
         let mut incoming = (fresh.iter().enumerate())
