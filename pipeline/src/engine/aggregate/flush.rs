@@ -117,8 +117,10 @@ pub struct Flush {
     pub parts: Vec<FlushPart>,
     /// The part (worker) owning each shard.
     owner: [u8; SHARDS],
-    /// Destinations in first-seen order across the parts (part, index):
-    /// their attack prefixes take this order ([`Flush::seal`]).
+    /// Sources and destinations in first-seen order across the parts
+    /// (part, index): their prefixes take this order ([`Flush::seal`]),
+    /// which conservative Count-Min and the attack-prefix ranking depend on.
+    src_order: Vec<(u32, u32)>,
     dst_order: Vec<(u32, u32)>,
     /// Flows summed so far.
     flows: usize,
@@ -135,6 +137,7 @@ impl Flush {
         Flush {
             parts: (0..n).map(|_| FlushPart::new()).collect(),
             owner: std::array::from_fn(|s| (s % n) as u8),
+            src_order: Vec::new(),
             dst_order: Vec::new(),
             flows: 0,
             seq: 0,
@@ -146,6 +149,7 @@ impl Flush {
         for p in &mut self.parts {
             p.clear();
         }
+        self.src_order.clear();
         self.dst_order.clear();
         self.flows = 0;
     }
@@ -172,23 +176,22 @@ impl Flush {
 
     /// Sums the prefix families (attack prefixes, Count-Min prefixes) from
     /// the address sums, once, when the flush is complete: per distinct
-    /// address, not per flow. Attack prefixes come in the order of the
-    /// first destination holding them, which is the order of the first
-    /// flow holding them, so the result is what summing each flow would
-    /// give. (Count-Min's sums do not depend on order.)
+    /// address, not per flow. Prefixes come in the order of the first
+    /// address holding them across the parts, which is the order of the
+    /// first flow holding them, so the result is what summing each flow
+    /// would give, whatever the number of parts (conservative Count-Min's
+    /// counters, like Space-Saving's, depend on the order of updates).
     pub fn seal(&mut self) {
         for p in &mut self.parts {
             p.clear_prefixes();
         }
-        for a in 0..self.parts.len() {
-            for i in 0..self.parts[a].src.items.len() {
-                let (src, _, v) = self.parts[a].src.items[i];
-                for &len in prefixes(Ip(src)) {
-                    let ph = prefix_hash(Ip(src), len);
-                    let p = self.part_of(ph);
-                    let c = self.parts[p].cm_src.entry(ph, ph);
-                    *c = c.saturating_add(v.bytes);
-                }
+        for &(a, i) in &self.src_order {
+            let (src, _, v) = self.parts[a as usize].src.items[i as usize];
+            for &len in prefixes(Ip(src)) {
+                let ph = prefix_hash(Ip(src), len);
+                let p = self.owner[shard_of(ph)] as usize;
+                let c = self.parts[p].cm_src.entry(ph, ph);
+                *c = c.saturating_add(v.bytes);
             }
         }
         for &(a, i) in &self.dst_order {
@@ -213,11 +216,16 @@ impl Flush {
         let h = Hashes::of_key(src, dst, f.sport, f.dport, f.proto);
         debug_assert_eq!(h.flow, f.hash);
         let (p, b) = (f.packets, f.bytes);
-        let s = self.part_of(h.src);
-        let s = self.parts[s].src.entry(f.src, h.src);
+        let part = self.part_of(h.src);
+        let srcs = &mut self.parts[part].src;
+        let known = srcs.items.len();
+        let s = srcs.entry(f.src, h.src);
         s.packets += p;
         s.bytes = s.bytes.saturating_add(b);
         s.synack += f.synack;
+        if srcs.items.len() > known {
+            self.src_order.push((part as u32, known as u32));
+        }
         let part = self.part_of(h.dst);
         let dsts = &mut self.parts[part].dst;
         let known = dsts.items.len();
@@ -324,12 +332,12 @@ mod tests {
                 // The attack prefixes' order is the destinations' order.
                 let pre = |f| shard_items(f, s, |p| &p.prefix);
                 assert_eq!(pre(a), pre(b));
-                let cm = |f| {
-                    let mut x = shard_items(f, s, |p| &p.cm_dst);
-                    x.sort_unstable();
-                    x
-                };
-                assert_eq!(cm(a), cm(b));
+                // Count-Min's prefixes take the sources' and destinations'
+                // order too (conservative update depends on it).
+                let cm_src = |f| shard_items(f, s, |p| &p.cm_src);
+                assert_eq!(cm_src(a), cm_src(b));
+                let cm_dst = |f| shard_items(f, s, |p| &p.cm_dst);
+                assert_eq!(cm_dst(a), cm_dst(b));
             }
             let flows: usize = f.parts.iter().map(|p| p.flows.len()).sum();
             let hashes: usize = f.parts.iter().map(|p| p.flow_hashes.len()).sum();
