@@ -158,12 +158,7 @@ impl WindowRing {
         let mut s = Some(s);
         for i in 0..n {
             let spec = self.specs[i];
-            match &mut self.acc[i] {
-                Some(w) if i + 1 == n => s = s.take().map(|s| w.absorb(s)),
-                Some(w) => w.merge(s.as_ref().expect("taken only last")),
-                None if i + 1 == n => self.acc[i] = s.take(),
-                None => self.acc[i] = s.clone(),
-            }
+            self.add_to(i, &mut s);
             if (e + 1) % spec.slide as u64 == 0 {
                 if let Some(mut w) = self.acc[i].take() {
                     self.shape(&mut w, spec, e + 1);
@@ -177,35 +172,32 @@ impl WindowRing {
         }
     }
 
+    /// Adds `s` to spec `i`'s window being accumulated: a copy for all
+    /// but the last spec, which takes it (by move into a window that has
+    /// no sketches yet), leaving in `s` what is left of it to spend.
+    fn add_to(&mut self, i: usize, s: &mut Option<Summary>) {
+        let last = i + 1 == self.specs.len();
+        match &mut self.acc[i] {
+            Some(w) if last => *s = s.take().map(|s| w.absorb(s)),
+            Some(w) => w.merge(s.as_ref().expect("taken only last")),
+            None if last => self.acc[i] = s.take(),
+            None => self.acc[i] = s.clone(),
+        }
+    }
+
     /// Sketches of epochs already pushed, come after them (chunk mode: a
     /// chunk whose last epoch the stream did not reach) into the window of
     /// each spec being accumulated, which holds those epochs (tumbling
     /// only).
     pub(super) fn absorb(&mut self, shards: Vec<ShardSketches>) {
         debug_assert!(self.tumbling, "chunks come with tumbling windows only");
-        let n = self.acc.len();
         let Some(last) = self.last else { return };
         let e_ns = self.epoch_ns;
         let mut s = Summary::nothing(last.saturating_mul(e_ns), (last + 1).saturating_mul(e_ns));
         s.shards = shards;
         let mut s = Some(s);
-        for i in 0..n {
-            let Some(x) = s.take() else { break };
-            s = match &mut self.acc[i] {
-                Some(w) if i + 1 == n => Some(w.absorb(x)),
-                Some(w) => {
-                    w.merge(&x);
-                    Some(x)
-                }
-                None if i + 1 == n => {
-                    self.acc[i] = Some(x);
-                    None
-                }
-                None => {
-                    self.acc[i] = Some(x.clone());
-                    Some(x)
-                }
-            };
+        for i in 0..self.specs.len() {
+            self.add_to(i, &mut s);
         }
         if let Some(s) = s {
             self.spend(s);
