@@ -113,15 +113,27 @@ pub const V4_PREFIXES: [u8; 4] = [32, 24, 16, 8];
 pub const V6_PREFIXES: [u8; 4] = [128, 64, 48, 32];
 
 /// The Count-Min key hash of `addr` cut to `len` bits (length counted in
-/// the address's own family).
+/// the address's own family). The whole address's is its own hash
+/// ([`Hashes`]' `src` and `dst`), so a flush's address sums are their own
+/// Count-Min updates and only the shorter prefixes are hashed again.
 #[inline]
 pub fn prefix_hash(addr: Ip, len: u8) -> u64 {
     let v4 = addr.to_v4().is_some();
+    if len == if v4 { 32 } else { 128 } {
+        return hash_u128(addr.0, DEFAULT_SEED);
+    }
     let bits = if v4 { 96 + len as u32 } else { len as u32 };
     hash_u128(
         addr.0 & capture::prefix::mask(bits),
         DEFAULT_SEED ^ ((len as u64) << 32 | u64::from(v4)),
     )
+}
+
+/// The tracked prefixes of an address's family shorter than the whole
+/// address (a flush sums these; the address itself is its own key).
+#[inline]
+pub fn short_prefixes(addr: Ip) -> &'static [u8] {
+    &prefixes(addr)[1..]
 }
 
 /// The tracked prefix lengths of an address's family.

@@ -217,8 +217,12 @@ impl OwnedShards {
         self.rank_traffic(f, b, sampler);
         let split = (|v: &DstSums| v.bytes, |v: &DstSums| v.packets);
         self.apply_ranked(b, &f.dst.items, split, (Rank::DstBytes, Rank::DstPackets));
+        // Count-Min takes each shard's addresses (each its own key, by its
+        // hash) in the flush's order, then their shorter prefixes: an
+        // order independent of the number of workers.
         for &(src, h, v) in &f.src.items {
             if let Some(s) = self.get(h) {
+                s.cm_src.update(h, v.bytes);
                 s.hll_src.update_coupon(coupons.get(Ip(src), h));
                 if v.synack > 0 {
                     s[Rank::SynAckFrom].update(src, v.synack);
@@ -227,6 +231,7 @@ impl OwnedShards {
         }
         for &(dst, h, v) in &f.dst.items {
             if let Some(s) = self.get(h) {
+                s.cm_dst.update(h, v.bytes);
                 s.hll_dst.update_coupon(coupons.get(Ip(dst), h));
                 if v.syn > 0 {
                     s[Rank::SynTo].update(dst, v.syn);

@@ -9,7 +9,8 @@ pub struct EngineArgs {
     /// Worker threads (default: the CPUs available, at most 16).
     #[arg(short = 'w', long)]
     pub workers: Option<usize>,
-    /// CPUs to pin to, comma-separated (workers in order, the reader on the last).
+    /// CPUs to pin to, comma-separated: the reader alone on the last, the
+    /// workers on the others in order (all on one CPU if one is given).
     #[arg(long, value_delimiter = ',')]
     pub cpus: Option<Vec<usize>>,
     /// Do not pin threads to CPUs.

@@ -189,7 +189,7 @@ pub fn window_line_cached(
     empty: &mut Option<String>,
 ) -> String {
     if s.totals.packets != 0 || s.totals.late != 0 {
-        return window_line(s, k, queries).to_string();
+        return text(&window_line(s, k, queries));
     }
     let rest = empty.get_or_insert_with(|| {
         let mut v = window_line(s, k, queries);
@@ -198,7 +198,7 @@ pub fn window_line_cached(
                 m.remove(key);
             }
         }
-        v.to_string()
+        text(&v)
     });
     // `rest` is a non-empty object: `{"key":...}`.
     format!(
@@ -208,6 +208,13 @@ pub fn window_line_cached(
         s.partial,
         &rest[1..]
     )
+}
+
+/// A JSON value as compact text. `serde_json::to_string` writes into one
+/// buffer; the value's `Display` passes each token through a formatter,
+/// which cost 3x as much on a window line.
+pub fn text(v: &Value) -> String {
+    serde_json::to_string(v).expect("a JSON value (string keys) always serialises")
 }
 
 /// The `on_window` callback of a command: prints each window as a JSON

@@ -9,7 +9,7 @@ use sketches::hash::{hash_u128, DEFAULT_SEED};
 
 use super::map::AggMap;
 use super::table::{FlowEntry, FlowTable};
-use crate::keys::{prefix_hash, prefixes, shard_of, Hashes, SHARDS};
+use crate::keys::{prefix_hash, shard_of, short_prefixes, Hashes, SHARDS};
 use crate::shard::{attack_prefix, is_reflector_port};
 
 /// What a source address sums to in a flush.
@@ -62,9 +62,10 @@ pub struct FlushPart {
     pub sport: AggMap<u16, Sums>,
     /// Packets per destination attack prefix.
     pub prefix: AggMap<u128, u64>,
-    /// Bytes per Count-Min source prefix key (the map key is its hash).
+    /// Bytes per Count-Min source prefix key shorter than an address (the
+    /// map key is its hash; an address is its own key, its bytes in `src`).
     pub cm_src: AggMap<u64, u64>,
-    /// Bytes per Count-Min destination prefix key.
+    /// Bytes per Count-Min destination prefix key shorter than an address.
     pub cm_dst: AggMap<u64, u64>,
     /// Flows by the owner of their destination (its distinct counts).
     pub flows: Vec<FlowKeys>,
@@ -174,9 +175,9 @@ impl Flush {
         table.clear();
     }
 
-    /// Sums the prefix families (attack prefixes, Count-Min prefixes) from
-    /// the address sums, once, when the flush is complete: per distinct
-    /// address, not per flow. Prefixes come in the order of the first
+    /// Sums the prefix families (attack prefixes, Count-Min prefixes
+    /// shorter than an address) from the address sums, once, when the
+    /// flush is complete: per distinct address, not per flow. Prefixes come in the order of the first
     /// address holding them across the parts, which is the order of the
     /// first flow holding them, so the result is what summing each flow
     /// would give, whatever the number of parts (conservative Count-Min's
@@ -187,7 +188,7 @@ impl Flush {
         }
         for &(a, i) in &self.src_order {
             let (src, _, v) = self.parts[a as usize].src.items[i as usize];
-            for &len in prefixes(Ip(src)) {
+            for &len in short_prefixes(Ip(src)) {
                 let ph = prefix_hash(Ip(src), len);
                 let p = self.owner[shard_of(ph)] as usize;
                 let c = self.parts[p].cm_src.entry(ph, ph);
@@ -200,7 +201,7 @@ impl Flush {
             let aph = hash_u128(ap, DEFAULT_SEED ^ 0x24);
             let p = self.owner[shard_of(aph)] as usize;
             *self.parts[p].prefix.entry(ap, aph) += v.packets;
-            for &len in prefixes(Ip(dst)) {
+            for &len in short_prefixes(Ip(dst)) {
                 let ph = prefix_hash(Ip(dst), len);
                 let p = self.owner[shard_of(ph)] as usize;
                 let c = self.parts[p].cm_dst.entry(ph, ph);

@@ -249,9 +249,10 @@ pub(super) mod tests {
         assert_eq!(dport, [(80, 4), (443, 1)]);
         assert_eq!(out.pair.items.len(), 2);
         assert_eq!(out.flows.len(), 3);
-        // Both sources share their /24, /16 and /8.
-        assert_eq!(out.cm_src.items.len(), 2 + 3);
-        assert_eq!(out.cm_src.items[1].2, 1692);
+        // Both sources share their /24, /16 and /8 (each address is its
+        // own Count-Min key, its bytes in `src`).
+        assert_eq!(out.cm_src.items.len(), 3);
+        assert_eq!(out.cm_src.items[0].2, 1692);
     }
 
     #[test]
@@ -290,6 +291,10 @@ pub(super) mod tests {
             (out.dport.items[0].1, out.sport.items[0].1),
             (h.dport, h.sport)
         );
-        assert_eq!(out.cm_src.items[1].0, prefix_hash(u.src, 24));
+        assert_eq!(out.cm_src.items[0].0, prefix_hash(u.src, 24));
+        // An address's Count-Min key is its own hash.
+        assert_eq!(prefix_hash(u.src, 32), h.src);
+        let v6 = Ip::from("2001:db8::1".parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(prefix_hash(v6, 128), Hashes::of_key(v6, v6, 0, 0, 6).src);
     }
 }
