@@ -70,7 +70,7 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
         .into_iter()
         .map(|(d, e)| KeyedEstimate {
             estimate: estimate_out(&e),
-            key: d.to_string(),
+            key: d.text(),
         })
         .collect();
     let mut m = Map::new();
