@@ -94,15 +94,23 @@ impl Hashes {
     /// The hashes of a flow's keys.
     #[inline]
     pub fn of_key(src: Ip, dst: Ip, sport: u16, dport: u16, proto: u8) -> Hashes {
-        let s = DEFAULT_SEED;
         let ports = (sport as u64) << 24 | (dport as u64) << 8 | proto as u64;
+        let flow = hash_u64(ports, hash_u128_pair(src.0, dst.0, DEFAULT_SEED ^ 1));
+        Hashes::with_flow(src, dst, sport, dport, flow)
+    }
+
+    /// The hashes of a flow's keys when its flow hash (the aggregation
+    /// table's key) is known already.
+    #[inline]
+    pub fn with_flow(src: Ip, dst: Ip, sport: u16, dport: u16, flow: u64) -> Hashes {
+        let s = DEFAULT_SEED;
         Hashes {
             src: hash_u128(src.0, s),
             dst: hash_u128(dst.0, s),
             pair: hash_u128_pair(src.0, dst.0, s),
             dport: hash_u64(dport as u64, s),
             sport: hash_u64(sport as u64, s),
-            flow: hash_u64(ports, hash_u128_pair(src.0, dst.0, s ^ 1)),
+            flow,
         }
     }
 }

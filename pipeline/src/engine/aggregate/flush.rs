@@ -214,8 +214,8 @@ impl Flush {
     fn add(&mut self, f: &FlowEntry) {
         self.flows += 1;
         let (src, dst) = (Ip(f.src), Ip(f.dst));
-        let h = Hashes::of_key(src, dst, f.sport, f.dport, f.proto);
-        debug_assert_eq!(h.flow, f.hash);
+        let h = Hashes::with_flow(src, dst, f.sport, f.dport, f.hash);
+        debug_assert_eq!(h.flow, Hashes::of_key(src, dst, f.sport, f.dport, f.proto).flow);
         let (p, b) = (f.packets, f.bytes);
         let part = self.part_of(h.src);
         let srcs = &mut self.parts[part].src;
