@@ -86,7 +86,12 @@ mod tests {
 
     #[test]
     fn text_is_what_display_writes() {
-        for o in [[0, 0, 0, 0], [255, 255, 255, 255], [10, 0, 1, 9], [1, 22, 100, 199]] {
+        for o in [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 0, 1, 9],
+            [1, 22, 100, 199],
+        ] {
             let a = Ip::v4(o);
             assert_eq!(a.text(), a.to_string());
         }

@@ -215,7 +215,10 @@ impl Flush {
         self.flows += 1;
         let (src, dst) = (Ip(f.src), Ip(f.dst));
         let h = Hashes::with_flow(src, dst, f.sport, f.dport, f.hash);
-        debug_assert_eq!(h.flow, Hashes::of_key(src, dst, f.sport, f.dport, f.proto).flow);
+        debug_assert_eq!(
+            h.flow,
+            Hashes::of_key(src, dst, f.sport, f.dport, f.proto).flow
+        );
         let (p, b) = (f.packets, f.bytes);
         let part = self.part_of(h.src);
         let srcs = &mut self.parts[part].src;
