@@ -150,14 +150,32 @@ fn every_answer_lies_within_its_bound_with_sketches_kept_per_window_chunk() {
 /// the flooded hosts' distinct sources within their bounds, totals exact.
 fn check_bounds(extra: &[&str]) {
     let (p, truth) = attacks();
+    // Point queries for the heaviest sources and destinations: an
+    // address's Count-Min estimate holds its exact byte count.
+    let heaviest = |dim: &str| pairs(&truth["top"][dim]["bytes"]).into_iter().take(5);
+    let known: Vec<(String, &str, u64)> = (heaviest("src").map(|(k, v)| (k, "src_bytes", v)))
+        .chain(heaviest("dst").map(|(k, v)| (k, "dst_bytes", v)))
+        .collect();
+    let queries: Vec<&str> = known
+        .iter()
+        .flat_map(|(k, _, _)| ["--query", k.as_str()])
+        .collect();
     let s = summary(
         &[
             &["replay", "--json", "--no-pin", "--top", "100"][..],
             extra,
+            &queries,
             &[p.to_str().unwrap()],
         ]
         .concat(),
     );
+    for (i, (k, side, t)) in known.iter().enumerate() {
+        let q = &s["point"][i];
+        let addr = q["key"].as_str().and_then(|x| x.split('/').next());
+        assert_eq!(addr, Some(k.as_str()));
+        let (lo, hi) = (q[side]["lower"].as_u64(), q[side]["upper"].as_u64());
+        assert!(lo <= Some(*t) && Some(*t) <= hi, "{k} {side}: {q} vs {t}");
+    }
     let (items, misses) = bound_misses(truth, &s);
     assert!(items > 0);
     assert!(misses.is_empty(), "bounds miss the truth: {misses:?}");
