@@ -137,11 +137,53 @@ pub fn prefix_hash(addr: Ip, len: u8) -> u64 {
     )
 }
 
+/// A tracked prefix length shorter than an address, ready to key by: its
+/// mask in the 128-bit key space and its hash seed, so a flush's prefix
+/// keys cost an AND and a hash ([`prefix_hash`] gives the same keys).
+#[derive(Debug, Clone, Copy)]
+pub struct PrefixKey {
+    mask: u128,
+    seed: u64,
+}
+
+impl PrefixKey {
+    const fn new(len: u8, v4: bool) -> PrefixKey {
+        let bits = if v4 { 96 + len as u32 } else { len as u32 };
+        PrefixKey {
+            mask: capture::prefix::mask(bits),
+            seed: DEFAULT_SEED ^ ((len as u64) << 32 | v4 as u64),
+        }
+    }
+
+    /// The Count-Min key hash of `addr`'s prefix (an address of this
+    /// key's family).
+    #[inline]
+    pub fn hash(self, addr: Ip) -> u64 {
+        hash_u128(addr.0 & self.mask, self.seed)
+    }
+}
+
+const V4_SHORT: [PrefixKey; 3] = [
+    PrefixKey::new(V4_PREFIXES[1], true),
+    PrefixKey::new(V4_PREFIXES[2], true),
+    PrefixKey::new(V4_PREFIXES[3], true),
+];
+const V6_SHORT: [PrefixKey; 3] = [
+    PrefixKey::new(V6_PREFIXES[1], false),
+    PrefixKey::new(V6_PREFIXES[2], false),
+    PrefixKey::new(V6_PREFIXES[3], false),
+];
+
 /// The tracked prefixes of an address's family shorter than the whole
-/// address (a flush sums these; the address itself is its own key).
+/// address, finest first (a flush sums these; the address itself is its
+/// own key).
 #[inline]
-pub fn short_prefixes(addr: Ip) -> &'static [u8] {
-    &prefixes(addr)[1..]
+pub fn short_prefixes(addr: Ip) -> &'static [PrefixKey; 3] {
+    if addr.to_v4().is_some() {
+        &V4_SHORT
+    } else {
+        &V6_SHORT
+    }
 }
 
 /// The tracked prefix lengths of an address's family.
@@ -151,5 +193,33 @@ pub fn prefixes(addr: Ip) -> &'static [u8; 4] {
         &V4_PREFIXES
     } else {
         &V6_PREFIXES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flush_keys_prefixes_as_queries_do() {
+        let v4 = Ip::v4([203, 0, 113, 77]);
+        let v6 = Ip::from(
+            "2001:db8:1:2:3:4:5:6"
+                .parse::<std::net::IpAddr>()
+                .expect("an address"),
+        );
+        for a in [v4, v6] {
+            let (keys, lens) = (short_prefixes(a), &prefixes(a)[1..]);
+            for (k, &len) in keys.iter().zip(lens) {
+                assert_eq!(k.hash(a), prefix_hash(a, len), "{a}/{len}");
+            }
+        }
+        // Each level is a key of its own, and an address's whole-length
+        // key is its own hash.
+        assert_ne!(
+            short_prefixes(v4)[0].hash(v4),
+            short_prefixes(v4)[1].hash(v4)
+        );
+        assert_eq!(prefix_hash(v4, 32), hash_u128(v4.0, DEFAULT_SEED));
     }
 }

@@ -9,7 +9,7 @@ use sketches::hash::{hash_u128, DEFAULT_SEED};
 
 use super::map::AggMap;
 use super::table::{FlowEntry, FlowTable};
-use crate::keys::{prefix_hash, shard_of, short_prefixes, Hashes, SHARDS};
+use crate::keys::{shard_of, short_prefixes, Hashes, SHARDS};
 use crate::shard::{attack_prefix, is_reflector_port};
 
 /// What a source address sums to in a flush.
@@ -188,8 +188,8 @@ impl Flush {
         }
         for &(a, i) in &self.src_order {
             let (src, _, v) = self.parts[a as usize].src.items[i as usize];
-            for &len in short_prefixes(Ip(src)) {
-                let ph = prefix_hash(Ip(src), len);
+            for k in short_prefixes(Ip(src)) {
+                let ph = k.hash(Ip(src));
                 let p = self.owner[shard_of(ph)] as usize;
                 let c = self.parts[p].cm_src.entry(ph, ph);
                 *c = c.saturating_add(v.bytes);
@@ -201,8 +201,8 @@ impl Flush {
             let aph = hash_u128(ap, DEFAULT_SEED ^ 0x24);
             let p = self.owner[shard_of(aph)] as usize;
             *self.parts[p].prefix.entry(ap, aph) += v.packets;
-            for &len in short_prefixes(Ip(dst)) {
-                let ph = prefix_hash(Ip(dst), len);
+            for k in short_prefixes(Ip(dst)) {
+                let ph = k.hash(Ip(dst));
                 let p = self.owner[shard_of(ph)] as usize;
                 let c = self.parts[p].cm_dst.entry(ph, ph);
                 *c = c.saturating_add(v.bytes);
