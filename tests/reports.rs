@@ -680,3 +680,67 @@ fn per_source_threads_do_not_silently_become_the_collectors() {
     );
     assert_eq!(cmd.matches("--threads").count(), 1, "{cmd}");
 }
+
+/// A window line's keys come in the contract's order (DESIGN.md,
+/// "Machine-readable output"), the overload mode's `sampling` after `top`
+/// and the `--query` answers last: window lines are written straight from
+/// typed answers, not through a JSON value.
+#[test]
+fn a_window_line_keeps_the_contract_order() {
+    let dir = TempDir::new("rep-order");
+    let p = trace(&dir, 2);
+    let out = run_ok(&[
+        "replay",
+        "--json",
+        "--no-pin",
+        "--sample",
+        "4",
+        "--query",
+        "10.0.0.1",
+        p.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().expect("a window line");
+    let w: serde_json::Value = serde_json::from_str(line).unwrap();
+    let keys =
+        |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        keys(&w),
+        [
+            "type",
+            "start_ts_ns",
+            "end_ts_ns",
+            "packets",
+            "wire_bytes",
+            "ip_bytes",
+            "ipv4",
+            "ipv6",
+            "tcp",
+            "udp",
+            "icmp",
+            "late",
+            "partial",
+            "traffic",
+            "top",
+            "sampling",
+            "distinct",
+            "distinct_src_per_dst",
+            "tcp_handshake",
+            "services",
+            "point",
+        ]
+    );
+    assert_eq!(keys(&w["top"]), ["src", "dst", "pair", "dport", "sport"]);
+    assert_eq!(keys(&w["top"]["pair"]), ["bytes", "packets"]);
+    let item = &w["top"]["dst"]["packets"][0];
+    assert_eq!(keys(item), ["key", "value", "lower", "upper"]);
+    assert_eq!(
+        keys(&w["tcp_handshake"]),
+        ["syn_to", "synack_from", "rst_to"]
+    );
+    assert_eq!(
+        keys(&w["services"]),
+        ["top", "other", "untracked_syns", "rtt_relative_precision"]
+    );
+    assert_eq!(w["point"][0]["key"], "10.0.0.1/32");
+}

@@ -6,7 +6,6 @@
 use pipeline::handshake::{Rtt, ServiceStats};
 use pipeline::Summary;
 use serde::Serialize;
-use serde_json::Value;
 
 /// Quantiles of a service's round trips: [`Rtt::quantiles`].
 #[derive(Serialize)]
@@ -79,7 +78,7 @@ struct ServiceJson {
 
 /// The `services` object.
 #[derive(Serialize)]
-struct ServicesJson {
+pub(crate) struct ServicesJson {
     top: Vec<ServiceJson>,
     other: StatsJson,
     untracked_syns: u64,
@@ -87,8 +86,9 @@ struct ServicesJson {
 }
 
 /// TCP handshakes of the `k` busiest services (round-trip times in ns,
-/// with HdrHistogram's 2-digit precision) and of all others together.
-pub fn services_json(s: &Summary, k: usize) -> Value {
+/// with HdrHistogram's 2-digit precision) and of all others together: the
+/// `services` object of a window or summary line.
+pub(crate) fn services_out(s: &Summary, k: usize) -> ServicesJson {
     let top = s
         .services(k)
         .into_iter()
@@ -99,14 +99,12 @@ pub fn services_json(s: &Summary, k: usize) -> Value {
         })
         .collect();
     let (other, untracked) = s.services_other();
-    let v = ServicesJson {
+    ServicesJson {
         top,
         other: StatsJson::from(&other),
         untracked_syns: untracked,
         rtt_relative_precision: 1.0 / 128.0,
-    };
-    // Plain numbers, strings and objects: serialising cannot fail.
-    serde_json::to_value(v).unwrap_or(Value::Null)
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use capture::{tcp_flags, Totals};
 use pipeline::{Dimension, EpochTotals, Handshake, Metric, Summary, TopItem};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sketches::Estimate;
 
@@ -14,6 +16,7 @@ use super::contract::{
     object, Distinct, EpsOut, EstimateOut, KeyedEstimate, QueryOut, SamplingOut, SummaryHead,
     TopItemOut, Traffic, WindowHead,
 };
+use super::handshake::{services_out, ServicesJson};
 use super::proc::peak_rss_bytes;
 use super::rates::Rates;
 use super::stdout::println;
@@ -35,8 +38,8 @@ pub fn estimate_json(e: &Estimate) -> Value {
 }
 
 /// Answers to `--query`: bytes from and to each address or prefix.
-pub fn queries_json(s: &Summary, queries: &[Query]) -> Value {
-    let out: Vec<QueryOut> = queries
+fn queries_out(s: &Summary, queries: &[Query]) -> Vec<QueryOut> {
+    queries
         .iter()
         .map(|q| {
             let est = |src| s.bytes_of(q.addr, q.len, src).map(|e| estimate_out(&e));
@@ -46,26 +49,51 @@ pub fn queries_json(s: &Summary, queries: &[Query]) -> Value {
                 dst_bytes: est(false),
             }
         })
-        .collect();
-    json!(out)
+        .collect()
 }
 
-/// `top` and `distinct` of a summary, as DESIGN.md's contract has them.
-pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
-    let items = top_items_json;
-    let mut top = Map::new();
-    for d in Dimension::ALL {
-        let mut by = Map::new();
-        for m in Metric::ALL {
-            by.insert(m.name().into(), items(s.top(d, m, k)));
+/// [`queries_out`] as a JSON value.
+pub fn queries_json(s: &Summary, queries: &[Query]) -> Value {
+    json!(queries_out(s, queries))
+}
+
+/// A JSON object whose keys are names chosen here (dimensions, metrics,
+/// handshake rankings), in this order.
+struct Named<T>(Vec<(&'static str, T)>);
+
+impl<T: Serialize> Serialize for Named<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
         }
-        top.insert(d.name().into(), Value::Object(by));
+        m.end()
     }
-    let mut handshake = Map::new();
-    for h in Handshake::ALL {
-        handshake.insert(h.name().into(), items(s.top_handshake(h, k)));
-    }
-    let per_dst: Vec<KeyedEstimate> = s
+}
+
+/// `top` and `distinct` of a summary and the rest of its answers, in
+/// DESIGN.md's contract order, serialised as they are: a window line goes
+/// into its text without a `Value` tree, which cost more than the answers.
+#[derive(Serialize)]
+struct Answers {
+    /// Exact: the pipeline counts every update.
+    traffic: Traffic,
+    top: Named<Named<Vec<TopItemOut>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sampling: Option<SamplingOut>,
+    distinct: Distinct,
+    distinct_src_per_dst: Vec<KeyedEstimate>,
+    tcp_handshake: Named<Vec<TopItemOut>>,
+    services: ServicesJson,
+}
+
+fn answers(s: &Summary, k: usize) -> Answers {
+    let top = Dimension::ALL.map(|d| {
+        let by = Metric::ALL.map(|m| (m.name(), top_items(s.top(d, m, k))));
+        (d.name(), Named(by.into()))
+    });
+    let handshake = Handshake::ALL.map(|h| (h.name(), top_items(s.top_handshake(h, k))));
+    let per_dst = s
         .distinct_sources_top(k)
         .into_iter()
         .map(|(d, e)| KeyedEstimate {
@@ -73,51 +101,43 @@ pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
             key: d.text(),
         })
         .collect();
-    let mut m = Map::new();
-    // Exact: the pipeline counts every update.
-    m.insert(
-        "traffic".into(),
-        json!(Traffic {
+    Answers {
+        traffic: Traffic {
             packets: s.totals.packets,
             bytes: s.totals.proto.ip_bytes,
+        },
+        top: Named(top.into()),
+        sampling: s.sampling().map(|x| SamplingOut {
+            below_packets: x.below_packets,
+            confidence: x.confidence,
+            max_increment: Traffic {
+                packets: x.max_increment.1,
+                bytes: x.max_increment.0,
+            },
+            eps: EpsOut {
+                packets: x.eps.1,
+                bytes: x.eps.0,
+            },
         }),
-    );
-    m.insert("top".into(), Value::Object(top));
-    if let Some(x) = s.sampling() {
-        m.insert(
-            "sampling".into(),
-            json!(SamplingOut {
-                below_packets: x.below_packets,
-                confidence: x.confidence,
-                max_increment: Traffic {
-                    packets: x.max_increment.1,
-                    bytes: x.max_increment.0,
-                },
-                eps: EpsOut {
-                    packets: x.eps.1,
-                    bytes: x.eps.0,
-                },
-            }),
-        );
-    }
-    m.insert(
-        "distinct".into(),
-        json!(Distinct {
+        distinct: Distinct {
             src: estimate_out(&s.distinct_src()),
             dst: estimate_out(&s.distinct_dst()),
             flows: estimate_out(&s.distinct_flows()),
-        }),
-    );
-    m.insert("distinct_src_per_dst".into(), json!(per_dst));
-    m.insert("tcp_handshake".into(), Value::Object(handshake));
-    m.insert("services".into(), super::services_json(s, k));
-    m
+        },
+        distinct_src_per_dst: per_dst,
+        tcp_handshake: Named(handshake.into()),
+        services: services_out(s, k),
+    }
 }
 
-/// A window line of the JSON output.
-pub fn window_json(s: &Summary, k: usize) -> Value {
+/// `top` and `distinct` of a summary, as DESIGN.md's contract has them.
+pub fn answers_json(s: &Summary, k: usize) -> Map<String, Value> {
+    object(&answers(s, k))
+}
+
+fn window_head(s: &Summary) -> WindowHead {
     let t: &EpochTotals = &s.totals;
-    let mut m = object(&WindowHead {
+    WindowHead {
         kind: "window",
         start_ts_ns: s.start_ns,
         end_ts_ns: s.end_ns,
@@ -131,9 +151,31 @@ pub fn window_json(s: &Summary, k: usize) -> Value {
         icmp: t.proto.icmp,
         late: t.late,
         partial: s.partial,
-    });
-    m.extend(answers_json(s, k));
-    Value::Object(m)
+    }
+}
+
+/// A window line: its head, its answers, the answers to `--query`.
+#[derive(Serialize)]
+struct WindowLine {
+    #[serde(flatten)]
+    head: WindowHead,
+    #[serde(flatten)]
+    answers: Answers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    point: Option<Vec<QueryOut>>,
+}
+
+fn window_out(s: &Summary, k: usize, queries: &[Query]) -> WindowLine {
+    WindowLine {
+        head: window_head(s),
+        answers: answers(s, k),
+        point: (!queries.is_empty()).then(|| queries_out(s, queries)),
+    }
+}
+
+/// A window line of the JSON output.
+pub fn window_json(s: &Summary, k: usize) -> Value {
+    window_line(s, k, &[])
 }
 
 /// A run's answers into its JSON summary: top-k and distinct counts, the
@@ -155,33 +197,27 @@ pub fn run_answers_json(
 }
 
 /// Top-k items with their bounds, as every report and the API show them.
-pub fn top_items_json(v: Vec<TopItem>) -> Value {
-    let items: Vec<TopItemOut> = v
-        .into_iter()
+fn top_items(v: Vec<TopItem>) -> Vec<TopItemOut> {
+    v.into_iter()
         .map(|t| TopItemOut {
             key: t.key,
             value: t.value,
             lower: t.lower,
             upper: t.upper,
         })
-        .collect();
-    json!(items)
+        .collect()
 }
 
 /// A window line with the answers to `--query`, as every command prints it.
 pub fn window_line(s: &Summary, k: usize, queries: &[Query]) -> Value {
-    let mut v = window_json(s, k);
-    if !queries.is_empty() {
-        v["point"] = queries_json(s, queries);
-    }
-    v
+    json!(window_out(s, k, queries))
 }
 
-/// [`window_line`] as text, rendering the answers of a window without
-/// packets once: all such windows answer alike (no sketch holds anything)
-/// but for their times, and a gap of days in a replay emits hundreds of
-/// thousands of them (rendered one by one, 20 µs each, a 47-day gap took
-/// 9 s of CPU; this way under 1 s).
+/// [`window_line`] as text, written straight from the answers; a window
+/// without packets is rendered once: all such windows answer alike (no
+/// sketch holds anything) but for their times, and a gap of days in a
+/// replay emits hundreds of thousands of them (rendered one by one, 20 µs
+/// each, a 47-day gap took 9 s of CPU; this way under 1 s).
 pub fn window_line_cached(
     s: &Summary,
     k: usize,
@@ -189,7 +225,8 @@ pub fn window_line_cached(
     empty: &mut Option<String>,
 ) -> String {
     if s.totals.packets != 0 || s.totals.late != 0 {
-        return text(&window_line(s, k, queries));
+        return serde_json::to_string(&window_out(s, k, queries))
+            .expect("a window line (string keys) always serialises");
     }
     let rest = empty.get_or_insert_with(|| {
         let mut v = window_line(s, k, queries);

@@ -17,7 +17,6 @@ mod text;
 pub use flows::{flow_errors_into, flow_json, flow_rows};
 pub(crate) use format::ts_text;
 pub use format::{si, thousands};
-use handshake::services_json;
 pub use json::{
     answers_json, estimate_json, queries_json, run_answers_json, summary_json, window_json,
     window_line_cached, window_printer,
