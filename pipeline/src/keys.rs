@@ -163,16 +163,17 @@ impl PrefixKey {
     }
 }
 
-const V4_SHORT: [PrefixKey; 3] = [
-    PrefixKey::new(V4_PREFIXES[1], true),
-    PrefixKey::new(V4_PREFIXES[2], true),
-    PrefixKey::new(V4_PREFIXES[3], true),
-];
-const V6_SHORT: [PrefixKey; 3] = [
-    PrefixKey::new(V6_PREFIXES[1], false),
-    PrefixKey::new(V6_PREFIXES[2], false),
-    PrefixKey::new(V6_PREFIXES[3], false),
-];
+/// The keys of a family's tracked lengths after the first (the address).
+const fn shorter(lens: [u8; 4], v4: bool) -> [PrefixKey; 3] {
+    [
+        PrefixKey::new(lens[1], v4),
+        PrefixKey::new(lens[2], v4),
+        PrefixKey::new(lens[3], v4),
+    ]
+}
+
+const V4_SHORT: [PrefixKey; 3] = shorter(V4_PREFIXES, true);
+const V6_SHORT: [PrefixKey; 3] = shorter(V6_PREFIXES, false);
 
 /// The tracked prefixes of an address's family shorter than the whole
 /// address, finest first (a flush sums these; the address itself is its
