@@ -331,8 +331,8 @@ pub(super) fn pin_plan(
 /// least one). The source takes the last, alone when there are others: it
 /// is the one serial stage, and a worker beside it takes half of its
 /// core's time from it (on 2 CPUs with 2 workers the large trace ran 17%
-/// slower so than with both workers on the other CPU). Workers take the
-/// other CPUs in order, round-robin.
+/// slower that way than with both workers on the other CPU). Workers take
+/// the other CPUs in order, round-robin.
 fn cpu_plan(wanted: &[usize], workers: usize) -> Vec<usize> {
     let Some((&last, rest)) = wanted.split_last() else {
         return Vec::new();
