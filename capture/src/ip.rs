@@ -40,31 +40,6 @@ impl Ip {
     }
 }
 
-impl Ip {
-    /// As text, what `Display` writes: an IPv4 address's four numbers
-    /// written directly (a tenth of the standard formatter's cost; reports
-    /// name thousands of addresses a window), IPv6 by the standard library.
-    pub fn text(self) -> String {
-        let Some(v4) = self.to_v4() else {
-            return self.to_string();
-        };
-        let mut s = String::with_capacity(15);
-        for (i, o) in v4.octets().into_iter().enumerate() {
-            if i > 0 {
-                s.push('.');
-            }
-            if o >= 100 {
-                s.push(char::from(b'0' + o / 100));
-            }
-            if o >= 10 {
-                s.push(char::from(b'0' + o / 10 % 10));
-            }
-            s.push(char::from(b'0' + o % 10));
-        }
-        s
-    }
-}
-
 impl From<IpAddr> for Ip {
     fn from(a: IpAddr) -> Ip {
         match a {
@@ -77,29 +52,5 @@ impl From<IpAddr> for Ip {
 impl fmt::Display for Ip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.to_ip_addr().fmt(f)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_is_what_display_writes() {
-        for o in [
-            [0, 0, 0, 0],
-            [255, 255, 255, 255],
-            [10, 0, 1, 9],
-            [1, 22, 100, 199],
-        ] {
-            let a = Ip::v4(o);
-            assert_eq!(a.text(), a.to_string());
-        }
-        for n in (0..=u32::MAX).step_by(7_777_777) {
-            let a = Ip::v4(n.to_be_bytes());
-            assert_eq!(a.text(), Ipv4Addr::from(n).to_string());
-        }
-        let v6 = Ip::from("2001:db8::1".parse::<IpAddr>().expect("an address"));
-        assert_eq!(v6.text(), "2001:db8::1");
     }
 }

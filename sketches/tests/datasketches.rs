@@ -7,7 +7,8 @@ use datasketches::hash::value::raw_bytes;
 use datasketches::hll::{HllSketch, HllType, HllUnion};
 use proptest::prelude::*;
 use sketches::datasketches::{
-    frequent_items_to_bytes, hll_from_bytes, hll_to_bytes, ip_coupon, ip_text, FrequentItems,
+    frequent_items_to_bytes, hll_from_bytes, hll_to_bytes, ip_coupon, ip_string, ip_text,
+    FrequentItems,
 };
 use sketches::{Coupon, HyperLogLog, SpaceSaving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -161,6 +162,7 @@ fn ip_text_is_the_standard_text_form() {
     for ip in cases {
         let n = ip_text(ip, &mut buf);
         assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), ip.to_string());
+        assert_eq!(ip_string(ip), ip.to_string());
         assert_eq!(
             ip_coupon(ip),
             Coupon::datasketches(ip.to_string().as_bytes())

@@ -39,7 +39,7 @@ pub struct TopRow {
 
 /// An address as reports print it.
 pub(super) fn ip_text(k: u128) -> String {
-    Ip(k).text()
+    sketches::datasketches::ip_string(Ip(k).to_ip_addr())
 }
 
 /// The `k` best of the shards' candidates, by upper bound, then lower

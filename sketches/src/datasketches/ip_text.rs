@@ -88,6 +88,16 @@ fn v4_text(octets: [u8; 4], buf: &mut [u8; 48], mut n: usize) -> usize {
     n
 }
 
+/// [`ip_text`] as a `String`: the standard text form without `fmt` (reports
+/// name hundreds of addresses a window, and `Ipv4Addr`'s `Display` costs
+/// about ten times as much).
+pub fn ip_string(ip: std::net::IpAddr) -> String {
+    let mut buf = [0u8; 48];
+    let n = ip_text(ip, &mut buf);
+    // Digits, hex digits, dots and colons: always UTF-8.
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 /// The DataSketches coupon of an address keyed by its text form.
 #[inline]
 pub fn ip_coupon(ip: std::net::IpAddr) -> Coupon {

@@ -31,5 +31,5 @@ mod wire;
 
 pub use frequent_items::{frequent_items_bytes, frequent_items_to_bytes, Bounded, FrequentItems};
 pub use hll::{hll_from_bytes, hll_to_bytes};
-pub use ip_text::{ip_coupon, ip_text};
+pub use ip_text::{ip_coupon, ip_string, ip_text};
 pub use wire::UPDATE_SEED;

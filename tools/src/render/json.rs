@@ -10,6 +10,7 @@ use pipeline::{Dimension, EpochTotals, Handshake, Metric, Summary, TopItem};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use sketches::datasketches::ip_string;
 use sketches::Estimate;
 
 use super::contract::{
@@ -98,7 +99,7 @@ fn answers(s: &Summary, k: usize) -> Answers {
         .into_iter()
         .map(|(d, e)| KeyedEstimate {
             estimate: estimate_out(&e),
-            key: d.text(),
+            key: ip_string(d.to_ip_addr()),
         })
         .collect();
     Answers {
