@@ -91,11 +91,11 @@ impl Hashes {
         Hashes::of_key(u.src, u.dst, u.sport, u.dport, u.proto)
     }
 
-    /// The hashes of a flow's keys.
-    #[inline]
+    /// The hashes of a flow's keys (the flush takes the flow hash from its
+    /// table, [`Hashes::with_flow`]).
+    #[cfg(test)]
     pub fn of_key(src: Ip, dst: Ip, sport: u16, dport: u16, proto: u8) -> Hashes {
-        let ports = (sport as u64) << 24 | (dport as u64) << 8 | proto as u64;
-        let flow = hash_u64(ports, hash_u128_pair(src.0, dst.0, DEFAULT_SEED ^ 1));
+        let flow = flow_key_hash(src, dst, sport, dport, proto);
         Hashes::with_flow(src, dst, sport, dport, flow)
     }
 
@@ -115,6 +115,14 @@ impl Hashes {
     }
 }
 
+/// The hash of a flow's 5-tuple: the key of the aggregation table and of
+/// the distinct-flows sketches.
+#[inline]
+pub fn flow_key_hash(src: Ip, dst: Ip, sport: u16, dport: u16, proto: u8) -> u64 {
+    let ports = (sport as u64) << 24 | (dport as u64) << 8 | proto as u64;
+    hash_u64(ports, hash_u128_pair(src.0, dst.0, DEFAULT_SEED ^ 1))
+}
+
 /// Prefix lengths tracked for point and prefix queries, finest first.
 pub const V4_PREFIXES: [u8; 4] = [32, 24, 16, 8];
 /// IPv6 prefix lengths tracked.
@@ -130,16 +138,12 @@ pub fn prefix_hash(addr: Ip, len: u8) -> u64 {
     if len == if v4 { 32 } else { 128 } {
         return hash_u128(addr.0, DEFAULT_SEED);
     }
-    let bits = if v4 { 96 + len as u32 } else { len as u32 };
-    hash_u128(
-        addr.0 & capture::prefix::mask(bits),
-        DEFAULT_SEED ^ ((len as u64) << 32 | u64::from(v4)),
-    )
+    PrefixKey::new(len, v4).hash(addr)
 }
 
 /// A tracked prefix length shorter than an address, ready to key by: its
 /// mask in the 128-bit key space and its hash seed, so a flush's prefix
-/// keys cost an AND and a hash ([`prefix_hash`] gives the same keys).
+/// keys cost an AND and a hash (the one formula [`prefix_hash`] uses too).
 #[derive(Debug, Clone, Copy)]
 pub struct PrefixKey {
     mask: u128,

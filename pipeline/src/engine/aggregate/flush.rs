@@ -9,7 +9,7 @@ use sketches::hash::{hash_u128, DEFAULT_SEED};
 
 use super::map::AggMap;
 use super::table::{FlowEntry, FlowTable};
-use crate::keys::{shard_of, short_prefixes, Hashes, SHARDS};
+use crate::keys::{flow_key_hash, shard_of, short_prefixes, Hashes, SHARDS};
 use crate::shard::{attack_prefix, is_reflector_port};
 
 /// What a source address sums to in a flush.
@@ -177,11 +177,12 @@ impl Flush {
 
     /// Sums the prefix families (attack prefixes, Count-Min prefixes
     /// shorter than an address) from the address sums, once, when the
-    /// flush is complete: per distinct address, not per flow. Prefixes come in the order of the first
-    /// address holding them across the parts, which is the order of the
-    /// first flow holding them, so the result is what summing each flow
-    /// would give, whatever the number of parts (conservative Count-Min's
-    /// counters, like Space-Saving's, depend on the order of updates).
+    /// flush is complete: per distinct address, not per flow. Prefixes
+    /// come in the order of the first address holding them across the
+    /// parts, which is the order of the first flow holding them, so the
+    /// result is what summing each flow would give, whatever the number of
+    /// parts (conservative Count-Min's counters, like Space-Saving's,
+    /// depend on the order of updates).
     pub fn seal(&mut self) {
         for p in &mut self.parts {
             p.clear_prefixes();
@@ -215,10 +216,7 @@ impl Flush {
         self.flows += 1;
         let (src, dst) = (Ip(f.src), Ip(f.dst));
         let h = Hashes::with_flow(src, dst, f.sport, f.dport, f.hash);
-        debug_assert_eq!(
-            h.flow,
-            Hashes::of_key(src, dst, f.sport, f.dport, f.proto).flow
-        );
+        debug_assert_eq!(h.flow, flow_key_hash(src, dst, f.sport, f.dport, f.proto));
         let (p, b) = (f.packets, f.bytes);
         let part = self.part_of(h.src);
         let srcs = &mut self.parts[part].src;

@@ -2,7 +2,6 @@
 //! (the 5-tuple), in first-seen order, in a small cache-resident table.
 
 use capture::{tcp_flags as tf, FlowUpdate};
-use sketches::hash::{hash_u128_pair, hash_u64, DEFAULT_SEED};
 
 /// One flow's traffic in one epoch (or part of it), summed exactly: what
 /// the aggregation table holds (96 bytes, so the table stays in cache).
@@ -99,8 +98,7 @@ pub(super) fn clear_slots(slots: &mut [u32], hashes: impl ExactSizeIterator<Item
 /// of the aggregation table.
 #[inline]
 pub fn flow_hash(u: &FlowUpdate) -> u64 {
-    let ports = (u.sport as u64) << 24 | (u.dport as u64) << 8 | u.proto as u64;
-    hash_u64(ports, hash_u128_pair(u.src.0, u.dst.0, DEFAULT_SEED ^ 1))
+    crate::keys::flow_key_hash(u.src, u.dst, u.sport, u.dport, u.proto)
 }
 
 /// Flows of one epoch summed exactly, in first-seen order. Open
