@@ -226,8 +226,7 @@ pub fn window_line_cached(
     empty: &mut Option<String>,
 ) -> String {
     if s.totals.packets != 0 || s.totals.late != 0 {
-        return serde_json::to_string(&window_out(s, k, queries))
-            .expect("a window line (string keys) always serialises");
+        return text(&window_out(s, k, queries));
     }
     let rest = empty.get_or_insert_with(|| {
         let mut v = window_line(s, k, queries);
@@ -248,11 +247,11 @@ pub fn window_line_cached(
     )
 }
 
-/// A JSON value as compact text. `serde_json::to_string` writes into one
-/// buffer; the value's `Display` passes each token through a formatter,
+/// A record (string keys only) as compact JSON text, written into one
+/// buffer: a `Value`'s `Display` passes each token through a formatter,
 /// which cost 3x as much on a window line.
-pub fn text(v: &Value) -> String {
-    serde_json::to_string(v).expect("a JSON value (string keys) always serialises")
+fn text(v: &impl Serialize) -> String {
+    serde_json::to_string(v).expect("a record with string keys always serialises")
 }
 
 /// The `on_window` callback of a command: prints each window as a JSON
